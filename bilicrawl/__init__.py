@@ -1,0 +1,1 @@
+"""bilicrawl: a Scrapy project that crawls Bilibili's public web APIs."""

@@ -1,0 +1,1 @@
+"""Crawler extensions: throttling and risk-control handling."""

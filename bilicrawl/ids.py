@@ -1,0 +1,94 @@
+"""Bilibili video ids: AV <-> BV conversion and parsing of user input.
+
+The BV id is a reversible encoding of the av number (aid): the current scheme
+(2024, for aids up to 2**51) XORs the aid, writes it in base 58 with a shuffled
+alphabet and swaps two pairs of digits. See docs/bilibili-api.md.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+XOR_CODE = 23442827791579
+MAX_AID = 1 << 51
+MASK_CODE = MAX_AID - 1
+ALPHABET = "FcwAPNKTMug3GV5Lj7EJnHpWsx4tb8haYeviqBz6rkCy12mUSDQX9RdoZf"
+_BASE = len(ALPHABET)
+_DIGIT = {char: value for value, char in enumerate(ALPHABET)}
+
+_BVID = re.compile(r"BV1[%s]{9}" % ALPHABET)
+_AV_IN_TEXT = re.compile(r"(?:^|/)av(\d+)(?:$|[/?#])", re.IGNORECASE)
+_BV_IN_TEXT = re.compile(r"(?:^|/)(BV1[%s]{9})(?:$|[/?#])" % ALPHABET)
+
+
+class BadVideoId(ValueError):
+    """Raised for input that does not name a video; the message says why."""
+
+
+def _swap(chars: list[str]) -> None:
+    chars[3], chars[9] = chars[9], chars[3]
+    chars[4], chars[7] = chars[7], chars[4]
+
+
+def av2bv(aid: int) -> str:
+    """Return the BV id of *aid* (1 <= aid < 2**51)."""
+    if not 0 < aid < MAX_AID:
+        raise BadVideoId(f"aid {aid} is out of range (1 to 2**51 - 1)")
+    chars = list("BV1000000000")
+    value = (MAX_AID | aid) ^ XOR_CODE
+    for index in range(11, 2, -1):
+        value, digit = divmod(value, _BASE)
+        chars[index] = ALPHABET[digit]
+    _swap(chars)
+    return "".join(chars)
+
+
+def bv2av(bvid: str) -> int:
+    """Return the aid of *bvid*; raise ``BadVideoId`` if it is not a valid BV id."""
+    if not _BVID.fullmatch(bvid):
+        raise BadVideoId(f"{bvid!r} is not a BV id (BV1 followed by 9 base-58 characters)")
+    chars = list(bvid)
+    _swap(chars)
+    value = 0
+    for char in chars[3:]:
+        value = value * _BASE + _DIGIT[char]
+    aid = (value & MASK_CODE) ^ XOR_CODE
+    if not 0 < aid < MAX_AID or av2bv(aid) != bvid:
+        raise BadVideoId(f"{bvid!r} does not encode a valid aid")
+    return aid
+
+
+def parse_aid(text: str) -> int:
+    """Return the aid of a decimal string, with or without an ``av`` prefix."""
+    digits = text.strip()
+    if digits[:2].lower() == "av":
+        digits = digits[2:]
+    if not digits.isascii() or not digits.isdigit():
+        raise BadVideoId(f"{text!r} is not an av number")
+    aid = int(digits)
+    if not 0 < aid < MAX_AID:
+        raise BadVideoId(f"aid {aid} is out of range (1 to 2**51 - 1)")
+    return aid
+
+
+def parse_video_id(text: str) -> int:
+    """Return the aid named by *text*: an aid, ``av…``, a BV id, or a video URL.
+
+    URLs are recognised by their path (``/video/BV…``, ``/video/av…``), so
+    ``https://www.bilibili.com/video/BV17x411w7KC/?p=2`` and ``m.bilibili.com``
+    links both work. Short links (b23.tv) need a redirect and are rejected.
+    """
+    value = text.strip()
+    if not value:
+        raise BadVideoId("empty video id")
+    if "://" not in value and "/" not in value:
+        return bv2av(value) if value[:2].upper() == "BV" else parse_aid(value)
+    parts = urlsplit(value if "://" in value else f"https://{value}")
+    if parts.hostname in {"b23.tv", "bili2233.cn"}:
+        raise BadVideoId(f"{text!r} is a short link; resolve it to a video URL first")
+    if match := _BV_IN_TEXT.search(parts.path):
+        return bv2av(match.group(1))
+    if match := _AV_IN_TEXT.search(parts.path):
+        return parse_aid(match.group(1))
+    raise BadVideoId(f"{text!r} is not a video URL")

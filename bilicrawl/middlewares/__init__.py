@@ -1,0 +1,1 @@
+"""Downloader middlewares: headers, Bilibili's JSON envelope, signing."""

@@ -1,0 +1,101 @@
+"""Project settings: every default bilicrawl reads, in one place.
+
+Components never import this module; they read ``crawler.settings``, so
+``custom_settings``, ``-s NAME=VALUE`` and test overrides all apply. Values that
+come from the environment are read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+
+BOT_NAME = "bilicrawl"
+SPIDER_MODULES = ["bilicrawl.spiders"]
+NEWSPIDER_MODULE = "bilicrawl.spiders"
+
+# The API hosts serve JSON to browsers; their robots.txt is written for pages.
+ROBOTSTXT_OBEY = False
+FEED_EXPORT_ENCODING = "utf-8"
+# Every component reads the crawler, never the spider argument (Scrapy >= 2.14).
+TELNETCONSOLE_ENABLED = False
+
+# --- Bilibili hosts: point them all at one server to test, demo or benchmark.
+BILI_API_URL = os.environ.get("BILI_API_URL", "https://api.bilibili.com")
+BILI_COMMENT_URL = os.environ.get("BILI_COMMENT_URL", "https://comment.bilibili.com")
+BILI_WWW_URL = os.environ.get("BILI_WWW_URL", "https://www.bilibili.com")
+BILI_LIVE_API_URL = os.environ.get("BILI_LIVE_API_URL", "https://api.live.bilibili.com")
+BILI_INTL_API_URL = os.environ.get("BILI_INTL_API_URL", "https://api.bilibili.tv")
+
+# --- Request headers (bilicrawl.middlewares.headers).
+BILI_HEADERS_ENABLED = True
+# One User-Agent is picked per crawl: cookies such as buvid3 are bound to it.
+BILI_USER_AGENTS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/142.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Safari/605.1.15",
+]
+BILI_REFERER = "https://www.bilibili.com/"
+
+# --- Bilibili's JSON envelope (bilicrawl.middlewares.api).
+# Codes worth retrying: risk control, rate limiting and server trouble.
+BILI_RETRY_API_CODES = [-412, -352, -799, -509, -500, -503, -504]
+# Codes that mark the host as risk-controlled: they also slow the whole host down.
+BILI_RISK_API_CODES = [-412, -352, -799, -509]
+BILI_RETRY_HTTP_CODES = [408, 412, 429, 500, 502, 503, 504, 522, 524]
+BILI_RISK_HTTP_CODES = [412, 429]
+# Network errors (timeouts, dropped connections, data loss) stay with Scrapy's
+# RetryMiddleware; HTTP statuses are classified by the API middleware instead.
+RETRY_HTTP_CODES: list[int] = []
+RETRY_TIMES = 10
+DOWNLOAD_TIMEOUT = 30
+
+# --- Throttling (bilicrawl.extensions.throttle.BiliThrottle).
+BILI_THROTTLE_ENABLED = True
+# Hard cap per download slot (one slot per host): never more requests per second.
+BILI_THROTTLE_MAX_RPS = 2.0
+# Risk-control back-off: the slot delay jumps to at least START, grows by FACTOR on
+# each new risk answer up to MAX, then decays by RECOVERY per success.
+BILI_THROTTLE_BACKOFF_START = 10.0
+BILI_THROTTLE_BACKOFF_FACTOR = 2.0
+BILI_THROTTLE_BACKOFF_MAX = 600.0
+BILI_THROTTLE_RECOVERY = 0.9
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+# The cap above is exact only without Scrapy's random ±50% delay.
+DOWNLOAD_DELAY_JITTER = 0
+
+DOWNLOADER_MIDDLEWARES = {
+    # Replaced by the header middleware: one browser UA per crawl.
+    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
+    "bilicrawl.middlewares.headers.BrowserHeadersMiddleware": 400,
+    # Between RetryMiddleware (550) and HttpCompressionMiddleware (590), so it
+    # sees decompressed bodies and its retries reuse Scrapy's retry accounting.
+    "bilicrawl.middlewares.api.BiliApiMiddleware": 560,
+}
+
+EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "bilicrawl.extensions.throttle.BiliThrottle": 100,
+}
+
+# --- Items and storage.
+ITEM_PIPELINES = {
+    "bilicrawl.pipelines.validate.ValidationPipeline": 100,
+    "bilicrawl.pipelines.mongo.MongoPipeline": 300,
+    "bilicrawl.pipelines.sqlite.SQLitePipeline": 310,
+}
+# MongoDB is used when MONGO_URI is set; the SQLite store otherwise.
+MONGO_URI = os.environ.get("MONGO_URI", "")
+MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "bilicrawl")
+MONGO_CLIENT_CLASS = "pymongo.MongoClient"
+MONGO_BATCH_SIZE = 500
+SQLITE_PATH = os.environ.get("SQLITE_PATH", "data/bilicrawl.db")
+SQLITE_BATCH_SIZE = 500

@@ -1,0 +1,1 @@
+"""bilicrawl's spiders, one module per entity."""
