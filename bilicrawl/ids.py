@@ -17,9 +17,9 @@ ALPHABET = "FcwAPNKTMug3GV5Lj7EJnHpWsx4tb8haYeviqBz6rkCy12mUSDQX9RdoZf"
 _BASE = len(ALPHABET)
 _DIGIT = {char: value for value, char in enumerate(ALPHABET)}
 
-_BVID = re.compile(r"BV1[%s]{9}" % ALPHABET)
+_BVID = re.compile(rf"BV1[{ALPHABET}]{{9}}")
 _AV_IN_TEXT = re.compile(r"(?:^|/)av(\d+)(?:$|[/?#])", re.IGNORECASE)
-_BV_IN_TEXT = re.compile(r"(?:^|/)(BV1[%s]{9})(?:$|[/?#])" % ALPHABET)
+_BV_IN_TEXT = re.compile(rf"(?:^|/)(BV1[{ALPHABET}]{{9}})(?:$|[/?#])")
 
 
 class BadVideoId(ValueError):

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pytest
+
+from bilicrawl.ids import MAX_AID, BadVideoId, av2bv, bv2av, parse_video_id
+
+# REFERENCE §4.9: every vector checked both ways.
+VECTORS = [
+    (2, "BV1xx411c7mD"),
+    (7, "BV1xx411c7m9"),
+    (170001, "BV17x411w7KC"),
+    (85440373, "BV117411r7R1"),
+    (99999999, "BV1y7411Q7Eq"),
+    (305988942, "BV1aP411K7it"),
+    (643755790, "BV1bY4y1j7RA"),
+    (969628065, "BV1rp4y1e745"),
+    (1004871019, "BV16x4y1H7M1"),
+    (1054803170, "BV1mH4y1u7UA"),
+    (114375683741573, "BV1ac5yzhE94"),
+    (115871406101538, "BV1pR6UB3ENW"),
+    (111298867365120, "BV1L9Uoa9EUx"),
+]
+
+
+@pytest.mark.parametrize(("aid", "bvid"), VECTORS)
+def test_av2bv(aid: int, bvid: str) -> None:
+    assert av2bv(aid) == bvid
+
+
+@pytest.mark.parametrize(("aid", "bvid"), VECTORS)
+def test_bv2av(aid: int, bvid: str) -> None:
+    assert bv2av(bvid) == aid
+
+
+@pytest.mark.parametrize("aid", [1, MAX_AID - 1])
+def test_round_trip_at_the_range_ends(aid: int) -> None:
+    assert bv2av(av2bv(aid)) == aid
+
+
+@pytest.mark.parametrize("aid", [0, -1, MAX_AID])
+def test_av2bv_rejects_out_of_range(aid: int) -> None:
+    with pytest.raises(BadVideoId, match="out of range"):
+        av2bv(aid)
+
+
+@pytest.mark.parametrize(
+    ("text", "aid"),
+    [
+        ("170001", 170001),
+        (" 170001\n", 170001),
+        ("av170001", 170001),
+        ("AV170001", 170001),
+        (str(MAX_AID - 1), MAX_AID - 1),
+        ("BV17x411w7KC", 170001),
+        ("BV1ac5yzhE94", 114375683741573),
+        ("https://www.bilibili.com/video/BV17x411w7KC", 170001),
+        ("https://www.bilibili.com/video/BV17x411w7KC/", 170001),
+        ("https://www.bilibili.com/video/BV17x411w7KC/?p=2&spm_id_from=333.1007", 170001),
+        ("https://www.bilibili.com/video/BV17x411w7KC?p=2", 170001),
+        ("https://www.bilibili.com/video/BV17x411w7KC#reply123", 170001),
+        ("https://m.bilibili.com/video/BV117411r7R1?share_source=copy_web", 85440373),
+        ("https://www.bilibili.com/video/av170001/", 170001),
+        ("http://m.bilibili.com/video/av85440373?p=1", 85440373),
+        ("www.bilibili.com/video/BV117411r7R1/", 85440373),
+        ("m.bilibili.com/video/av2", 2),
+    ],
+)
+def test_parse_video_id(text: str, aid: int) -> None:
+    assert parse_video_id(text) == aid
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("-5", "not an av number"),
+        ("av-5", "not an av number"),
+        ("12.5", "not an av number"),
+        ("av", "not an av number"),
+        ("0", "out of range"),
+        ("av0", "out of range"),
+        (str(MAX_AID), "out of range"),
+        (str(2**63), "out of range"),
+        # 0, I, O and l are not in the base-58 alphabet.
+        ("BV17x411w7K0", "not a BV id"),
+        ("BV17x411w7KI", "not a BV id"),
+        ("BV17x411w7KO", "not a BV id"),
+        ("BV17x411w7Kl", "not a BV id"),
+        ("BV17x411w7K", "not a BV id"),
+        ("BV17x411w7KCC", "not a BV id"),
+        ("BV27x411w7KC", "not a BV id"),
+        ("bv17x411w7KC", "not a BV id"),
+        # Well-formed, but the digits do not come from any aid.
+        ("BV1111111111", "does not encode a valid aid"),
+        ("BV1zzzzzzzzz", "does not encode a valid aid"),
+        ("https://www.bilibili.com/video/BV1FFFFFFFFF/", "does not encode a valid aid"),
+        ("https://b23.tv/BV17x411w7KC", "short link"),
+        ("https://b23.tv/xYz12Ab", "short link"),
+        ("b23.tv/xYz12Ab", "short link"),
+        ("https://bili2233.cn/xYz12Ab", "short link"),
+        ("https://www.bilibili.com/", "not a video URL"),
+        ("https://www.bilibili.com/read/cv1", "not a video URL"),
+        ("https://space.bilibili.com/2/video", "not a video URL"),
+        ("https://www.bilibili.com/bangumi/play/ep1231", "not a video URL"),
+        ("https://live.bilibili.com/5440", "not a video URL"),
+    ],
+)
+def test_parse_video_id_rejects(text: str, message: str) -> None:
+    with pytest.raises(BadVideoId, match=message):
+        parse_video_id(text)
+
+
+def test_bad_video_id_is_a_value_error() -> None:
+    assert issubclass(BadVideoId, ValueError)
