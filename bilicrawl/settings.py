@@ -63,6 +63,10 @@ BILI_THROTTLE_BACKOFF_START = 10.0
 BILI_THROTTLE_BACKOFF_FACTOR = 2.0
 BILI_THROTTLE_BACKOFF_MAX = 600.0
 BILI_THROTTLE_RECOVERY = 0.9
+# The first block after a calm period also raises the slot's floor delay by this factor.
+BILI_THROTTLE_RATCHET = 1.25
+# Transient failures (5xx, timeouts, broken bodies) back off from this delay.
+BILI_THROTTLE_TRANSIENT_START = 1.0
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 60.0

@@ -1,0 +1,160 @@
+"""Bilibili's JSON envelope, read once for every response.
+
+Bilibili answers most errors with HTTP 200 and a non-zero ``code`` in
+``{"code", "message", "ttl", "data"}``, and risk control with either HTTP 412
+or a JSON code. This middleware makes one decision per response:
+
+- pass: ``code == 0`` (or a code the request allows in ``meta["bili_allow_codes"]``);
+- retry: risk-control and transient codes, retryable HTTP statuses, and bodies
+  that should be JSON but are not (truncated, HTML error pages). Retries go
+  through Scrapy's ``get_retry_request``, so they share ``RETRY_TIMES`` and the
+  ``max_retry_times`` meta key with network-error retries; a request that
+  exhausts them is logged with its URL and counted in ``bilicrawl/retry/max_reached``
+  and then raises ``BiliApiError``;
+- drop: any other code (-404 deleted, 62002 invisible, ...) or HTTP status
+  raises ``BiliApiError`` (an ``IgnoreRequest``), logged once at INFO with the
+  request and reason; the request's errback, if any, receives it.
+
+Every non-zero code is counted in ``bilicrawl/api_code/<code>``, every
+unexpected status in ``bilicrawl/http_status/<status>``. The outcome is sent as a
+``bilicrawl.signals`` signal for throttling and the circuit breaker.
+
+Requests whose body is not JSON (XML, protobuf) set ``meta["bili_body"]`` to
+their format; their bodies are only checked for a JSON error envelope.
+
+Settings: ``BILI_RETRY_API_CODES``, ``BILI_RISK_API_CODES``,
+``BILI_RETRY_HTTP_CODES``, ``BILI_RISK_HTTP_CODES``, ``RETRY_TIMES``,
+``RETRY_PRIORITY_ADJUST``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
+
+from bilicrawl import signals
+from bilicrawl.stats import RETRY_BASE, stat_key
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+
+class BiliApiError(IgnoreRequest):
+    """A request Bilibili answered with an error that retrying will not fix."""
+
+    def __init__(self, reason: str, message: str, payload: Any = None) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+        self.payload = payload
+
+
+def _decode_envelope(response: Response) -> dict[str, Any] | None:
+    """Return the JSON envelope of *response*, or None if the body is not one."""
+    if not isinstance(response, TextResponse) or response.body.lstrip()[:1] != b"{":
+        return None
+    try:
+        payload = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("code"), int):
+        return payload
+    return None
+
+
+def _int_set(values: list[Any]) -> frozenset[int]:
+    return frozenset(int(value) for value in values)
+
+
+class BiliApiMiddleware:
+    """Classifies every response as pass, retry or drop (see the module docstring)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.retry_codes = _int_set(settings.getlist("BILI_RETRY_API_CODES"))
+        self.risk_codes = _int_set(settings.getlist("BILI_RISK_API_CODES"))
+        self.retry_statuses = _int_set(settings.getlist("BILI_RETRY_HTTP_CODES"))
+        self.risk_statuses = _int_set(settings.getlist("BILI_RISK_HTTP_CODES"))
+        self.priority_adjust = settings.getint("RETRY_PRIORITY_ADJUST")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        payload = _decode_envelope(response)
+        if payload is None:
+            return self._without_envelope(request, response)
+        code: int = payload["code"]
+        if code == 0 or code in request.meta.get("bili_allow_codes", ()):
+            self._send(signals.clean_answer, request)
+            return response
+        self.crawler.stats.inc_value(stat_key("api_code", code))
+        message = str(payload.get("message", ""))
+        if code in self.retry_codes:
+            risk = code in self.risk_codes
+            return self._retry(request, f"api_code_{code}", message, risk=risk, payload=payload)
+        self._send(signals.clean_answer, request)
+        raise self._drop(request, f"api_code_{code}", message, payload)
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        """Report network failures; Scrapy's RetryMiddleware retries them."""
+        if not isinstance(exception, IgnoreRequest):
+            reason = type(exception).__name__
+            self._send(signals.transient_failure, request, reason=reason)
+
+    def _without_envelope(self, request: Request, response: Response) -> Request | Response:
+        status = response.status
+        if status != 200:
+            self.crawler.stats.inc_value(stat_key("http_status", status))
+        if status in self.retry_statuses:
+            risk = status in self.risk_statuses
+            return self._retry(request, f"http_{status}", f"HTTP {status}", risk=risk)
+        if status >= 300:
+            self._send(signals.clean_answer, request)
+            raise self._drop(request, f"http_{status}", f"HTTP {status}")
+        if request.meta.get("bili_body", "json") == "json":
+            return self._retry(request, "bad_body", "the body is not a JSON envelope", risk=False)
+        self._send(signals.clean_answer, request)
+        return response
+
+    def _retry(
+        self, request: Request, reason: str, message: str, *, risk: bool, payload: Any = None
+    ) -> Request:
+        signal = signals.risk_control if risk else signals.transient_failure
+        self._send(signal, request, reason=reason)
+        retry = get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            priority_adjust=self.priority_adjust,
+            logger=logger,
+            stats_base_key=RETRY_BASE,
+        )
+        if retry is None:
+            raise BiliApiError(reason, f"gave up after retries: {message}", payload)
+        return retry
+
+    def _drop(
+        self, request: Request, reason: str, message: str, payload: Any = None
+    ) -> BiliApiError:
+        logger.info(
+            "Dropped %(request)s: %(reason)s %(message)s",
+            {"request": request, "reason": reason, "message": message},
+            extra={"spider": self.crawler.spider},
+        )
+        return BiliApiError(reason, message, payload)
+
+    def _send(self, signal: object, request: Request, **kwargs: Any) -> None:
+        self.crawler.signals.send_catch_log(signal, request=request, **kwargs)
