@@ -88,7 +88,10 @@ DOWNLOADER_MIDDLEWARES = {
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "bilicrawl.extensions.throttle.BiliThrottle": 100,
+    "bilicrawl.extensions.circuit_breaker.RiskCircuitBreaker": 110,
 }
+# Close the crawl after this many consecutive risk-control answers (0: never).
+BILI_CIRCUIT_BREAKER_THRESHOLD = 30
 
 # --- Items and storage.
 ITEM_PIPELINES = {
@@ -101,5 +104,8 @@ MONGO_URI = os.environ.get("MONGO_URI", "")
 MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "bilicrawl")
 MONGO_CLIENT_CLASS = "pymongo.MongoClient"
 MONGO_BATCH_SIZE = 500
+# A batch that still fails after retries is appended to <dir>/failed-<collection>.jsonl.
+MONGO_DEAD_LETTER_DIR = "data"
 SQLITE_PATH = os.environ.get("SQLITE_PATH", "data/bilicrawl.db")
 SQLITE_BATCH_SIZE = 500
+SQLITE_DEAD_LETTER_DIR = ""  # empty: the directory of SQLITE_PATH

@@ -1,0 +1,177 @@
+"""Store items in a SQLite file, upserted by natural key: the store used without MongoDB.
+
+Each collection is a table of the same name, created at open for every class in
+``ITEM_CLASSES``: one column per natural key field (``INTEGER`` or ``TEXT``, from
+the field's type) forming the primary key, ``doc`` holding the document as
+compact JSON (``ItemAdapter(item).asdict()``, exactly what MongoDB would hold
+without ``_id``) and ``updated_at``, the Unix time of the last write. Integers in
+``doc`` round-trip exactly, whatever their size. The database uses WAL mode, so
+:func:`iter_documents` and :func:`count_documents` can read while a crawl writes.
+Buffering, retries and dead letters are described in :mod:`bilicrawl.pipelines.batching`.
+
+Settings:
+
+- ``MONGO_URI`` (``""``): when set, MongoDB stores items and this pipeline is
+  disabled (``NotConfigured``).
+- ``SQLITE_PATH`` (``"data/bilicrawl.db"``): the database file; missing parent
+  directories are created.
+- ``SQLITE_BATCH_SIZE`` (``500``): documents per collection per transaction.
+- ``SQLITE_DEAD_LETTER_DIR`` (``""``): where batches that could not be written are
+  appended, as ``failed-<collection>.jsonl``; empty means next to ``SQLITE_PATH``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import typing
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from scrapy.exceptions import NotConfigured
+
+from bilicrawl.pipelines.batching import (
+    ROUTES,
+    BatchingStorePipeline,
+    Document,
+    dump_document,
+    key_of,
+    positive_int_setting,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+_COLUMN_TYPES: dict[object, str] = {int: "INTEGER", str: "TEXT"}
+
+
+class _Statements(NamedTuple):
+    create: str
+    upsert: str
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _statements(item_class: type) -> _Statements:
+    """Build the CREATE TABLE and upsert statements of an item class's table."""
+    collection, natural_key = ROUTES[item_class]
+    field_types = typing.get_type_hints(item_class)
+    key_columns = []
+    for field in natural_key:
+        column_type = _COLUMN_TYPES.get(field_types[field])
+        if column_type is None:
+            raise TypeError(
+                f"{item_class.__name__}.{field}: a natural key field must be int or str"
+            )
+        key_columns.append(f"{_quote(field)} {column_type} NOT NULL")
+    keys = ", ".join(_quote(field) for field in natural_key)
+    placeholders = ", ".join("?" for _ in natural_key)
+    table = _quote(collection)
+    # Identifiers come from the item classes, quoted; values are always bound.
+    return _Statements(
+        create=(
+            f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(key_columns)},"
+            f" doc TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY ({keys}))"
+        ),
+        upsert=(
+            f"INSERT INTO {table} ({keys}, doc, updated_at) VALUES ({placeholders}, ?, ?)"  # noqa: S608
+            f" ON CONFLICT ({keys}) DO UPDATE SET"
+            " doc = excluded.doc, updated_at = excluded.updated_at"
+        ),
+    )
+
+
+class SQLitePipeline(BatchingStorePipeline):
+    """Upsert documents into a SQLite file, one table per item class."""
+
+    def __init__(
+        self, crawler: Crawler, *, path: Path, batch_size: int, dead_letter_dir: Path
+    ) -> None:
+        super().__init__(crawler, batch_size=batch_size, dead_letter_dir=dead_letter_dir)
+        self.path = path
+        self._statements = {
+            route.collection: _statements(item_class) for item_class, route in ROUTES.items()
+        }
+        # Set by _connect() in open_spider(); used only on the worker thread.
+        self._connection: sqlite3.Connection
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        if settings.get("MONGO_URI"):
+            raise NotConfigured("MONGO_URI is set: items are stored in MongoDB")
+        if not settings.get("SQLITE_PATH"):
+            raise ValueError("SQLITE_PATH is not set")
+        path = Path(settings.get("SQLITE_PATH"))
+        return cls(
+            crawler,
+            path=path,
+            batch_size=positive_int_setting(crawler, "SQLITE_BATCH_SIZE"),
+            dead_letter_dir=Path(settings.get("SQLITE_DEAD_LETTER_DIR") or path.parent),
+        )
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL loses no committed batch on a process crash.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            with connection:
+                for statements in self._statements.values():
+                    connection.execute(statements.create)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        logger.info(
+            "Storing items in SQLite database %(path)s",
+            {"path": self.path},
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _write(self, collection: str, documents: list[Document]) -> None:
+        natural_key = self.collections[collection]
+        updated_at = int(time.time())
+        rows = [
+            (*key_of(document, natural_key), dump_document(document), updated_at)
+            for document in documents
+        ]
+        with self._connection:  # one transaction per batch
+            self._connection.executemany(self._statements[collection].upsert, rows)
+
+    def _disconnect(self) -> None:
+        self._connection.close()
+
+
+def _connect_read_only(path: str | Path) -> sqlite3.Connection:
+    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+
+
+def iter_documents(path: str | Path, collection: str) -> Iterator[Document]:
+    """Yield the documents of a collection stored at ``path``, in rowid order.
+
+    That is key order for a single integer key, first-insertion order otherwise.
+    """
+    with closing(_connect_read_only(path)) as connection:
+        query = f"SELECT doc FROM {_quote(collection)} ORDER BY rowid"  # noqa: S608
+        for (doc,) in connection.execute(query):
+            yield json.loads(doc)
+
+
+def count_documents(path: str | Path, collection: str) -> int:
+    """Return how many documents a collection stored at ``path`` holds."""
+    with closing(_connect_read_only(path)) as connection:
+        query = f"SELECT count(*) FROM {_quote(collection)}"  # noqa: S608
+        (count,) = connection.execute(query).fetchone()
+        return int(count)

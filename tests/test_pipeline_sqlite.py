@@ -1,0 +1,319 @@
+"""SQLitePipeline: batched upserts by natural key into a file, with dead letters on failure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import scrapy
+from itemadapter import ItemAdapter
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import deferred_f_from_coro_f
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
+
+from bilicrawl.items import ITEM_CLASSES
+from bilicrawl.pipelines.sqlite import SQLitePipeline, count_documents, iter_documents
+from tests.test_pipeline_validate import build_crawler, make_video
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+    from pathlib import Path
+
+    from scrapy.crawler import Crawler
+
+    from bilicrawl.pipelines.batching import Document
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "bilicrawl.db"
+
+
+def build_pipeline(db_path: Path, **settings: Any) -> tuple[SQLitePipeline, Crawler]:
+    crawler = build_crawler(
+        {"MONGO_URI": "", "SQLITE_PATH": str(db_path), "SQLITE_BATCH_SIZE": 3, **settings}
+    )
+    return build_from_crawler(SQLitePipeline, crawler), crawler
+
+
+async def store(pipeline: SQLitePipeline, items: Iterable[Any]) -> None:
+    """Run a whole crawl's worth of pipeline calls."""
+    await pipeline.open_spider()
+    for item in items:
+        assert await pipeline.process_item(item) is item
+    await pipeline.close_spider()
+
+
+def stored_titles(db_path: Path) -> dict[int, str]:
+    return {doc["aid"]: doc["title"] for doc in iter_documents(db_path, "videos")}
+
+
+def storage_stats(crawler: Crawler) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in crawler.stats.get_stats().items()
+        if key.startswith("bilicrawl/storage/")
+    }
+
+
+@deferred_f_from_coro_f
+async def test_open_creates_a_table_per_item_class_in_wal_mode(db_path: Path) -> None:
+    pipeline, _ = build_pipeline(db_path)
+    await pipeline.open_spider()
+    await pipeline.close_spider()
+
+    with closing(sqlite3.connect(db_path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        for item_class in ITEM_CLASSES:
+            columns = connection.execute(f'PRAGMA table_info("{item_class.collection}")')
+            primary_key = sorted((pk, name) for _, name, _, _, _, pk in columns if pk)
+            assert tuple(name for _, name in primary_key) == item_class.natural_key
+        assert count_documents(db_path, "videos") == 0
+
+
+@deferred_f_from_coro_f
+async def test_batches_are_written_at_batch_size_and_at_close(db_path: Path) -> None:
+    pipeline, crawler = build_pipeline(db_path, SQLITE_BATCH_SIZE=3)
+    await pipeline.open_spider()
+
+    for aid in (101, 102):
+        await pipeline.process_item(make_video(aid=aid))
+    assert count_documents(db_path, "videos") == 0
+    assert storage_stats(crawler) == {}
+
+    await pipeline.process_item(make_video(aid=103))
+    assert stored_titles(db_path).keys() == {101, 102, 103}
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/batches/videos": 1,
+        "bilicrawl/storage/upserted/videos": 3,
+    }
+
+    await pipeline.process_item(make_video(aid=104))
+    assert count_documents(db_path, "videos") == 3
+
+    await pipeline.close_spider()
+    assert stored_titles(db_path).keys() == {101, 102, 103, 104}
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/batches/videos": 2,
+        "bilicrawl/storage/upserted/videos": 4,
+    }
+
+
+@deferred_f_from_coro_f
+async def test_document_is_exactly_the_item_dict(db_path: Path) -> None:
+    item = make_video(aid=2**51 - 1)
+    item.stat.view = 2**63 - 1
+    pipeline, _ = build_pipeline(db_path)
+
+    await store(pipeline, [item])
+
+    expected = ItemAdapter(item).asdict()
+    assert list(iter_documents(db_path, "videos")) == [expected]
+    with closing(sqlite3.connect(db_path)) as connection:
+        aid, aid_type, doc = connection.execute(
+            "SELECT aid, typeof(aid), doc FROM videos"
+        ).fetchone()
+    assert (aid, aid_type) == (2**51 - 1, "integer")
+    assert doc == json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+    assert "原神「荣花与炎日之途」" in doc
+    assert "🎉🔥" in doc
+    assert '"view":9223372036854775807' in doc
+
+
+@deferred_f_from_coro_f
+async def test_recrawl_updates_the_one_row(db_path: Path) -> None:
+    first, _ = build_pipeline(db_path)
+    await store(first, [make_video(title="旧标题")])
+    second, crawler = build_pipeline(db_path)
+    await store(second, [make_video(title="新标题 ✨")])
+
+    assert stored_titles(db_path) == {113_784_589_289_472: "新标题 ✨"}
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/videos") == 1
+
+
+@deferred_f_from_coro_f
+async def test_last_document_for_a_key_in_a_batch_wins(db_path: Path) -> None:
+    pipeline, crawler = build_pipeline(db_path, SQLITE_BATCH_SIZE=10)
+
+    await store(
+        pipeline,
+        [
+            make_video(aid=1, title="v1"),
+            make_video(aid=2, title="b"),
+            make_video(aid=1, title="v2"),
+        ],
+    )
+
+    assert stored_titles(db_path) == {1: "v2", 2: "b"}
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/videos") == 2
+
+
+def test_not_configured_when_mongo_uri_is_set(db_path: Path) -> None:
+    crawler = build_crawler(
+        {"MONGO_URI": "mongodb://localhost:27017", "SQLITE_PATH": str(db_path)}
+    )
+
+    with pytest.raises(NotConfigured, match="MONGO_URI is set"):
+        build_from_crawler(SQLitePipeline, crawler)
+
+
+def test_batch_size_below_one_is_refused(db_path: Path) -> None:
+    with pytest.raises(ValueError, match="SQLITE_BATCH_SIZE must be at least 1"):
+        build_pipeline(db_path, SQLITE_BATCH_SIZE=0)
+
+
+def fail_writes(
+    monkeypatch: pytest.MonkeyPatch, should_fail: Any, error: Exception | None = None
+) -> list[list[int]]:
+    """Make ``_write`` raise when ``should_fail(aids)``; return the batches it was given."""
+    attempts: list[list[int]] = []
+    write = SQLitePipeline._write
+
+    def flaky_write(self: SQLitePipeline, collection: str, documents: list[Document]) -> None:
+        aids = [document["aid"] for document in documents]
+        attempts.append(aids)
+        if should_fail(aids):
+            raise error or sqlite3.OperationalError("database is locked")
+        write(self, collection, documents)
+
+    monkeypatch.setattr(SQLitePipeline, "_write", flaky_write)
+    monkeypatch.setattr(SQLitePipeline, "retry_delays", (0.0, 0.01))
+    return attempts
+
+
+@deferred_f_from_coro_f
+async def test_failed_batch_goes_to_the_dead_letter_file(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts = fail_writes(monkeypatch, lambda aids: 2 in aids)
+    items = [make_video(aid=aid, title=f"视频 {aid} 🎞") for aid in range(1, 6)]
+    pipeline, crawler = build_pipeline(db_path, SQLITE_BATCH_SIZE=2)
+
+    with caplog.at_level(logging.WARNING, logger="bilicrawl"):
+        await store(pipeline, items)
+
+    assert attempts == [[1, 2], [1, 2], [1, 2], [3, 4], [5]]
+    dead_letter = db_path.parent / "failed-videos.jsonl"
+    dead = [json.loads(line) for line in dead_letter.read_text(encoding="utf-8").splitlines()]
+    stored = list(iter_documents(db_path, "videos"))
+    expected = [ItemAdapter(item).asdict() for item in items]
+    assert dead == expected[:2]
+    assert stored == expected[2:]
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/retries/videos": 2,
+        "bilicrawl/storage/failed/videos": 2,
+        "bilicrawl/storage/batches/videos": 2,
+        "bilicrawl/storage/upserted/videos": 3,
+    }
+    [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert error.name.startswith("bilicrawl")
+    assert "videos" in error.getMessage()
+    assert "[(1,), (2,)]" in error.getMessage()
+
+
+@deferred_f_from_coro_f
+async def test_dead_letter_dir_is_configurable(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_writes(monkeypatch, lambda aids: True)
+    pipeline, _ = build_pipeline(db_path, SQLITE_DEAD_LETTER_DIR=str(tmp_path / "dead"))
+
+    await store(pipeline, [make_video()])
+
+    lines = (tmp_path / "dead" / "failed-videos.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [ItemAdapter(make_video()).asdict()]
+
+
+@deferred_f_from_coro_f
+async def test_transient_failure_is_retried(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = iter([True])
+    fail_writes(monkeypatch, lambda aids: next(failures, False))
+    pipeline, crawler = build_pipeline(db_path)
+
+    await store(pipeline, [make_video()])
+
+    assert count_documents(db_path, "videos") == 1
+    assert not (db_path.parent / "failed-videos.jsonl").exists()
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/retries/videos": 1,
+        "bilicrawl/storage/batches/videos": 1,
+        "bilicrawl/storage/upserted/videos": 1,
+    }
+
+
+@deferred_f_from_coro_f
+async def test_batches_apply_in_order_while_one_is_retried(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = iter([True])
+    attempts = fail_writes(monkeypatch, lambda aids: next(failures, False))
+    pipeline, _ = build_pipeline(db_path, SQLITE_BATCH_SIZE=1)
+    await pipeline.open_spider()
+
+    # The first batch fails once and waits to be retried while the second is ready.
+    await asyncio.gather(
+        pipeline.process_item(make_video(title="first")),
+        pipeline.process_item(make_video(title="second")),
+    )
+    await pipeline.close_spider()
+
+    assert len(attempts) == 3
+    assert stored_titles(db_path) == {113_784_589_289_472: "second"}
+
+
+class ItemsSpider(scrapy.Spider):
+    """Yields the items it is given, with no request."""
+
+    name = "items"
+
+    def __init__(self, items: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.items = items
+
+    async def start(self) -> AsyncIterator[Any]:
+        for item in self.items:
+            yield item
+
+
+@deferred_f_from_coro_f
+async def test_shipped_pipelines_validate_then_store_in_a_crawl(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    crawler = get_crawler(
+        ItemsSpider,
+        {
+            "ITEM_PIPELINES": {
+                "bilicrawl.pipelines.validate.ValidationPipeline": 100,
+                "bilicrawl.pipelines.mongo.MongoPipeline": 300,
+                "bilicrawl.pipelines.sqlite.SQLitePipeline": 310,
+            },
+            "MONGO_URI": "",
+            "SQLITE_PATH": str(db_path),
+            "SQLITE_BATCH_SIZE": 2,
+        },
+    )
+    invalid = make_video(aid=3)
+    invalid.stat.view = "1.2亿"
+    items = [make_video(aid=1), make_video(aid=2), invalid, make_video(aid=1, title="改")]
+
+    with caplog.at_level(logging.INFO):
+        await crawler.crawl_async(items=items)
+
+    assert stored_titles(db_path) == {1: "改", 2: items[1].title}
+    stats = crawler.stats.get_stats()
+    assert stats["item_scraped_count"] == 3
+    assert stats["item_dropped_count"] == 1
+    assert stats["bilicrawl/validate/dropped_reason/stat.view:type"] == 1
+    assert stats["bilicrawl/storage/upserted/videos"] == 3
+    [drop] = [record for record in caplog.records if "Dropped:" in record.getMessage()]
+    assert drop.levelno == logging.INFO
+    assert drop.exc_info is None
+    assert "Invalid VideoItem aid=3: at stat.view" in drop.getMessage()

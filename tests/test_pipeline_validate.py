@@ -1,0 +1,244 @@
+"""ValidationPipeline: valid items pass and are counted; invalid ones are dropped with a reason.
+
+``make_video`` and ``build_crawler`` are also used by the storage pipeline tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+import scrapy
+from itemadapter import ItemAdapter
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
+
+from bilicrawl.items import Owner, StaffMember, VideoItem, VideoPage, VideoStat, VideoTag
+from bilicrawl.pipelines.validate import InvalidItem, ValidationPipeline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scrapy.crawler import Crawler
+
+
+class PipelineTestSpider(scrapy.Spider):
+    name = "pipeline_test"
+
+
+def build_crawler(settings: dict[str, Any] | None = None) -> Crawler:
+    """Return a crawler with its spider created and its stats opened, as during a crawl."""
+    crawler = get_crawler(PipelineTestSpider, settings)
+    crawler.spider = crawler._create_spider()
+    crawler.stats.open_spider()
+    return crawler
+
+
+def make_video(aid: int = 113_784_589_289_472, **overrides: Any) -> VideoItem:
+    """Return a realistic video: a recent aid above 2**31, CJK and emoji text, big counters."""
+    fields: dict[str, Any] = {
+        "aid": aid,
+        "bvid": "BV1hVcGeUEhW",
+        "title": "【4K·HDR】原神「荣花与炎日之途」纳塔 PV 🎉🔥",
+        "desc": "演示视频\n—— 欢迎三连 ٩(◕‿◕)۶ 👍",
+        "pic": "https://i0.hdslb.com/bfs/archive/1f0c2b7d3a.jpg",
+        "owner": Owner(
+            mid=3_493_118_494_116_797,
+            name="原神",
+            face="https://i2.hdslb.com/bfs/face/9b1f3c.jpg",
+        ),
+        "pubdate": 1_735_660_800,
+        "ctime": 1_735_657_200,
+        "duration": 754,
+        "tid": 172,
+        "tname": "手机游戏",
+        "copyright": 1,
+        "stat": VideoStat(
+            view=4_294_967_296_123,
+            danmaku=2_147_483_648,
+            reply=98_765,
+            favorite=1_234_567,
+            coin=3_456_789,
+            share=45_678,
+            like=9_876_543,
+        ),
+        "pages": [
+            VideoPage(cid=27_123_456_789, page=1, part="正片 🎬", duration=700),
+            VideoPage(cid=27_123_456_790, page=2, part="彩蛋", duration=54),
+        ],
+        "crawled_at": 1_767_225_600,
+        "videos": 2,
+        "tid_v2": 2_061,
+        "tname_v2": "游戏",
+        "state": 0,
+        "staff": [StaffMember(mid=3_493_118_494_116_797, title="UP主", name="原神")],
+        "tags": [VideoTag(tag_id=2_511_282, tag_name="原神", tag_type="old_channel")],
+    }
+    fields.update(overrides)
+    return VideoItem(**fields)
+
+
+@pytest.fixture
+def crawler() -> Crawler:
+    return build_crawler()
+
+
+@pytest.fixture
+def pipeline(crawler: Crawler) -> ValidationPipeline:
+    return build_from_crawler(ValidationPipeline, crawler)
+
+
+def test_valid_item_passes_unchanged_and_is_counted(
+    crawler: Crawler, pipeline: ValidationPipeline
+) -> None:
+    item = make_video()
+    expected = ItemAdapter(item).asdict()
+
+    assert pipeline.process_item(item) is item
+    assert pipeline.process_item(make_video(aid=2**51, staff=None, tags=None)) is not None
+
+    assert ItemAdapter(item).asdict() == expected
+    stats = crawler.stats.get_stats()
+    assert stats["bilicrawl/items/VideoItem"] == 2
+    assert not any(key.startswith("bilicrawl/validate/") for key in stats)
+
+
+def _delete(path: str) -> Callable[[VideoItem], None]:
+    """Return a function deleting the attribute at a dotted path, as if never set."""
+
+    def delete(item: VideoItem) -> None:
+        *parents, name = path.split(".")
+        target: Any = item
+        for parent in parents:
+            target = getattr(target, parent)
+        delattr(target, name)
+
+    return delete
+
+
+@pytest.mark.parametrize(
+    ("break_item", "reason", "message"),
+    [
+        pytest.param(
+            _delete("title"),
+            "title:required",
+            "at <root>: 'title' is a required property",
+            id="missing-field",
+        ),
+        pytest.param(
+            _delete("owner.mid"),
+            "owner.mid:required",
+            "at owner: 'mid' is a required property",
+            id="missing-nested-field",
+        ),
+        pytest.param(
+            lambda item: setattr(item, "title", None),
+            "title:type",
+            "at title: None is not of type 'string'",
+            id="none-in-required-field",
+        ),
+        pytest.param(
+            lambda item: setattr(item, "duration", "754"),
+            "duration:type",
+            "at duration: '754' is not of type 'integer'",
+            id="str-for-int",
+        ),
+        pytest.param(
+            lambda item: setattr(item.stat, "view", "429.5万"),
+            "stat.view:type",
+            "at stat.view: '429.5万' is not of type 'integer'",
+            id="nested-str-for-int",
+        ),
+        pytest.param(
+            lambda item: setattr(item.pages[1], "cid", "27123456790"),
+            "pages.cid:type",
+            "at pages.1.cid: '27123456790' is not of type 'integer'",
+            id="str-in-list-of-objects",
+        ),
+        pytest.param(
+            lambda item: setattr(item, "owner", {"mid": 1}),
+            "owner.name:required",
+            "at owner: 'name' is a required property",
+            id="wrong-nested-object",
+        ),
+        pytest.param(
+            lambda item: setattr(item.staff[0], "mid", None),
+            "staff.mid:type",
+            "at staff.0.mid: None is not of type 'integer'",
+            id="optional-list-member",
+        ),
+    ],
+)
+def test_invalid_item_is_dropped_with_counted_reason(
+    crawler: Crawler,
+    pipeline: ValidationPipeline,
+    break_item: Callable[[VideoItem], None],
+    reason: str,
+    message: str,
+) -> None:
+    item = make_video()
+    break_item(item)
+
+    with pytest.raises(InvalidItem) as caught:
+        pipeline.process_item(item)
+
+    assert caught.value.reason == reason
+    assert str(caught.value) == f"Invalid VideoItem aid=113784589289472: {message}"
+    assert crawler.stats.get_stats() == {
+        "bilicrawl/validate/dropped/VideoItem": 1,
+        f"bilicrawl/validate/dropped_reason/{reason}": 1,
+    }
+
+
+def test_reason_is_shared_by_every_list_position(
+    crawler: Crawler, pipeline: ValidationPipeline
+) -> None:
+    for index in range(2):
+        item = make_video()
+        item.pages[index].duration = -1.5
+        with pytest.raises(InvalidItem):
+            pipeline.process_item(item)
+
+    assert crawler.stats.get_value("bilicrawl/validate/dropped_reason/pages.duration:type") == 2
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        pytest.param({"aid": 113_784_589_289_472, "title": "字典"}, id="dict"),
+        pytest.param(Owner(mid=1, name="😀", face=""), id="nested-attrs-class"),
+    ],
+)
+def test_unknown_item_type_is_dropped(
+    crawler: Crawler, pipeline: ValidationPipeline, item: Any
+) -> None:
+    name = type(item).__name__
+
+    with pytest.raises(InvalidItem, match=f"^{name} is not a bilicrawl item class$") as caught:
+        pipeline.process_item(item)
+
+    assert caught.value.reason == "unknown_item_class"
+    assert crawler.stats.get_stats() == {
+        f"bilicrawl/validate/dropped/{name}": 1,
+        "bilicrawl/validate/dropped_reason/unknown_item_class": 1,
+    }
+
+
+def test_drop_is_logged_at_info_without_traceback(
+    crawler: Crawler, pipeline: ValidationPipeline
+) -> None:
+    item = attrs.evolve(make_video(), copyright="1")
+    with pytest.raises(InvalidItem) as caught:
+        pipeline.process_item(item)
+
+    # What Scrapy's scraper logs for a DropItem: one record at the exception's level.
+    record = crawler.logformatter.dropped(item, caught.value, None, crawler.spider)
+
+    assert record is not None
+    assert record["level"] == logging.INFO
+    assert "exc_info" not in record
+    assert (record["msg"] % record["args"]).startswith(
+        "Dropped: Invalid VideoItem aid=113784589289472: at copyright: '1' is not of type"
+    )
