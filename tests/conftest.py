@@ -1,0 +1,62 @@
+"""Shared fixtures: the fake Bilibili API, project settings and in-process crawls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from scrapy.core.engine import ExecutionEngine
+
+from tests.fakeapi.process import FakeApi
+from tests.utils import project_settings
+
+
+@pytest.fixture(autouse=True)
+def _fast_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let finished crawls close in a fraction of a second instead of 5 s."""
+    if hasattr(ExecutionEngine, "_SLOT_HEARTBEAT_INTERVAL"):
+        monkeypatch.setattr(ExecutionEngine, "_SLOT_HEARTBEAT_INTERVAL", 0.05)
+
+
+@pytest.fixture(scope="session")
+def fakeapi() -> Iterator[FakeApi]:
+    """One fake API for the session; tests that change its knobs use ``fakeapi_factory``."""
+    with FakeApi() as server:
+        yield server
+
+
+@pytest.fixture
+def fakeapi_factory() -> Iterator[Any]:
+    """Start fake APIs with the given options; they are stopped after the test."""
+    servers: list[FakeApi] = []
+
+    def start(**options: Any) -> FakeApi:
+        server = FakeApi(**options)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def crawl_settings(tmp_path: Any) -> dict[str, Any]:
+    """Project settings for a fast crawl into a throwaway SQLite store.
+
+    Tests add ``BILI_API_URL`` and whatever else they exercise.
+    """
+    return {
+        **project_settings(),
+        "MONGO_URI": "",
+        "SQLITE_PATH": str(tmp_path / "bilicrawl.db"),
+        "BILI_THROTTLE_MAX_RPS": 500.0,
+        "BILI_THROTTLE_BACKOFF_START": 0.05,
+        "BILI_THROTTLE_BACKOFF_MAX": 1.0,
+        "BILI_THROTTLE_TRANSIENT_START": 0.02,
+        "AUTOTHROTTLE_START_DELAY": 0.0,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
+        "LOG_LEVEL": "INFO",
+    }

@@ -1,0 +1,484 @@
+"""The fake Bilibili API as an aiohttp application, with its risk control and faults.
+
+Every API request goes through the same screens, in the real API's spirit and
+in this order: browser User-Agent, ``ban_all``, the per-client rate limiter,
+the ``buvid3`` cookie, the WBI signature, then random fault injection; only
+then is the real answer built from ``tests.fakeapi.data``. Every API request is
+recorded in a bounded in-memory log. The ``/_fake/`` admin endpoints read and
+change the knobs at run time and are never screened or logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import gzip
+import hashlib
+import hmac
+import json
+import random
+import time
+import uuid
+import zlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from bilicrawl.ids import MAX_AID, BadVideoId, bv2av
+from bilicrawl.signing import mixin_key, signed_query
+from tests.fakeapi import data
+
+try:
+    import brotli
+except ImportError:  # br is offered only when the module is there, like the real client side
+    brotli = None
+
+FAULT_KINDS = ("http412", "code-799", "http5xx", "drop", "truncate", "truncate-json")
+LOG_LIMIT = 200_000
+RATE_WINDOW = 1.0
+"""Seconds of the trailing window the rate limiter counts requests in."""
+
+_BROWSER_UA_PREFIX = "mozilla/5.0"
+_TOOL_UA_WORDS = ("python", "curl", "scrapy", "requests", "httpx", "wget", "go-http", "okhttp")
+_JSON = "application/json; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
+_BLOCKED_HTML = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><title>出错啦! - bilibili.com</title>'
+    '</head><body><div class="error-container"><div class="error-panel">'
+    "<h2>412 Precondition Failed</h2>"
+    "<p>由于触发哔哩哔哩安全风控策略，该次访问请求被拒绝。</p>"
+    "<p>The request was rejected because of the bilibili security control policy.</p>"
+    "</div></div></body></html>"
+)
+_SERVER_ERROR_HTML = (
+    "<html><head><title>{status} {reason}</title></head><body>"
+    "<center><h1>{status} {reason}</h1></center><hr><center>openresty</center></body></html>"
+)
+_SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_WBI_IMAGE = "https://i0.hdslb.com/bfs/wbi/{}.png"
+
+
+@dataclasses.dataclass
+class Knobs:
+    """The behaviour settings; all can be changed at run time through ``/_fake/config``."""
+
+    rate_limit: float = 0.0
+    ban_seconds: float = 5.0
+    fault_rate: float = 0.0
+    fault_kinds: list[str] = dataclasses.field(default_factory=lambda: list(FAULT_KINDS))
+    ban_all: bool = False
+    require_wbi: bool = True
+    require_buvid: bool = True
+    wbi_rotate_seconds: float = 0.0
+    wbi_max_age: float = 600.0
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply *changes* after checking every name and value; raise ``ValueError``."""
+        known = {field.name for field in dataclasses.fields(self)}
+        checked: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown knob {name!r}; knobs are {sorted(known)}")
+            if name == "fault_kinds":
+                if not isinstance(value, list) or not value or set(value) - set(FAULT_KINDS):
+                    raise ValueError(f"fault_kinds must be a non-empty list from {FAULT_KINDS}")
+                checked[name] = list(value)
+            elif isinstance(getattr(self, name), bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false")
+                checked[name] = value
+            else:
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ValueError(f"{name} must be a number >= 0")
+                if name == "fault_rate" and value > 1:
+                    raise ValueError("fault_rate must be between 0 and 1")
+                checked[name] = float(value)
+        for name, value in checked.items():
+            setattr(self, name, value)
+
+
+@dataclasses.dataclass
+class Answer:
+    """A response to send: HTTP status, body text and the JSON ``code`` (None for HTML)."""
+
+    status: int
+    body: str
+    code: int | None
+    content_type: str = _JSON
+
+
+class FakeState:
+    """The server's mutable state: knobs, WBI key generation, rate windows, bans, log."""
+
+    def __init__(self, knobs: Knobs, fault_seed: int = 0) -> None:
+        self.knobs = knobs
+        self.fault_seed = fault_seed
+        self.fault_rng = random.Random(fault_seed)
+        self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
+        self.windows: dict[str, deque[float]] = {}
+        self.banned_until: dict[str, float] = {}
+        self._key_generation = 0
+        self._key_epoch = time.monotonic()
+
+    def key_generation(self) -> int:
+        """The current WBI key generation: bumped by rotations, advanced by the clock."""
+        period = self.knobs.wbi_rotate_seconds
+        if period <= 0:
+            return self._key_generation
+        return self._key_generation + int((time.monotonic() - self._key_epoch) / period)
+
+    def keys(self) -> tuple[str, str]:
+        """The current (img_key, sub_key)."""
+        return data.wbi_keys(self.key_generation())
+
+    def rotate_keys(self) -> None:
+        """Move to the next key generation now."""
+        self._restart_key_clock()
+        self._key_generation += 1
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        """Update the knobs; a new rotation period starts counting from now."""
+        if "wbi_rotate_seconds" in changes:
+            self._restart_key_clock()
+        self.knobs.update(changes)
+
+    def _restart_key_clock(self) -> None:
+        self._key_generation = self.key_generation()
+        self._key_epoch = time.monotonic()
+
+    def reset(self) -> None:
+        """Forget the log, the rate windows and the bans; replay the same faults."""
+        self.log.clear()
+        self.windows.clear()
+        self.banned_until.clear()
+        self.fault_rng = random.Random(self.fault_seed)
+
+    def rate_event(self, client: str, now: float) -> str | None:
+        """Count a request of *client* at *now*: "ban-start", "banned" or None if allowed.
+
+        More than ``rate_limit`` requests in the trailing second start a ban. A
+        limit below 1 req/s is counted over a longer window (1/rate seconds, one
+        request allowed) so that it still lets some requests through.
+        """
+        if self.banned_until.get(client, 0.0) > now:
+            return "banned"
+        rate = self.knobs.rate_limit
+        span = max(RATE_WINDOW, 1.0 / rate)
+        window = self.windows.setdefault(client, deque())
+        window.append(now)
+        while window[0] <= now - span:
+            window.popleft()
+        if len(window) > rate * span:
+            self.banned_until[client] = now + self.knobs.ban_seconds
+            window.clear()
+            return "ban-start"
+        return None
+
+    def draw_fault(self) -> str | None:
+        """A fault kind with probability ``fault_rate``, else None."""
+        rate = self.knobs.fault_rate
+        if rate <= 0 or self.fault_rng.random() >= rate:
+            return None
+        return self.fault_rng.choice(self.knobs.fault_kinds)
+
+
+STATE: web.AppKey[FakeState] = web.AppKey("state")
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _envelope(code: int, message: str, **rest: Any) -> Answer:
+    return Answer(200, _dumps({"code": code, "message": message, "ttl": 1, **rest}), code)
+
+
+def _ok(payload: object) -> Answer:
+    return _envelope(0, "0", data=payload)
+
+
+def _blocked_html() -> Answer:
+    return Answer(412, _BLOCKED_HTML, None, _HTML)
+
+
+def _blocked_json() -> Answer:
+    return Answer(
+        412, _dumps({"code": -412, "message": "请求被拦截", "ttl": 1, "data": None}), -412
+    )
+
+
+def _voucher() -> Answer:
+    return _envelope(-352, "风控校验失败", data={"v_voucher": f"voucher_{uuid.uuid4()}"})
+
+
+def _denied() -> Answer:
+    return _envelope(-403, "访问权限不足")
+
+
+def _video_aid(request: web.Request) -> int | Answer:
+    """The aid named by ``aid=`` or ``bvid=``, or the error answer for a bad or reserved id."""
+    aid_text = request.query.get("aid", "")
+    bvid = request.query.get("bvid", "")
+    if aid_text:
+        if not (aid_text.isascii() and aid_text.isdigit()) or not 0 < int(aid_text) < MAX_AID:
+            return _envelope(*data.BAD_REQUEST)
+        aid = int(aid_text)
+    elif bvid:
+        try:
+            aid = bv2av(bvid)
+        except BadVideoId:
+            return _envelope(*data.BAD_REQUEST)
+    else:
+        return _envelope(*data.BAD_REQUEST)
+    if aid in data.ERROR_AIDS:
+        # The real API sends no "data" key with these errors.
+        return _envelope(*data.ERROR_AIDS[aid])
+    return aid
+
+
+def _video_endpoint(build: Callable[[int], object]) -> Callable[[web.Request], Answer]:
+    def endpoint(request: web.Request) -> Answer:
+        aid = _video_aid(request)
+        return aid if isinstance(aid, Answer) else _ok(build(aid))
+
+    return endpoint
+
+
+def _nav(request: web.Request) -> Answer:
+    img_key, sub_key = request.app[STATE].keys()
+    img_url, sub_url = _WBI_IMAGE.format(img_key), _WBI_IMAGE.format(sub_key)
+    sessdata = request.cookies.get("SESSDATA", "")
+    if not sessdata:
+        wbi_img = {"img_url": img_url, "sub_url": sub_url}
+        return _envelope(-101, "账号未登录", data={"isLogin": False, "wbi_img": wbi_img})
+    mid = int.from_bytes(hashlib.sha256(sessdata.encode()).digest()[:4]) + 1
+    return _ok(data.nav_logged_in(mid, img_url, sub_url))
+
+
+def _finger_spi(_request: web.Request) -> Answer:
+    """Fresh ``buvid3``/``buvid4`` values in the real formats."""
+    suffix = f"{random.randrange(100000):05d}"
+    issued = time.strftime("%y%m%d%H", time.localtime())
+    b_3 = f"{str(uuid.uuid4()).upper()}{suffix}infoc"
+    token = base64.b64encode(random.randbytes(16)).decode()
+    b_4 = f"{str(uuid.uuid4()).upper()}{suffix}-0{issued}-{token}"
+    body = {"code": 0, "data": {"b_3": b_3, "b_4": b_4}, "message": "ok"}
+    return Answer(200, _dumps(body), 0)
+
+
+ENDPOINTS: dict[str, Callable[[web.Request], Answer]] = {
+    "/x/web-interface/view": _video_endpoint(data.video_view),
+    "/x/web-interface/wbi/view": _video_endpoint(data.video_view),
+    "/x/web-interface/view/detail/tag": _video_endpoint(data.video_tags),
+    "/x/web-interface/wbi/view/detail": _video_endpoint(data.video_detail),
+    "/x/player/pagelist": _video_endpoint(data.video_pages),
+    "/x/web-interface/nav": _nav,
+    "/x/frontend/finger/spi": _finger_spi,
+}
+
+
+def _not_found(_request: web.Request) -> Answer:
+    return Answer(404, _dumps({"code": -404, "message": "啥都木有", "ttl": 1}), -404)
+
+
+# --- the screens ----------------------------------------------------------------------------
+
+
+def _is_browser(user_agent: str) -> bool:
+    agent = user_agent.lower()
+    return agent.startswith(_BROWSER_UA_PREFIX) and not any(w in agent for w in _TOOL_UA_WORDS)
+
+
+def _needs_buvid(path: str) -> bool:
+    return "/wbi/" in path or path.startswith(("/x/space/", "/x/relation/"))
+
+
+def _wbi_failure(request: web.Request, state: FakeState) -> Answer | None:
+    """The answer for a missing (-352) or wrong or stale (-403) signature, else None."""
+    query = request.query
+    w_rid, wts_text = query.get("w_rid", ""), query.get("wts", "")
+    if not w_rid or not wts_text:
+        return _voucher()
+    if not (wts_text.isascii() and wts_text.isdigit()):
+        return _denied()
+    wts = int(wts_text)
+    if abs(time.time() - wts) > state.knobs.wbi_max_age:
+        return _denied()
+    params = {name: value for name, value in query.items() if name != "w_rid"}
+    expected = signed_query(params, mixin_key(*state.keys()), wts).rpartition("&w_rid=")[2]
+    return None if hmac.compare_digest(expected, w_rid) else _denied()
+
+
+def _screen(request: web.Request, state: FakeState, entry: dict[str, Any]) -> Answer | None:
+    """The risk-control answer for this request, or None if it may go on."""
+    knobs = state.knobs
+    if not _is_browser(request.headers.get("User-Agent", "")):
+        return _blocked_html()
+    if knobs.ban_all:
+        entry["event"] = "ban-all"
+        return _blocked_json()
+    if knobs.rate_limit > 0:
+        entry["event"] = state.rate_event(entry["client"], time.monotonic())
+        if entry["event"]:
+            return _blocked_json()
+    if knobs.require_buvid and _needs_buvid(request.path) and not request.cookies.get("buvid3"):
+        return _voucher()
+    if knobs.require_wbi and "/wbi/" in request.path:
+        return _wbi_failure(request, state)
+    return None
+
+
+def _fault_answer(kind: str, state: FakeState) -> Answer:
+    if kind == "http412":
+        return _blocked_html()
+    if kind == "code-799":
+        return _envelope(-799, "请求过于频繁，请稍后再试")
+    status = state.fault_rng.choice(tuple(_SERVER_ERRORS))
+    body = _SERVER_ERROR_HTML.format(status=status, reason=_SERVER_ERRORS[status])
+    return Answer(status, body, None, _HTML)
+
+
+def _coding(request: web.Request) -> str | None:
+    """The content coding to use: br, then gzip, then deflate, if the client accepts it."""
+    accepted = set()
+    for item in request.headers.get("Accept-Encoding", "").lower().split(","):
+        name, _, params = item.partition(";")
+        quality = params.strip().removeprefix("q=")
+        if quality and quality.replace(".", "", 1).isdigit() and float(quality) == 0:
+            continue
+        accepted.add(name.strip())
+    for coding in ("br", "gzip", "deflate"):
+        if coding in accepted and (coding != "br" or brotli is not None):
+            return coding
+    return None
+
+
+def _compress(body: bytes, coding: str) -> bytes:
+    if coding == "br":
+        return brotli.compress(body, quality=5)
+    if coding == "gzip":
+        return gzip.compress(body, compresslevel=6, mtime=0)
+    return zlib.compress(body)
+
+
+async def _respond(request: web.Request, answer: Answer, *, truncate: bool) -> web.StreamResponse:
+    """Send *answer*, compressed if asked; *truncate* sends half of it and hangs up."""
+    body = answer.body.encode()
+    headers = {"Content-Type": answer.content_type, "Vary": "Accept-Encoding"}
+    if coding := _coding(request):
+        body = _compress(body, coding)
+        headers["Content-Encoding"] = coding
+    if not truncate:
+        return web.Response(status=answer.status, body=body, headers=headers)
+    response = web.StreamResponse(status=answer.status, headers=headers)
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2])
+    _hang_up(request)
+    return response
+
+
+def _hang_up(request: web.Request) -> None:
+    """Close the connection; aiohttp then drops the response it can no longer write."""
+    if request.transport is not None:
+        request.transport.close()
+
+
+async def _api(request: web.Request) -> web.StreamResponse:
+    """Serve one API request through the screens, the fault injector and the endpoint."""
+    if request.path.startswith("/_fake/"):
+        raise web.HTTPNotFound()
+    state = request.app[STATE]
+    entry: dict[str, Any] = {
+        "t": time.time(),
+        "path": request.path,
+        "query": dict(request.query),
+        "client": request.remote or "",
+        "status": None,
+        "code": None,
+        "fault": None,
+        "event": None,
+    }
+    state.log.append(entry)
+    answer = _screen(request, state, entry)
+    fault = None
+    if answer is None:
+        fault = entry["fault"] = state.draw_fault()
+        if fault == "drop":
+            _hang_up(request)
+            return web.Response()
+        if fault in ("http412", "code-799", "http5xx"):
+            answer = _fault_answer(fault, state)
+        else:
+            answer = ENDPOINTS.get(request.path, _not_found)(request)
+            if fault == "truncate-json":
+                cut = answer.body[: len(answer.body) // 2]
+                answer = Answer(answer.status, cut, None, answer.content_type)
+    entry["status"] = answer.status
+    entry["code"] = None if fault == "truncate" else answer.code
+    return await _respond(request, answer, truncate=fault == "truncate")
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+
+def _admin_json(value: object, status: int = 200) -> web.Response:
+    return web.json_response(value, status=status, dumps=_dumps)
+
+
+async def _get_config(request: web.Request) -> web.Response:
+    return _admin_json(dataclasses.asdict(request.app[STATE].knobs))
+
+
+async def _post_config(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        changes = await request.json()
+        if not isinstance(changes, dict):
+            raise ValueError("the body must be a JSON object of knobs")
+        state.configure(changes)
+    except ValueError as exc:
+        return _admin_json({"error": str(exc)}, status=400)
+    return _admin_json(dataclasses.asdict(state.knobs))
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return _admin_json({"ok": True})
+
+
+async def _log(request: web.Request) -> web.Response:
+    return _admin_json(list(request.app[STATE].log))
+
+
+def _keys_json(state: FakeState) -> web.Response:
+    img_key, sub_key = state.keys()
+    return _admin_json({"img_key": img_key, "sub_key": sub_key})
+
+
+async def _rotate_keys(request: web.Request) -> web.Response:
+    request.app[STATE].rotate_keys()
+    return _keys_json(request.app[STATE])
+
+
+async def _get_keys(request: web.Request) -> web.Response:
+    return _keys_json(request.app[STATE])
+
+
+def create_app(knobs: Knobs | None = None, fault_seed: int = 0) -> web.Application:
+    """The fake API application, with its admin routes and one catch-all API route."""
+    app = web.Application()
+    app[STATE] = FakeState(knobs or Knobs(), fault_seed)
+    app.router.add_get("/_fake/config", _get_config)
+    app.router.add_post("/_fake/config", _post_config)
+    app.router.add_post("/_fake/reset", _reset)
+    app.router.add_get("/_fake/log", _log)
+    app.router.add_post("/_fake/rotate-keys", _rotate_keys)
+    app.router.add_get("/_fake/keys", _get_keys)
+    app.router.add_get("/{path:.*}", _api)
+    return app
