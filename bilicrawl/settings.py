@@ -62,7 +62,7 @@ BILI_THROTTLE_MAX_RPS = 2.0
 BILI_THROTTLE_BACKOFF_START = 10.0
 BILI_THROTTLE_BACKOFF_FACTOR = 2.0
 BILI_THROTTLE_BACKOFF_MAX = 600.0
-BILI_THROTTLE_RECOVERY = 0.9
+BILI_THROTTLE_RECOVERY = 0.7
 # The first block after a calm period also raises the slot's floor delay by this factor.
 BILI_THROTTLE_RATCHET = 1.25
 # Transient failures (5xx, timeouts, broken bodies) back off from this delay.
@@ -83,7 +83,28 @@ DOWNLOADER_MIDDLEWARES = {
     # Between RetryMiddleware (550) and HttpCompressionMiddleware (590), so it
     # sees decompressed bodies and its retries reuse Scrapy's retry accounting.
     "bilicrawl.middlewares.api.BiliApiMiddleware": 560,
+    # Sees bodies after decompression (590) and before the API middleware turns
+    # a -352 into a retry, so it can drop stale keys first.
+    "bilicrawl.middlewares.wbi.WbiSignMiddleware": 570,
+    # Before Scrapy's CookiesMiddleware (700), which sends what this one adds.
+    "bilicrawl.middlewares.cookies.BiliCookiesMiddleware": 650,
 }
+
+# --- WBI signing (bilicrawl.middlewares.wbi).
+BILI_WBI_KEY_TTL = 12 * 3600  # the site rotates its keys daily; -403/-352 also refresh them
+BILI_WBI_MAX_AGE = 60  # a requeued signed request older than this is signed again
+
+# --- Cookies (bilicrawl.middlewares.cookies): buvid3/buvid4 from /x/frontend/finger/spi,
+# plus an optional login. The secrets are read from the environment and never logged.
+BILI_COOKIES_ENABLED = True
+BILI_COOKIES_RETRY_DELAY = 60.0  # seconds before a failed buvid fetch is tried again
+BILI_SESSDATA = os.environ.get("BILI_SESSDATA", "")
+BILI_JCT = os.environ.get("BILI_JCT", "")
+BILI_DEDEUSERID = os.environ.get("BILI_DEDEUSERID", "")
+
+# --- Deduplication: fingerprints ignore w_rid/wts, so signed and unsigned requests match.
+REQUEST_FINGERPRINTER_CLASS = "bilicrawl.dupefilters.BiliRequestFingerprinter"
+BILI_DUPEFILTER_IGNORE_PARAMS = ["w_rid", "wts"]
 
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,

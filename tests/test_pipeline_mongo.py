@@ -229,7 +229,7 @@ async def test_last_document_for_a_key_in_a_batch_wins(mongo: MongoBackend) -> N
 def test_not_configured_without_mongo_uri() -> None:
     crawler = build_crawler({"MONGO_URI": "", "MONGO_DEAD_LETTER_DIR": "data"})
 
-    with pytest.raises(NotConfigured, match="MONGO_URI is not set"):
+    with pytest.raises(NotConfigured):
         build_from_crawler(MongoPipeline, crawler)
 
 

@@ -118,10 +118,12 @@ def test_clean_answers_recover_gradually(caplog: pytest.LogCaptureFixture) -> No
     assert any("recovered" in record.getMessage() for record in caplog.records)
 
 
-def test_transient_failures_back_off_without_moving_the_floor() -> None:
+def test_transient_failures_back_off_without_growing_or_moving_the_floor() -> None:
     crawler, throttle, slots = make_throttle()
-    send(crawler, signals.transient_failure, reason="http_503")
-    assert 1.0 <= slots[SLOT].delay <= 1.25
+    for _ in range(3):
+        send(crawler, signals.transient_failure, reason="http_503")
+        throttle.slots[SLOT].escalated_at = float("-inf")
+        assert 1.0 <= slots[SLOT].delay <= 1.25
     assert throttle.slots[SLOT].floor == pytest.approx(0.25)
 
 

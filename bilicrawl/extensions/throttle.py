@@ -14,12 +14,13 @@ shrinks it by ``BILI_THROTTLE_RECOVERY`` until it falls under the floor. The
 first block after a calm period also raises the floor itself by
 ``BILI_THROTTLE_RATCHET``: the rate that got the crawl blocked is not tried
 again, so the crawl settles under the site's limit instead of bouncing off it.
-Transient failures (5xx, timeouts, broken bodies) back off the same way from
-``BILI_THROTTLE_TRANSIENT_START``, without touching the floor.
+Transient failures (5xx, timeouts, broken bodies) set a back-off of
+``BILI_THROTTLE_TRANSIENT_START`` that does not grow and leaves the floor alone:
+they say the server had a hiccup, not that the crawl is too fast.
 
 Settings: ``BILI_THROTTLE_ENABLED`` (True), ``BILI_THROTTLE_MAX_RPS`` (2.0),
 ``BILI_THROTTLE_BACKOFF_START`` (10.0 s), ``BILI_THROTTLE_BACKOFF_FACTOR`` (2.0),
-``BILI_THROTTLE_BACKOFF_MAX`` (600.0 s), ``BILI_THROTTLE_RECOVERY`` (0.9),
+``BILI_THROTTLE_BACKOFF_MAX`` (600.0 s), ``BILI_THROTTLE_RECOVERY`` (0.7),
 ``BILI_THROTTLE_RATCHET`` (1.25), ``BILI_THROTTLE_TRANSIENT_START`` (1.0 s).
 Slot jitter (``DOWNLOAD_DELAY_JITTER``) is accounted for: the floor is widened
 so that even the shortest jittered delay respects the cap.
@@ -118,14 +119,16 @@ class BiliThrottle:
 
     def _on_transient(self, request: Request, reason: str) -> None:
         key, state, _ = self._slot(request)
-        self._escalate(key, state, self.transient_start, reason)
+        self._escalate(key, state, self.transient_start, reason, factor=1.0)
         self._apply(request)
 
-    def _escalate(self, key: str, state: SlotThrottle, start: float, reason: str) -> None:
+    def _escalate(
+        self, key: str, state: SlotThrottle, start: float, reason: str, factor: float | None = None
+    ) -> None:
         now = time.monotonic()
         if now - state.escalated_at < state.backoff:
             return  # answers to requests sent before the last step
-        grown = max(start, state.backoff * self.backoff_factor)
+        grown = max(start, state.backoff * (factor or self.backoff_factor))
         state.backoff = min(grown * random.uniform(1.0, 1.25), self.backoff_max)  # noqa: S311
         state.escalated_at = now
         stats = self.crawler.stats

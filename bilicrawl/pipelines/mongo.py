@@ -65,7 +65,8 @@ class MongoPipeline(BatchingStorePipeline):
         settings = crawler.settings
         uri = settings.get("MONGO_URI")
         if not uri:
-            raise NotConfigured("MONGO_URI is not set")
+            # The expected way to choose SQLite: no reason, so Scrapy logs no warning.
+            raise NotConfigured
         dead_letter_dir = settings.get("MONGO_DEAD_LETTER_DIR")
         if not dead_letter_dir:
             raise ValueError("MONGO_DEAD_LETTER_DIR is not set")

@@ -109,7 +109,8 @@ class SQLitePipeline(BatchingStorePipeline):
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         if settings.get("MONGO_URI"):
-            raise NotConfigured("MONGO_URI is set: items are stored in MongoDB")
+            # MongoDB stores the items: no reason, so Scrapy logs no warning.
+            raise NotConfigured
         if not settings.get("SQLITE_PATH"):
             raise ValueError("SQLITE_PATH is not set")
         path = Path(settings.get("SQLITE_PATH"))

@@ -1,0 +1,206 @@
+"""Bilibili's identity cookies on every request to a Bilibili host.
+
+Anonymous clients need ``buvid3``/``buvid4`` (many endpoints answer -352
+without them) and ``b_nut`` (the Unix seconds they were issued). They are
+fetched once per crawl from ``{BILI_API_URL}/x/frontend/finger/spi``
+(``data.b_3``, ``data.b_4``) through Scrapy with ``engine.download_async``;
+concurrent requests share that one fetch. If it fails, a WARNING is logged once,
+requests go out without buvid, and the fetch is tried again by the first
+request after ``BILI_COOKIES_RETRY_DELAY`` seconds.
+
+Optional login: ``BILI_SESSDATA``, ``BILI_JCT`` and ``BILI_DEDEUSERID`` are sent
+as ``SESSDATA``, ``bili_jct`` and ``DedeUserID``. They are secrets: they are
+never logged except masked by :func:`mask_secret`, and never put in stats.
+
+How the cookies are attached: this middleware runs before Scrapy's
+``CookiesMiddleware`` (700) and adds them to ``request.cookies`` (as a list of
+cookie dicts with ``path=/``), keeping any cookie of the same name the request
+already has. ``CookiesMiddleware`` then
+merges them into the request's jar (whichever ``meta["cookiejar"]``) and builds
+the ``Cookie`` header with the jar's other cookies, including any the site sets
+with ``Set-Cookie``; for the names above, our values win over the site's. This
+uses public API only (adding them to ``CookiesMiddleware``'s jars directly would
+need its internals and one insertion per jar), so it needs ``COOKIES_ENABLED``.
+Run it after ``WbiSignMiddleware`` so the signed copy it re-queues does not
+carry the cookies through the scheduler. Note that Scrapy's own
+``COOKIES_DEBUG`` logs ``Cookie`` headers, login included, in clear.
+
+Bilibili hosts: those of ``BILI_API_URL``, ``BILI_COMMENT_URL``,
+``BILI_WWW_URL`` and ``BILI_LIVE_API_URL``, plus ``bilibili.com`` and its
+subdomains (not ``bilibili.tv``, a separate site).
+
+Settings: ``BILI_COOKIES_ENABLED`` (True), ``BILI_COOKIES_RETRY_DELAY`` (60 s),
+``BILI_SESSDATA``, ``BILI_JCT``, ``BILI_DEDEUSERID`` (all empty), the host
+settings above, ``COOKIES_ENABLED`` and ``COOKIES_DEBUG``.
+
+Stats: ``bilicrawl/cookies/buvid_fetched``, ``bilicrawl/cookies/buvid_failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.exceptions import NotConfigured
+from scrapy.http import TextResponse
+from scrapy.http.request import VerboseCookie
+from scrapy.utils.httpobj import urlparse_cached
+
+from bilicrawl.stats import stat_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+SPI_META = "bili_buvid_fetch"
+"""Meta flag of the spi request itself, which must not wait for its own result."""
+
+HOST_SETTINGS = ("BILI_API_URL", "BILI_COMMENT_URL", "BILI_WWW_URL", "BILI_LIVE_API_URL")
+
+LOGIN_SETTINGS = {
+    "SESSDATA": "BILI_SESSDATA",
+    "bili_jct": "BILI_JCT",
+    "DedeUserID": "BILI_DEDEUSERID",
+}
+"""Login cookie name -> the setting holding its value."""
+
+
+def mask_secret(value: str) -> str:
+    """Return *value* safe to log: its first 3 characters (none if short) and its length."""
+    prefix = value[:3] if len(value) > 12 else ""
+    return f"{prefix}…({len(value)} chars)"
+
+
+def _buvid_from_spi(response: Response) -> tuple[str, str]:
+    """Return ``(buvid3, buvid4)`` from a finger/spi response; ValueError if absent."""
+    if response.status != 200 or not isinstance(response, TextResponse):
+        raise ValueError(f"HTTP {response.status}")
+    payload: Any = response.json()
+    if payload.get("code") != 0:
+        raise ValueError(f"code {payload.get('code')}")
+    data = payload.get("data") or {}
+    buvid3, buvid4 = data.get("b_3"), data.get("b_4")
+    if not (isinstance(buvid3, str) and buvid3 and isinstance(buvid4, str) and buvid4):
+        raise ValueError("no data.b_3/data.b_4 in the answer")
+    return buvid3, buvid4
+
+
+def _merge_cookies(request: Request, cookies: dict[str, str]) -> None:
+    """Add *cookies* to ``request.cookies`` unless the request has one of that name.
+
+    They get ``path=/``: without it, the jar scopes each to the directory of the
+    first URL it came with and sends duplicates to deeper paths. A new list is
+    assigned rather than updated in place: copies of a request share their
+    ``cookies`` object.
+    """
+    existing: list[VerboseCookie] = (
+        [{"name": name, "value": value} for name, value in request.cookies.items()]
+        if isinstance(request.cookies, dict)
+        else request.cookies
+    )
+    present = {cookie["name"] for cookie in existing}
+    request.cookies = [
+        *existing,
+        *(
+            VerboseCookie(name=name, value=value, path="/")
+            for name, value in cookies.items()
+            if name not in present
+        ),
+    ]
+
+
+class BiliCookiesMiddleware:
+    """Adds buvid3/buvid4/b_nut and optional login cookies (see the module docstring)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        if not settings.getbool("BILI_COOKIES_ENABLED"):
+            raise NotConfigured("BILI_COOKIES_ENABLED is off")
+        if not settings.getbool("COOKIES_ENABLED"):
+            raise NotConfigured("COOKIES_ENABLED is off: Scrapy would not send request cookies")
+        self.crawler = crawler
+        self.spi_url = settings["BILI_API_URL"].rstrip("/") + "/x/frontend/finger/spi"
+        self.retry_delay = settings.getfloat("BILI_COOKIES_RETRY_DELAY")
+        hosts = (urlsplit(settings[name]).hostname for name in HOST_SETTINGS if settings.get(name))
+        self.hosts = frozenset(host for host in hosts if host)
+        self.login = {
+            cookie: value
+            for cookie, name in LOGIN_SETTINGS.items()
+            if (value := settings.get(name))
+        }
+        self.clock: Callable[[], float] = time.time
+        self._buvid: dict[str, str] | None = None
+        self._failed_at: float | None = None
+        self._warned = False
+        self._fetch: asyncio.Task[dict[str, str]] | None = None
+        if self.login:
+            logger.info(
+                "Sending login cookies: %(cookies)s",
+                {"cookies": ", ".join(f"{k}={mask_secret(v)}" for k, v in self.login.items())},
+            )
+            if settings.getbool("COOKIES_DEBUG"):
+                logger.warning("COOKIES_DEBUG is on: Scrapy logs the login cookies in clear")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        if request.meta.get(SPI_META) or request.meta.get("dont_merge_cookies"):
+            return
+        if not self._is_bili_host(urlparse_cached(request).hostname or ""):
+            return
+        _merge_cookies(request, {**await self._buvid_cookies(), **self.login})
+
+    def _is_bili_host(self, host: str) -> bool:
+        return host in self.hosts or host == "bilibili.com" or host.endswith(".bilibili.com")
+
+    async def _buvid_cookies(self) -> dict[str, str]:
+        """Return the buvid cookies, fetching them if needed; empty while unavailable."""
+        if self._buvid is not None:
+            return self._buvid
+        if self._failed_at is not None and self.clock() - self._failed_at < self.retry_delay:
+            return {}
+        if self._fetch is None:
+            self._fetch = asyncio.ensure_future(self._fetch_buvid())
+            self._fetch.add_done_callback(self._fetch_done)
+        # shield: a cancelled waiter must not cancel the fetch the others wait for.
+        return await asyncio.shield(self._fetch)
+
+    def _fetch_done(self, _task: asyncio.Task[dict[str, str]]) -> None:
+        self._fetch = None
+
+    async def _fetch_buvid(self) -> dict[str, str]:
+        request = Request(self.spi_url, meta={SPI_META: True}, dont_filter=True)
+        try:
+            response = await self.crawler.engine.download_async(request)
+            buvid3, buvid4 = _buvid_from_spi(response)
+        except Exception as exc:  # any failure (network, API error, bad body): go without
+            self._failed_at = self.clock()
+            self.crawler.stats.inc_value(stat_key("cookies", "buvid_failed"))
+            log = logger.debug if self._warned else logger.warning
+            self._warned = True
+            log(
+                "Could not get buvid cookies from %(url)s (%(error)s); sending requests "
+                "without them and retrying in %(delay)s s",
+                {"url": self.spi_url, "error": exc, "delay": self.retry_delay},
+                extra={"spider": self.crawler.spider},
+            )
+            return {}
+        self._buvid = {"buvid3": buvid3, "buvid4": buvid4, "b_nut": str(int(self.clock()))}
+        self.crawler.stats.inc_value(stat_key("cookies", "buvid_fetched"))
+        logger.info(
+            "Got buvid cookies from %(url)s",
+            {"url": self.spi_url},
+            extra={"spider": self.crawler.spider},
+        )
+        return self._buvid

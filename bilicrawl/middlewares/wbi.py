@@ -1,0 +1,256 @@
+"""WBI signing of ``/wbi/`` requests, at download time.
+
+Every request whose URL path contains ``/wbi/`` is signed (``wts`` and ``w_rid``
+added, any old ones replaced) when the downloader takes it, never when it is
+built, so requests that waited in a queue or in Redis, and retries, carry a
+fresh ``wts``. The mixing and hashing are the pure functions of
+:mod:`bilicrawl.signing`.
+
+Keys. The two site-wide keys come from ``{BILI_API_URL}/x/web-interface/nav``
+(``data.wbi_img``), fetched through Scrapy with ``engine.download_async`` (so
+the nav request gets the same headers, cookies, throttling and retries as any
+other). The nav request sets ``meta["bili_allow_codes"] = [-101]``: logged out,
+nav answers -101 but still carries the keys. Concurrent requests share one
+in-flight fetch. The keys are refreshed when older than ``BILI_WBI_KEY_TTL``
+and after a request signed with them is answered with code -403 or -352. A
+-403 on a signed request is retried here (counted as ``wbi_stale_keys``); a
+-352 continues to the API middleware, which retries it as risk control. Either
+retry is re-signed with the new keys. A failed fetch drops the requests waiting for it
+with ``IgnoreRequest``; the next request tries again.
+
+Delivery of the signed URL. ``Request.url`` is read-only in Scrapy's public
+API, so ``process_request`` returns ``request.replace(url=signed)``, which
+Scrapy sends back through the scheduler. The replacement is marked with
+``meta["bili_wbi"] = {"wts": ..., "mixin": ...}``, has ``dont_filter=True``
+(the fingerprint ignores ``w_rid``/``wts``, so the dupefilter would drop it) and
+its priority raised by :data:`REQUEUE_PRIORITY_BOOST` so it is dequeued next;
+the original ``priority``/``dont_filter`` are kept in
+``meta["bili_wbi_requeued"]`` and restored on the next pass, so retries and
+redirects of it do not inherit the boost. On that next pass it is downloaded
+as is if it was signed after the latest key fetch, with those keys, less than
+``BILI_WBI_MAX_AGE`` seconds ago, and re-signed otherwise (so are retries). This
+cannot spin: a request is sent back again only if it waited
+``BILI_WBI_MAX_AGE`` seconds since its last signing or the keys were fetched
+again in between, which takes real time (TTL) or a -403/-352 answer.
+
+The alternative, ``request._set_url(signed)`` in place, saves the scheduler hop
+but uses a private method and mutates a request other components have already
+seen: ``urlparse_cached`` and the fingerprint cache are keyed on the request
+object and would keep the unsigned URL (the HTTP/2 handler builds its ``:path``
+from ``urlparse_cached``). ``replace`` is the documented way to change a URL.
+
+Signing happens when the downloader accepts a request, before its slot's
+download delay: under a long risk-control back-off a ``wts`` can be as old as
+that delay when the request is sent.
+
+Settings: ``BILI_API_URL`` (``https://api.bilibili.com``), ``BILI_WBI_KEY_TTL``
+(43200 s: the keys rotate daily), ``BILI_WBI_MAX_AGE`` (60 s).
+
+Stats: ``bilicrawl/wbi/signed``, ``bilicrawl/wbi/keys_refreshed``,
+``bilicrawl/wbi/keys_invalidated``, ``bilicrawl/wbi/keys_failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from scrapy import Request
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
+from scrapy.utils.httpobj import urlparse_cached
+
+from bilicrawl.signing import key_from_url, mixin_key, signed_query
+from bilicrawl.stats import RETRY_BASE, stat_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+WBI_META = "bili_wbi"
+"""Meta key of a signed request: ``{"wts": <Unix seconds>, "mixin": <mixin key>}``."""
+
+REQUEUED_META = "bili_wbi_requeued"
+"""Meta key holding the ``priority`` and ``dont_filter`` to restore after the hop."""
+
+REQUEUE_PRIORITY_BOOST = 1_000_000
+"""Added to the priority of a re-queued signed request so it is dequeued next."""
+
+STALE_SIGNATURE_CODE = -403
+INVALIDATING_CODES = frozenset({STALE_SIGNATURE_CODE, -352})
+"""Envelope codes that suggest stale keys (bilibili-api refreshes its keys on -403)."""
+
+NAV_ALLOWED_CODES = (0, -101)
+"""Nav answers -101 (not logged in) to anonymous clients, with the keys."""
+
+
+def _envelope_code(response: Response) -> int | None:
+    """Return the ``code`` of a JSON envelope, or None if *response* is not one."""
+    if not isinstance(response, TextResponse) or response.body.lstrip()[:1] != b"{":
+        return None
+    try:
+        payload = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    code = payload.get("code") if isinstance(payload, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def _mixin_from_nav(response: Response) -> str:
+    """Return the mixin key published by a nav response; ValueError if it has none."""
+    if response.status != 200 or not isinstance(response, TextResponse):
+        raise ValueError(f"HTTP {response.status}")
+    payload: Any = response.json()
+    if payload.get("code") not in NAV_ALLOWED_CODES:
+        raise ValueError(f"code {payload.get('code')}")
+    try:
+        wbi_img = payload["data"]["wbi_img"]
+        img_key, sub_key = key_from_url(wbi_img["img_url"]), key_from_url(wbi_img["sub_url"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError("no data.wbi_img in the answer") from exc
+    if len(img_key) != 32 or len(sub_key) != 32:
+        raise ValueError("data.wbi_img does not hold two 32-character keys")
+    return mixin_key(img_key, sub_key)
+
+
+def sign_url(url: str, mixin: str, wts: int) -> str:
+    """Return *url* with its query signed by *mixin* at time *wts*.
+
+    Repeated query parameters keep their last value: WBI endpoints take none.
+    """
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit(parts._replace(query=signed_query(params, mixin, wts)))
+
+
+class WbiSignMiddleware:
+    """Signs ``/wbi/`` requests with fresh WBI keys (see the module docstring)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.nav_url = settings["BILI_API_URL"].rstrip("/") + "/x/web-interface/nav"
+        self.key_ttl = settings.getfloat("BILI_WBI_KEY_TTL")
+        self.max_age = settings.getfloat("BILI_WBI_MAX_AGE")
+        if self.key_ttl <= 0 or self.max_age <= 0:
+            raise ValueError("BILI_WBI_KEY_TTL and BILI_WBI_MAX_AGE must be positive")
+        self.clock: Callable[[], float] = time.time
+        self._mixin: str | None = None
+        self._fetched_at = 0.0
+        self._fetch: asyncio.Task[str] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> Request | None:
+        if "/wbi/" not in urlparse_cached(request).path:
+            return None
+        requeued = request.meta.pop(REQUEUED_META, None)
+        if requeued is not None:
+            request.priority = requeued["priority"]
+            request.dont_filter = requeued["dont_filter"]
+        mixin = await self._current_mixin()
+        now = self.clock()
+        signature = request.meta.get(WBI_META)
+        if self._uses_current_keys(signature) and now - signature["wts"] < self.max_age:
+            return None
+        wts = int(now)
+        self.crawler.stats.inc_value(stat_key("wbi", "signed"))
+        logger.debug(
+            "WBI-signed %(request)s (wts=%(wts)s)",
+            {"request": request, "wts": wts},
+            extra={"spider": self.crawler.spider},
+        )
+        return request.replace(
+            url=sign_url(request.url, mixin, wts),
+            priority=request.priority + REQUEUE_PRIORITY_BOOST,
+            dont_filter=True,
+            meta={
+                **request.meta,
+                WBI_META: {"wts": wts, "mixin": mixin},
+                REQUEUED_META: {"priority": request.priority, "dont_filter": request.dont_filter},
+            },
+        )
+
+    def _uses_current_keys(self, signature: dict[str, Any] | None) -> bool:
+        """Tell whether *signature* was made with the keys of the latest fetch, after it."""
+        return (
+            signature is not None
+            and signature["mixin"] == self._mixin
+            # A refetch after -403/-352 may return the same keys: older signatures are stale.
+            and int(self._fetched_at) <= signature["wts"]
+        )
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        signature = request.meta.get(WBI_META)
+        if signature is None:
+            return response
+        code = _envelope_code(response)
+        if code not in INVALIDATING_CODES:
+            return response
+        if self._uses_current_keys(signature):
+            self._mixin = None
+            self.crawler.stats.inc_value(stat_key("wbi", "keys_invalidated"))
+            logger.info(
+                "WBI keys dropped after code %(code)s on %(request)s; fetching new ones",
+                {"code": code, "request": request},
+                extra={"spider": self.crawler.spider},
+            )
+        if code == STALE_SIGNATURE_CODE:
+            # On a signed request -403 means "stale keys", which a re-signed
+            # retry fixes; the API middleware would drop it as a refusal.
+            retry = get_retry_request(
+                request,
+                spider=self.crawler.spider,
+                reason="wbi_stale_keys",
+                logger=logger,
+                stats_base_key=RETRY_BASE,
+            )
+            if retry is not None:
+                return retry
+        return response
+
+    async def _current_mixin(self) -> str:
+        """Return the cached mixin key, fetching new keys if needed (one fetch at a time)."""
+        if self._mixin is not None and self.clock() - self._fetched_at < self.key_ttl:
+            return self._mixin
+        if self._fetch is None:
+            self._fetch = asyncio.ensure_future(self._fetch_mixin())
+            self._fetch.add_done_callback(self._fetch_done)
+        # shield: a cancelled waiter must not cancel the fetch the others wait for.
+        return await asyncio.shield(self._fetch)
+
+    def _fetch_done(self, _task: asyncio.Task[str]) -> None:
+        self._fetch = None
+
+    async def _fetch_mixin(self) -> str:
+        request = Request(self.nav_url, meta={"bili_allow_codes": [-101]}, dont_filter=True)
+        try:
+            response = await self.crawler.engine.download_async(request)
+            mixin = _mixin_from_nav(response)
+        except Exception as exc:  # any failure (network, API error, bad body) means no keys
+            self.crawler.stats.inc_value(stat_key("wbi", "keys_failed"))
+            logger.warning(
+                "Could not get WBI keys from %(url)s: %(error)s",
+                {"url": self.nav_url, "error": exc},
+                extra={"spider": self.crawler.spider},
+            )
+            raise IgnoreRequest(f"WBI keys unavailable ({self.nav_url}: {exc})") from exc
+        self._mixin, self._fetched_at = mixin, self.clock()
+        self.crawler.stats.inc_value(stat_key("wbi", "keys_refreshed"))
+        logger.info(
+            "WBI keys refreshed from %(url)s",
+            {"url": self.nav_url},
+            extra={"spider": self.crawler.spider},
+        )
+        return mixin

@@ -1,0 +1,325 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from scrapy import Request, Spider
+from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response, TextResponse
+from scrapy.utils.defer import deferred_f_from_coro_f
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
+
+from bilicrawl.middlewares.cookies import BiliCookiesMiddleware, mask_secret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+API = "https://api.bilibili.com"
+SPI_URL = f"{API}/x/frontend/finger/spi"
+NOW = 1744823207
+SPI_OK = (Path(__file__).parent / "fixtures" / "finger_spi" / "ok.json").read_bytes()
+BUVID3 = json.loads(SPI_OK)["data"]["b_3"]
+BUVID4 = json.loads(SPI_OK)["data"]["b_4"]
+SESSDATA = "7a3f9c21%2C1760000000%2Cab12c%2A41CjBsecretsecretsecretsecret"
+BILI_JCT = "0123456789abcdef0123456789abcdef"
+SETTINGS = {
+    "BILI_API_URL": API,
+    "BILI_COMMENT_URL": "https://comment.bilibili.com",
+    "BILI_WWW_URL": "https://www.bilibili.com",
+    "BILI_LIVE_API_URL": "https://api.live.bilibili.com",
+    "BILI_COOKIES_ENABLED": True,
+    "BILI_COOKIES_RETRY_DELAY": 60,
+}
+LOGIN = {"BILI_SESSDATA": SESSDATA, "BILI_JCT": BILI_JCT, "BILI_DEDEUSERID": "293793435"}
+
+
+def spi_response(request: Request) -> Response:
+    return TextResponse(request.url, body=SPI_OK, encoding="utf-8", request=request)
+
+
+class FakeEngine:
+    """Stands in for ``crawler.engine``: answers ``download_async`` with *answer*."""
+
+    def __init__(self, answer: Callable[[Request], Response]) -> None:
+        self.answer = answer
+        self.requests: list[Request] = []
+
+    async def download_async(self, request: Request) -> Response:
+        self.requests.append(request)
+        await asyncio.sleep(0)  # let concurrent callers pile up, as a real download would
+        return self.answer(request)
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def build(
+    answer: Callable[[Request], Response] = spi_response,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> BiliCookiesMiddleware:
+    crawler = get_crawler(Spider, {**SETTINGS, **settings})
+    crawler.engine = FakeEngine(answer)
+    mw = build_from_crawler(BiliCookiesMiddleware, crawler)
+    mw.clock = clock or Clock()
+    return mw
+
+
+BUVID_COOKIES = {"buvid3": BUVID3, "buvid4": BUVID4, "b_nut": str(NOW)}
+
+
+def sent(request: Request) -> dict[str, Any]:
+    """The request's cookies as a name -> value dict."""
+    cookies = request.cookies
+    if isinstance(cookies, dict):
+        return dict(cookies)
+    return {cookie["name"]: cookie["value"] for cookie in cookies}
+
+
+@deferred_f_from_coro_f
+async def test_one_spi_fetch_for_many_requests() -> None:
+    mw = build()
+    requests = [Request(f"{API}/x/web-interface/view?aid={i}") for i in range(20)]
+
+    await asyncio.gather(*(mw.process_request(r) for r in requests))
+    later = Request(f"{API}/x/web-interface/view?aid=99")
+    await mw.process_request(later)
+
+    assert [r.url for r in mw.crawler.engine.requests] == [SPI_URL]
+    assert all(sent(r) == BUVID_COOKIES for r in [*requests, later])
+    assert mw.crawler.stats.get_value("bilicrawl/cookies/buvid_fetched") == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.bilibili.com/video/BV117411r7R1",
+        "https://comment.bilibili.com/1176840.xml",
+        "https://space.bilibili.com/2/dynamic",
+        "https://api.live.bilibili.com/room/v1/Room/get_info?room_id=1",
+    ],
+)
+@deferred_f_from_coro_f
+async def test_all_bilibili_hosts_get_cookies(url: str) -> None:
+    mw = build()
+    request = Request(url)
+
+    await mw.process_request(request)
+
+    assert sent(request) == BUVID_COOKIES
+    assert all(cookie["path"] == "/" for cookie in request.cookies)
+
+
+@deferred_f_from_coro_f
+async def test_configured_hosts_get_cookies() -> None:
+    mw = build(BILI_API_URL="http://127.0.0.1:8123")
+    request = Request("http://127.0.0.1:8123/x/web-interface/view?aid=2")
+
+    await mw.process_request(request)
+
+    assert sent(request)["buvid3"] == BUVID3
+    assert mw.crawler.engine.requests[0].url == "http://127.0.0.1:8123/x/frontend/finger/spi"
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(Request("https://i0.hdslb.com/bfs/face/x.jpg"), id="other-host"),
+        pytest.param(Request("https://www.bilibili.tv/en/video/1"), id="bilibili-tv"),
+        pytest.param(Request(f"{API}/x/web", meta={"dont_merge_cookies": True}), id="dont-merge"),
+    ],
+)
+@deferred_f_from_coro_f
+async def test_requests_left_alone(request_: Request) -> None:
+    mw = build()
+
+    await mw.process_request(request_)
+
+    assert request_.cookies == {}
+    assert mw.crawler.engine.requests == []
+
+
+@deferred_f_from_coro_f
+async def test_cookies_of_the_request_win() -> None:
+    mw = build()
+    as_dict = Request(f"{API}/x/a", cookies={"buvid3": "mine", "other": "1"})
+    as_list = Request(f"{API}/x/b", cookies=[{"name": "buvid3", "value": "mine"}])
+
+    await mw.process_request(as_dict)
+    await mw.process_request(as_list)
+
+    assert sent(as_dict) == {**BUVID_COOKIES, "buvid3": "mine", "other": "1"}
+    assert as_list.cookies == [
+        {"name": "buvid3", "value": "mine"},
+        {"name": "buvid4", "value": BUVID4, "path": "/"},
+        {"name": "b_nut", "value": str(NOW), "path": "/"},
+    ]
+
+
+@deferred_f_from_coro_f
+async def test_copies_do_not_share_the_added_cookies() -> None:
+    mw = build()
+    original = Request(f"{API}/x/a", cookies={"x": "1"})
+    copy = original.copy()
+
+    await mw.process_request(copy)
+
+    assert original.cookies == {"x": "1"}
+
+
+@deferred_f_from_coro_f
+async def test_cookies_reach_the_cookie_header() -> None:
+    """Scrapy's CookiesMiddleware sends them, with what the site set on its own."""
+    mw = build()
+    jar_mw = build_from_crawler(CookiesMiddleware, mw.crawler)
+    first = Request(f"{API}/x/web-interface/nav")
+    await mw.process_request(first)
+    jar_mw.process_request(first)
+    answer = Response(first.url, headers={"Set-Cookie": "b_lsid=ABC_123; Path=/"}, request=first)
+    jar_mw.process_response(first, answer)
+
+    # A deeper path: each cookie must still be sent once.
+    second = Request(f"{API}/x/web-interface/wbi/view?aid=2")
+    await mw.process_request(second)
+    jar_mw.process_request(second)
+
+    header = second.headers["Cookie"].decode()
+    assert sorted(header.split("; ")) == sorted(
+        [f"buvid3={BUVID3}", f"buvid4={BUVID4}", f"b_nut={NOW}", "b_lsid=ABC_123"]
+    )
+
+
+@deferred_f_from_coro_f
+async def test_login_cookies_are_sent_and_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        mw = build(**LOGIN, COOKIES_DEBUG=True)
+        request = Request(f"{API}/x/space/wbi/acc/info?mid=2")
+        await mw.process_request(request)
+
+    assert sent(request) == {
+        **BUVID_COOKIES,
+        "SESSDATA": SESSDATA,
+        "bili_jct": BILI_JCT,
+        "DedeUserID": "293793435",
+    }
+    assert SESSDATA not in caplog.text
+    assert BILI_JCT not in caplog.text
+    assert BUVID3 not in caplog.text
+    assert mask_secret(SESSDATA) in caplog.text
+    assert "COOKIES_DEBUG is on" in caplog.text
+    stats = json.dumps(mw.crawler.stats.get_stats(), default=str)
+    assert SESSDATA not in stats
+    assert BILI_JCT not in stats
+
+
+@deferred_f_from_coro_f
+async def test_login_without_dedeuserid() -> None:
+    mw = build(BILI_SESSDATA=SESSDATA, BILI_JCT=BILI_JCT)
+    request = Request(f"{API}/x/a")
+
+    await mw.process_request(request)
+
+    assert set(sent(request)) == {*BUVID_COOKIES, "SESSDATA", "bili_jct"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda r: TextResponse(r.url, body=b"<html/>", encoding="utf-8"), id="html"),
+        pytest.param(
+            lambda r: TextResponse(r.url, body=b'{"code":0,"data":{}}', encoding="utf-8"),
+            id="no-buvid",
+        ),
+        pytest.param(lambda r: Response(r.url, status=412), id="http-412"),
+    ],
+)
+@deferred_f_from_coro_f
+async def test_bad_spi_answer_means_no_buvid(answer: Callable[[Request], Response]) -> None:
+    mw = build(answer, **LOGIN)
+    request = Request(f"{API}/x/a")
+
+    await mw.process_request(request)
+
+    assert set(sent(request)) == {"SESSDATA", "bili_jct", "DedeUserID"}
+    assert mw.crawler.stats.get_value("bilicrawl/cookies/buvid_failed") == 1
+
+
+@deferred_f_from_coro_f
+async def test_failed_spi_fetch_warns_once_and_is_retried_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures = 2
+
+    def answer(request: Request) -> Response:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise IgnoreRequest("api_code_-412: gave up after retries")
+        return spi_response(request)
+
+    clock = Clock()
+    mw = build(answer, clock)
+    engine = mw.crawler.engine
+
+    with caplog.at_level(logging.DEBUG, logger="bilicrawl"):
+        await asyncio.gather(*(mw.process_request(Request(f"{API}/x/{i}")) for i in range(5)))
+        assert len(engine.requests) == 1
+        clock.now += 59
+        early = Request(f"{API}/x/early")
+        await mw.process_request(early)
+        assert sent(early) == {}
+        assert len(engine.requests) == 1
+
+        clock.now += 1
+        await mw.process_request(Request(f"{API}/x/second-failure"))
+        clock.now += 60
+        late = Request(f"{API}/x/late")
+        await mw.process_request(late)
+
+    assert len(engine.requests) == 3
+    assert sent(late) == {"buvid3": BUVID3, "buvid4": BUVID4, "b_nut": str(NOW + 120)}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "Could not get buvid cookies" in warnings[0].getMessage()
+
+
+@deferred_f_from_coro_f
+async def test_spi_request_does_not_wait_for_itself() -> None:
+    mw = build()
+
+    await mw.process_request(Request(f"{API}/x/a"))
+
+    spi = mw.crawler.engine.requests[0]
+    assert spi.dont_filter
+    await asyncio.wait_for(mw.process_request(spi), timeout=1)
+    assert spi.cookies == {}
+
+
+@pytest.mark.parametrize("setting", ["BILI_COOKIES_ENABLED", "COOKIES_ENABLED"])
+def test_switches(setting: str) -> None:
+    with pytest.raises(NotConfigured, match=setting):
+        build(**{setting: False})
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        (SESSDATA, f"7a3…({len(SESSDATA)} chars)"),
+        (BILI_JCT, "012…(32 chars)"),
+        ("293793435", "…(9 chars)"),
+        ("", "…(0 chars)"),
+    ],
+)
+def test_mask_secret(value: str, masked: str) -> None:
+    assert mask_secret(value) == masked

@@ -1,0 +1,346 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.utils.defer import deferred_f_from_coro_f
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
+
+from bilicrawl.middlewares.wbi import REQUEUE_PRIORITY_BOOST, WbiSignMiddleware, sign_url
+from bilicrawl.signing import key_from_url, mixin_key, signed_query
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+API = "https://api.bilibili.com"
+NAV_URL = f"{API}/x/web-interface/nav"
+VIEW_URL = f"{API}/x/web-interface/wbi/view?aid=2"
+NOW = 1744823207
+NAV_LOGGED_OUT = json.loads(
+    (Path(__file__).parent / "fixtures" / "nav" / "logged_out.json").read_text()
+)
+FIXTURE_MIXIN = mixin_key(
+    key_from_url(NAV_LOGGED_OUT["data"]["wbi_img"]["img_url"]),
+    key_from_url(NAV_LOGGED_OUT["data"]["wbi_img"]["sub_url"]),
+)
+# REFERENCE §2.2 test vector.
+VECTOR_KEYS = ("7cd084941338484aae1ad9425b84077c", "4932caff0ff746eab6f01bf08b70ac45")
+VECTOR_MIXIN = "ea1db124af3c7062474693fa704f4ff8"
+SETTINGS = {"BILI_API_URL": API, "BILI_WBI_KEY_TTL": 43200, "BILI_WBI_MAX_AGE": 60}
+
+
+def nav_body(img_key: str | None = None, sub_key: str | None = None) -> bytes:
+    """The saved logged-out nav answer, with other keys if given."""
+    payload = json.loads(json.dumps(NAV_LOGGED_OUT))
+    if img_key and sub_key:
+        payload["data"]["wbi_img"] = {
+            "img_url": f"https://i0.hdslb.com/bfs/wbi/{img_key}.png",
+            "sub_url": f"https://i0.hdslb.com/bfs/wbi/{sub_key}.png",
+        }
+    return json.dumps(payload).encode()
+
+
+def json_response(request: Request, body: bytes | dict[str, Any], status: int = 200) -> Response:
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+    return TextResponse(request.url, status=status, body=body, encoding="utf-8", request=request)
+
+
+class FakeEngine:
+    """Stands in for ``crawler.engine``: answers ``download_async`` with *answer*."""
+
+    def __init__(self, answer: Callable[[Request], Response]) -> None:
+        self.answer = answer
+        self.requests: list[Request] = []
+
+    async def download_async(self, request: Request) -> Response:
+        self.requests.append(request)
+        await asyncio.sleep(0)  # let concurrent callers pile up, as a real download would
+        return self.answer(request)
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def crawler_factory() -> Callable[..., Any]:
+    def make(answer: Callable[[Request], Response] | None = None, **settings: Any) -> Any:
+        crawler = get_crawler(Spider, {**SETTINGS, **settings})
+        crawler.spider = crawler._create_spider("test")
+        crawler.engine = FakeEngine(answer or (lambda r: json_response(r, nav_body(*VECTOR_KEYS))))
+        return crawler
+
+    return make
+
+
+def build(crawler: Any, clock: Clock | None = None) -> WbiSignMiddleware:
+    mw = build_from_crawler(WbiSignMiddleware, crawler)
+    mw.clock = clock or Clock()
+    return mw
+
+
+def query(request: Request) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(request.url).query))
+
+
+async def sign_and_pass(mw: WbiSignMiddleware, request: Request) -> Request:
+    """Run *request* through the middleware twice, as the scheduler hop does."""
+    signed = await mw.process_request(request)
+    assert isinstance(signed, Request)
+    assert await mw.process_request(signed) is None
+    return signed
+
+
+@deferred_f_from_coro_f
+async def test_signs_with_the_nav_keys(crawler_factory: Callable[..., Any]) -> None:
+    crawler = crawler_factory()
+    mw = build(crawler)
+    request = Request(VIEW_URL, priority=5)
+
+    signed = await mw.process_request(request)
+
+    assert isinstance(signed, Request)
+    assert urlsplit(signed.url).query == (
+        "aid=2&wts=1744823207&w_rid=a3cd246bd42c066932752b24694eaf0d"
+    )
+    assert signed.meta["bili_wbi"] == {"wts": NOW, "mixin": VECTOR_MIXIN}
+    assert json.loads(json.dumps(signed.meta)) == signed.meta  # survives a JSON queue
+    assert signed.dont_filter
+    assert signed.priority == 5 + REQUEUE_PRIORITY_BOOST
+    assert crawler.stats.get_value("bilicrawl/wbi/signed") == 1
+    assert crawler.stats.get_value("bilicrawl/wbi/keys_refreshed") == 1
+    [nav] = crawler.engine.requests
+    assert nav.url == NAV_URL
+    assert nav.meta["bili_allow_codes"] == [-101]
+    assert nav.dont_filter
+
+
+@deferred_f_from_coro_f
+async def test_second_pass_restores_the_request(crawler_factory: Callable[..., Any]) -> None:
+    crawler = crawler_factory()
+    mw = build(crawler)
+
+    signed = await sign_and_pass(mw, Request(VIEW_URL, priority=5))
+
+    assert signed.priority == 5
+    assert not signed.dont_filter
+    assert "bili_wbi_requeued" not in signed.meta
+    assert crawler.stats.get_value("bilicrawl/wbi/signed") == 1
+
+
+@deferred_f_from_coro_f
+async def test_signature_verifies_with_the_fixture_keys(
+    crawler_factory: Callable[..., Any],
+) -> None:
+    crawler = crawler_factory(lambda r: json_response(r, nav_body()))
+    mw = build(crawler)
+    url = f"{API}/x/space/wbi/arc/search?mid=2&ps=30&keyword=%E4%B8%96%20%E7%95%8C&order=pubdate"
+
+    signed = await mw.process_request(Request(url))
+
+    params = query(signed)
+    assert params["wts"] == str(NOW)
+    assert params["keyword"] == "世 界"
+    expected = signed_query(
+        {"mid": "2", "ps": "30", "keyword": "世 界", "order": "pubdate"}, FIXTURE_MIXIN, NOW
+    )
+    assert urlsplit(signed.url).query == expected
+
+
+@deferred_f_from_coro_f
+async def test_old_signature_is_replaced(crawler_factory: Callable[..., Any]) -> None:
+    crawler = crawler_factory()
+    clock = Clock()
+    mw = build(crawler, clock)
+    an_hour_ago = NOW - 3600
+    stale_url = sign_url(VIEW_URL, VECTOR_MIXIN, an_hour_ago)
+    stale = Request(stale_url, meta={"bili_wbi": {"wts": an_hour_ago, "mixin": VECTOR_MIXIN}})
+
+    signed = await mw.process_request(stale)
+
+    assert isinstance(signed, Request)
+    assert query(signed)["wts"] == str(NOW)
+    assert urlsplit(signed.url).query.count("w_rid=") == 1
+    assert signed.meta["bili_wbi"]["wts"] == NOW
+
+
+@pytest.mark.parametrize(("waited", "resigned"), [(59, False), (60, True)])
+@deferred_f_from_coro_f
+async def test_second_pass_within_max_age(
+    crawler_factory: Callable[..., Any], waited: int, resigned: bool
+) -> None:
+    crawler = crawler_factory()
+    clock = Clock()
+    mw = build(crawler, clock)
+    signed = await mw.process_request(Request(VIEW_URL))
+
+    clock.now += waited
+    again = await mw.process_request(signed)
+
+    assert isinstance(again, Request) is resigned
+    if resigned:
+        assert query(again)["wts"] == str(NOW + waited)
+        assert again.priority == REQUEUE_PRIORITY_BOOST  # boosted once, not twice
+
+
+@deferred_f_from_coro_f
+async def test_unsigned_urls_are_untouched(crawler_factory: Callable[..., Any]) -> None:
+    crawler = crawler_factory()
+    mw = build(crawler)
+    request = Request(f"{API}/x/web-interface/view?aid=2")
+
+    assert await mw.process_request(request) is None
+
+    assert request.url == f"{API}/x/web-interface/view?aid=2"
+    assert crawler.engine.requests == []
+
+
+@deferred_f_from_coro_f
+async def test_concurrent_requests_share_one_nav_fetch(
+    crawler_factory: Callable[..., Any],
+) -> None:
+    crawler = crawler_factory()
+    mw = build(crawler)
+
+    results = await asyncio.gather(
+        *(mw.process_request(Request(f"{VIEW_URL}{i}")) for i in range(20))
+    )
+
+    assert len(crawler.engine.requests) == 1
+    assert all(r.meta["bili_wbi"]["mixin"] == VECTOR_MIXIN for r in results)
+    assert crawler.stats.get_value("bilicrawl/wbi/keys_refreshed") == 1
+
+
+@deferred_f_from_coro_f
+async def test_keys_are_refreshed_after_the_ttl(crawler_factory: Callable[..., Any]) -> None:
+    keys = [VECTOR_KEYS, ("a" * 32, "b" * 32)]
+    crawler = crawler_factory(lambda r: json_response(r, nav_body(*keys.pop(0))))
+    clock = Clock()
+    mw = build(crawler, clock)
+    first = await sign_and_pass(mw, Request(VIEW_URL))
+
+    clock.now += 43199
+    await sign_and_pass(mw, Request(VIEW_URL))
+    assert len(crawler.engine.requests) == 1
+
+    clock.now += 2
+    resigned = await mw.process_request(first.replace(url=first.url))
+    assert len(crawler.engine.requests) == 2
+    assert resigned.meta["bili_wbi"]["mixin"] == mixin_key("a" * 32, "b" * 32)
+    assert crawler.stats.get_value("bilicrawl/wbi/keys_refreshed") == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "invalidates", "retried_here"),
+    [(-403, True, True), (-352, True, False), (-412, False, False)],
+)
+@deferred_f_from_coro_f
+async def test_stale_key_codes_invalidate_the_keys(
+    crawler_factory: Callable[..., Any], code: int, invalidates: bool, retried_here: bool
+) -> None:
+    crawler = crawler_factory()  # the new nav fetch returns the same keys
+    clock = Clock()
+    mw = build(crawler, clock)
+    signed = await sign_and_pass(mw, Request(VIEW_URL))
+    clock.now += 2
+    response = json_response(signed, {"code": code, "message": "x", "ttl": 1})
+
+    for _ in range(2):  # a second answer signed with the dropped keys does not invalidate again
+        result = mw.process_response(signed, response)
+        if retried_here:  # -403 on a signed request: a stale signature, retried here
+            assert isinstance(result, Request)
+            assert result.meta["retry_times"] == 1
+        else:  # the API middleware decides (-352 is retried there as risk control)
+            assert result is response
+
+    invalidated = crawler.stats.get_value("bilicrawl/wbi/keys_invalidated")
+    assert invalidated == (1 if invalidates else None)
+    stale_retries = crawler.stats.get_value("bilicrawl/retry/reason_count/wbi_stale_keys")
+    assert stale_retries == (2 if retried_here else None)
+    # The retry is re-signed after one new nav fetch.
+    retry = signed.replace(url=signed.url, dont_filter=True)
+    again = await mw.process_request(retry)
+    assert len(crawler.engine.requests) == (2 if invalidates else 1)
+    assert isinstance(again, Request) is invalidates
+    if invalidates:
+        assert query(again)["wts"] == str(NOW + 2)
+        # A late answer to a request signed before the new fetch (same keys) is ignored.
+        mw.process_response(signed, response)
+        assert crawler.stats.get_value("bilicrawl/wbi/keys_invalidated") == 1
+
+
+@deferred_f_from_coro_f
+async def test_unsigned_error_answers_keep_the_keys(crawler_factory: Callable[..., Any]) -> None:
+    crawler = crawler_factory()
+    mw = build(crawler)
+    await mw.process_request(Request(VIEW_URL))
+    request = Request(f"{API}/x/web-interface/view?aid=2")
+
+    mw.process_response(request, json_response(request, {"code": -403}))
+
+    assert crawler.stats.get_value("bilicrawl/wbi/keys_invalidated") is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda r: json_response(r, b"<html>busy</html>"), id="html"),
+        pytest.param(lambda r: json_response(r, b"{}", status=500), id="http-500"),
+        pytest.param(lambda r: json_response(r, {"code": -101, "data": {}}), id="no-keys"),
+        pytest.param(lambda r: json_response(r, {"code": -412, "data": None}), id="code"),
+    ],
+)
+@deferred_f_from_coro_f
+async def test_bad_nav_answer_drops_the_request(
+    crawler_factory: Callable[..., Any], answer: Callable[[Request], Response]
+) -> None:
+    crawler = crawler_factory(answer)
+    mw = build(crawler)
+
+    with pytest.raises(IgnoreRequest, match="WBI keys unavailable"):
+        await mw.process_request(Request(VIEW_URL))
+
+    assert crawler.stats.get_value("bilicrawl/wbi/keys_failed") == 1
+
+
+@deferred_f_from_coro_f
+async def test_failed_nav_fetch_is_retried_by_the_next_request(
+    crawler_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    answers: list[Any] = [IgnoreRequest("api_code_-412: gave up after retries")]
+
+    def answer(request: Request) -> Response:
+        if answers:
+            raise answers.pop()
+        return json_response(request, nav_body(*VECTOR_KEYS))
+
+    crawler = crawler_factory(answer)
+    mw = build(crawler)
+
+    with caplog.at_level(logging.WARNING), pytest.raises(IgnoreRequest, match="gave up"):
+        await asyncio.gather(*(mw.process_request(Request(VIEW_URL)) for _ in range(3)))
+    assert len(crawler.engine.requests) == 1
+    assert "Could not get WBI keys" in caplog.text
+
+    signed = await mw.process_request(Request(VIEW_URL))
+    assert isinstance(signed, Request)
+    assert len(crawler.engine.requests) == 2
+
+
+def test_settings_must_be_positive(crawler_factory: Callable[..., Any]) -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        build(crawler_factory(BILI_WBI_MAX_AGE=0))
