@@ -60,9 +60,9 @@ def sample_aids(count: int, seed: int) -> list[int]:
 def write_ids_file(path: Path, aids: list[int]) -> Path:
     """One id per line in every accepted form, with comments and blank lines."""
     forms = [
-        lambda aid: str(aid),
+        str,
         lambda aid: f"av{aid}",
-        lambda aid: av2bv(aid),
+        av2bv,
         lambda aid: f"https://www.bilibili.com/video/{av2bv(aid)}/?p=1&vd_source=x",
         lambda aid: f"https://m.bilibili.com/video/av{aid}",
     ]
@@ -172,5 +172,5 @@ async def test_faults_and_rate_limit_lose_nothing(
 @pytest.mark.parametrize("bad_file", ["missing.txt", ""])
 def test_a_missing_input_is_a_clear_error(bad_file: str, tmp_path: Path) -> None:
     arguments = {"ids_file": str(tmp_path / bad_file)} if bad_file else {}
-    with pytest.raises(ValueError, match="ids_file|nothing to crawl"):
+    with pytest.raises(ValueError, match=r"ids_file|nothing to crawl"):
         VideoSpider(**arguments)
