@@ -57,6 +57,10 @@ DOWNLOAD_TIMEOUT = 30
 BILI_THROTTLE_ENABLED = True
 # Hard cap per download slot (one slot per host): never more requests per second.
 BILI_THROTTLE_MAX_RPS = 2.0
+# Endpoint families with a download slot and a stricter cap of their own
+# (path prefix -> requests per second): space and relation lists are where
+# Bilibili's risk control bites first.
+BILI_THROTTLE_FAMILIES = {"/x/space/": 0.5, "/x/relation/": 0.5}
 # Risk-control back-off: the slot delay jumps to at least START, grows by FACTOR on
 # each new risk answer up to MAX, then decays by RECOVERY per success.
 BILI_THROTTLE_BACKOFF_START = 10.0

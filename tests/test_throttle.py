@@ -16,6 +16,7 @@ from bilicrawl.extensions.throttle import BiliThrottle
 from tests.utils import project_settings
 
 SLOT = "api.bilibili.com"
+SPACE_SLOT = "api.bilibili.com/x/space/"
 
 
 def make_throttle(**overrides: Any) -> tuple[Any, BiliThrottle, dict[str, Slot]]:
@@ -28,23 +29,36 @@ def make_throttle(**overrides: Any) -> tuple[Any, BiliThrottle, dict[str, Slot]]
         "BILI_THROTTLE_RECOVERY": 0.5,
         "BILI_THROTTLE_RATCHET": 1.25,
         "BILI_THROTTLE_TRANSIENT_START": 1.0,
+        "BILI_THROTTLE_FAMILIES": {"/x/space/": 0.5},
         **overrides,
     }
     crawler = get_crawler(Spider, settings)
     crawler.spider = crawler._create_spider("test")
-    slots: dict[str, Slot] = {SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0)}
+    slots: dict[str, Slot] = {
+        SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
+        SPACE_SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
+    }
     crawler.engine = SimpleNamespace(downloader=SimpleNamespace(slots=slots))
     throttle = crawler.get_extension(BiliThrottle)
     assert throttle is not None
     return crawler, throttle, slots
 
 
-def request() -> Request:
-    return Request(f"https://{SLOT}/x/web-interface/view?aid=2", meta={"download_slot": SLOT})
+def request(path: str = "/x/web-interface/view?aid=2") -> Request:
+    """A request as the downloader sees it: its slot assigned."""
+    request = Request(f"https://{SLOT}{path}")
+    request.meta.setdefault("download_slot", SLOT)
+    return request
 
 
 def send(crawler: Any, signal: object, **kwargs: Any) -> None:
     crawler.signals.send_catch_log(signal, request=request(), **kwargs)
+
+
+def space_request(crawler: Any) -> Request:
+    request = Request(f"https://{SLOT}/x/space/wbi/acc/info?mid=2")
+    crawler.signals.send_catch_log(scrapy_signals.request_scheduled, request=request)
+    return request
 
 
 def test_the_cap_is_applied_before_the_first_request() -> None:
@@ -78,7 +92,7 @@ def test_risk_control_slows_the_slot_down_once_per_step() -> None:
     send(crawler, signals.risk_control, reason="api_code_-412")
     first = slots[SLOT].delay
     assert 10.0 <= first <= 12.5
-    assert throttle.slots[SLOT].floor == pytest.approx(0.25 * 1.25)
+    assert throttle.floors[SLOT] == pytest.approx(0.25 * 1.25)
     # Answers to requests already in flight do not escalate further.
     send(crawler, signals.risk_control, reason="api_code_-412")
     assert slots[SLOT].delay == first
@@ -88,18 +102,18 @@ def test_risk_control_slows_the_slot_down_once_per_step() -> None:
 def test_a_block_after_the_back_off_period_escalates(monkeypatch: pytest.MonkeyPatch) -> None:
     crawler, throttle, slots = make_throttle()
     send(crawler, signals.risk_control, reason="http_412")
-    first = throttle.slots[SLOT].backoff
-    throttle.slots[SLOT].escalated_at -= first  # the back-off period has passed
+    first = throttle.backoffs[SLOT].delay
+    throttle.backoffs[SLOT].escalated_at -= first  # the back-off period has passed
     send(crawler, signals.risk_control, reason="http_412")
     assert 2 * first <= slots[SLOT].delay <= min(2.5 * first, 100.0)
-    assert throttle.slots[SLOT].floor == pytest.approx(0.25 * 1.25), "ratchets once per calm"
+    assert throttle.floors[SLOT] == pytest.approx(0.25 * 1.25), "ratchets once per calm"
 
 
 def test_back_off_is_capped() -> None:
     crawler, throttle, slots = make_throttle(BILI_THROTTLE_BACKOFF_MAX=15.0)
     for _ in range(5):
         send(crawler, signals.risk_control, reason="http_412")
-        throttle.slots[SLOT].escalated_at = float("-inf")
+        throttle.backoffs[SLOT].escalated_at = float("-inf")
     assert slots[SLOT].delay == 15.0
 
 
@@ -114,7 +128,7 @@ def test_clean_answers_recover_gradually(caplog: pytest.LogCaptureFixture) -> No
     assert delays == sorted(delays, reverse=True)
     assert delays[0] > 5.0
     assert delays[-1] == pytest.approx(0.25 * 1.25), "back to the ratcheted floor"
-    assert throttle.slots[SLOT].backoff == 0.0
+    assert throttle.backoffs[SLOT].delay == 0.0
     assert any("recovered" in record.getMessage() for record in caplog.records)
 
 
@@ -122,9 +136,9 @@ def test_transient_failures_back_off_without_growing_or_moving_the_floor() -> No
     crawler, throttle, slots = make_throttle()
     for _ in range(3):
         send(crawler, signals.transient_failure, reason="http_503")
-        throttle.slots[SLOT].escalated_at = float("-inf")
+        throttle.backoffs[SLOT].escalated_at = float("-inf")
         assert 1.0 <= slots[SLOT].delay <= 1.25
-    assert throttle.slots[SLOT].floor == pytest.approx(0.25)
+    assert throttle.floors[SLOT] == pytest.approx(0.25)
 
 
 def test_state_outlives_scrapys_idle_slot_cleanup() -> None:
@@ -142,3 +156,22 @@ def test_state_outlives_scrapys_idle_slot_cleanup() -> None:
 def test_bad_settings_are_rejected(name: str, value: float) -> None:
     with pytest.raises(ValueError, match=name):
         make_throttle(**{name: value})
+
+
+def test_endpoint_families_get_their_own_stricter_slot() -> None:
+    crawler, _, slots = make_throttle()
+    space = space_request(crawler)
+    assert space.meta["download_slot"] == SPACE_SLOT
+    crawler.signals.send_catch_log(scrapy_signals.request_reached_downloader, request=space)
+    send(crawler, scrapy_signals.request_reached_downloader)
+    assert slots[SPACE_SLOT].delay == pytest.approx(2.0)
+    assert slots[SLOT].delay == pytest.approx(0.25)
+
+
+def test_risk_control_slows_every_slot_of_the_host() -> None:
+    crawler, throttle, slots = make_throttle()
+    space = space_request(crawler)
+    crawler.signals.send_catch_log(scrapy_signals.request_reached_downloader, request=space)
+    send(crawler, signals.risk_control, reason="api_code_-412")
+    assert slots[SPACE_SLOT].delay == slots[SLOT].delay >= 10.0
+    assert throttle.floors[SPACE_SLOT] == pytest.approx(2.0), "only the blocked slot ratchets"
