@@ -118,6 +118,11 @@ EXTENSIONS = {
 # Close the crawl after this many consecutive risk-control answers (0: never).
 BILI_CIRCUIT_BREAKER_THRESHOLD = 30
 
+# --- Spiders.
+# "detail": one WBI-signed request per video (video and tags together);
+# "view": two unsigned requests (view, then tags), if the signed one is blocked.
+BILI_VIDEO_ENDPOINT = "detail"
+
 # --- Items and storage.
 ITEM_PIPELINES = {
     "bilicrawl.pipelines.validate.ValidationPipeline": 100,

@@ -86,9 +86,13 @@ def assert_stored_exactly(documents: list[dict[str, Any]], aids: list[int], star
         assert document == expected_document(document["aid"])
 
 
+ENDPOINTS = pytest.mark.parametrize("endpoint", ["detail", "view"])
+
+
+@ENDPOINTS
 @deferred_f_from_coro_f
 async def test_crawl_stores_every_valid_video_once(
-    fakeapi: Any, crawl_settings: dict[str, Any], tmp_path: Path
+    fakeapi: Any, crawl_settings: dict[str, Any], tmp_path: Path, endpoint: str
 ) -> None:
     aids = sample_aids(40, seed=1)
     in_args, in_file = aids[:10], aids[10:]
@@ -98,7 +102,7 @@ async def test_crawl_stores_every_valid_video_once(
     with ids_file.open("a", encoding="utf-8") as extra:
         extra.write("\n".join([*bad_inputs[2:], *map(str, unavailable)]) + "\n")
         extra.write(f"{av2bv(in_args[0])}\n")  # the same video again, as a BV id
-    settings = {**crawl_settings, "BILI_API_URL": fakeapi.url}
+    settings = {**crawl_settings, "BILI_API_URL": fakeapi.url, "BILI_VIDEO_ENDPOINT": endpoint}
 
     start = time.time()
     result = await run_crawl(
@@ -134,16 +138,18 @@ async def test_recrawl_updates_without_duplicating(
     assert_stored_exactly(stored_videos(settings), aids, start)
 
 
+@ENDPOINTS
 @deferred_f_from_coro_f
 async def test_faults_and_rate_limit_lose_nothing(
-    fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path
+    fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path, endpoint: str
 ) -> None:
     """20 % of answers are faults and the server bans bursts: every video still lands once."""
-    api = fakeapi_factory(fault_rate=0.2, fault_seed=7, rate_limit=60, ban_seconds=0.5)
-    aids = sample_aids(60, seed=3)
+    api = fakeapi_factory(fault_rate=0.2, fault_seed=7, rate_limit=40, ban_seconds=0.5)
+    aids = sample_aids(100, seed=3)
     settings = {
         **crawl_settings,
         "BILI_API_URL": api.url,
+        "BILI_VIDEO_ENDPOINT": endpoint,
         "BILI_THROTTLE_MAX_RPS": 150.0,
         "BILI_CIRCUIT_BREAKER_THRESHOLD": 0,
     }
@@ -167,6 +173,8 @@ async def test_faults_and_rate_limit_lose_nothing(
     retries = stats["bilicrawl/retry/count"] + stats.get("retry/count", 0)
     assert retries >= sum(faults.values()) - faults["drop"]
     assert stats["bilicrawl/throttle/backoff/http_412"] >= 1
+    if endpoint == "detail":
+        assert stats["bilicrawl/wbi/signed"] >= len(aids)
 
 
 @pytest.mark.parametrize("bad_file", ["missing.txt", ""])

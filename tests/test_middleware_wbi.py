@@ -305,16 +305,22 @@ async def test_unsigned_error_answers_keep_the_keys(crawler_factory: Callable[..
     ],
 )
 @deferred_f_from_coro_f
-async def test_bad_nav_answer_drops_the_request(
+async def test_bad_nav_answer_retries_the_request(
     crawler_factory: Callable[..., Any], answer: Callable[[Request], Response]
 ) -> None:
-    crawler = crawler_factory(answer)
+    crawler = crawler_factory(answer, RETRY_TIMES=1)
     mw = build(crawler)
 
-    with pytest.raises(IgnoreRequest, match="WBI keys unavailable"):
-        await mw.process_request(Request(VIEW_URL))
-
+    retry = await mw.process_request(Request(VIEW_URL))
+    assert isinstance(retry, Request)
+    assert retry.meta["retry_times"] == 1
+    assert "w_rid" not in retry.url
     assert crawler.stats.get_value("bilicrawl/wbi/keys_failed") == 1
+    assert crawler.stats.get_value("bilicrawl/retry/reason_count/wbi_keys_unavailable") == 1
+    # Out of retries: dropped, with Scrapy's "Gave up retrying" error and a count.
+    with pytest.raises(IgnoreRequest, match="WBI keys unavailable"):
+        await mw.process_request(retry)
+    assert crawler.stats.get_value("bilicrawl/retry/max_reached") == 1
 
 
 @deferred_f_from_coro_f
@@ -331,8 +337,9 @@ async def test_failed_nav_fetch_is_retried_by_the_next_request(
     crawler = crawler_factory(answer)
     mw = build(crawler)
 
-    with caplog.at_level(logging.WARNING), pytest.raises(IgnoreRequest, match="gave up"):
-        await asyncio.gather(*(mw.process_request(Request(VIEW_URL)) for _ in range(3)))
+    with caplog.at_level(logging.WARNING):
+        retries = await asyncio.gather(*(mw.process_request(Request(VIEW_URL)) for _ in range(3)))
+    assert [retry.meta["retry_times"] for retry in retries] == [1, 1, 1]
     assert len(crawler.engine.requests) == 1
     assert "Could not get WBI keys" in caplog.text
 

@@ -15,8 +15,9 @@ in-flight fetch. The keys are refreshed when older than ``BILI_WBI_KEY_TTL``
 and after a request signed with them is answered with code -403 or -352. A
 -403 on a signed request is retried here (counted as ``wbi_stale_keys``); a
 -352 continues to the API middleware, which retries it as risk control. Either
-retry is re-signed with the new keys. A failed fetch drops the requests waiting for it
-with ``IgnoreRequest``; the next request tries again.
+retry is re-signed with the new keys. When a fetch fails, the requests waiting for it
+are retried (reason ``wbi_keys_unavailable``, within their retry budget, then
+dropped with Scrapy's "Gave up retrying" error); the next request tries again.
 
 Delivery of the signed URL. ``Request.url`` is read-only in Scrapy's public
 API, so ``process_request`` returns ``request.replace(url=signed)``, which
@@ -159,7 +160,20 @@ class WbiSignMiddleware:
         if requeued is not None:
             request.priority = requeued["priority"]
             request.dont_filter = requeued["dont_filter"]
-        mixin = await self._current_mixin()
+        try:
+            mixin = await self._current_mixin()
+        except IgnoreRequest:
+            # The request is not at fault: try it again later, within its retry budget.
+            retry = get_retry_request(
+                request,
+                spider=self.crawler.spider,
+                reason="wbi_keys_unavailable",
+                logger=logger,
+                stats_base_key=RETRY_BASE,
+            )
+            if retry is None:
+                raise
+            return retry
         now = self.clock()
         signature = request.meta.get(WBI_META)
         if self._uses_current_keys(signature) and now - signature["wts"] < self.max_age:

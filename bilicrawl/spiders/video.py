@@ -5,11 +5,16 @@ Usage::
     scrapy crawl video -a aids=170001,2 -a bvids=BV17x411w7KC -a ids_file=ids.txt
 
 ``aids`` and ``bvids`` take comma-separated ids; the ids file holds one av
-number, BV id or video URL per line, mixed. Each video costs two requests:
-``/x/web-interface/view`` (metadata, parts, counters) and
-``/x/web-interface/view/detail/tag`` (tags). If the tags cannot be fetched the
-video is still stored, with ``tags`` None, and counted in
-``bilicrawl/video/tags_missing``.
+number, BV id or video URL per line, mixed.
+
+``BILI_VIDEO_ENDPOINT`` chooses how a video is fetched:
+
+- ``"detail"`` (default): one WBI-signed request to
+  ``/x/web-interface/wbi/view/detail``, which returns the video and its tags;
+- ``"view"``: two unsigned requests, ``/x/web-interface/view`` and
+  ``/x/web-interface/view/detail/tag``, for when the signed endpoint is blocked.
+  If the tags cannot be fetched the video is still stored, with ``tags`` None,
+  and counted in ``bilicrawl/video/tags_missing``.
 """
 
 from __future__ import annotations
@@ -18,33 +23,53 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bilicrawl.ids import BadVideoId, parse_video_id
-from bilicrawl.parsers.video import PayloadError, parse_tags, parse_view
+from bilicrawl.parsers.video import PayloadError, parse_tags, parse_view, parse_view_detail
 from bilicrawl.spiders.base import BadInput, BiliSpider
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from typing import Self
 
     from scrapy import Request
+    from scrapy.crawler import Crawler
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
     from bilicrawl.items import VideoItem
 
+ENDPOINTS = ("detail", "view")
+
 
 class VideoSpider(BiliSpider):
     name = "video"
     input_args = ("aids", "bvids")
+    endpoint = "detail"
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.endpoint = crawler.settings.get("BILI_VIDEO_ENDPOINT", cls.endpoint)
+        if spider.endpoint not in ENDPOINTS:
+            raise ValueError(f"BILI_VIDEO_ENDPOINT must be one of {ENDPOINTS}, "
+                             f"not {spider.endpoint!r}")
+        return spider
 
     def parse_input(self, text: str) -> list[Request]:
         try:
             aid = parse_video_id(text)
         except BadVideoId as exc:
             raise BadInput(str(exc)) from exc
-        return [self.view_request(aid)]
+        if self.endpoint == "view":
+            return [self.api_request("/x/web-interface/view", {"aid": aid}, self.parse_view)]
+        return [
+            self.api_request("/x/web-interface/wbi/view/detail", {"aid": aid}, self.parse_detail)
+        ]
 
-    def view_request(self, aid: int) -> Request:
-        return self.api_request("/x/web-interface/view", {"aid": aid}, self.parse_view)
+    def parse_detail(self, response: Response) -> Iterator[VideoItem]:
+        item = self.video_item(response.request, parse_view_detail, response.json()["data"])
+        if item is not None:
+            yield item
 
     def parse_view(self, response: Response) -> Iterator[Request]:
         view = response.json()["data"]
@@ -57,7 +82,7 @@ class VideoSpider(BiliSpider):
         )
 
     def parse_tags(self, response: Response, view: dict[str, Any]) -> Iterator[VideoItem]:
-        item = self.video_item(response.request, view)
+        item = self.video_item(response.request, parse_view, view)
         if item is None:
             return
         try:
@@ -68,17 +93,19 @@ class VideoSpider(BiliSpider):
 
     def tags_failed(self, failure: Failure) -> Iterator[VideoItem]:
         request = failure.request  # type: ignore[attr-defined]
-        item = self.video_item(request, request.cb_kwargs["view"])
+        item = self.video_item(request, parse_view, request.cb_kwargs["view"])
         if item is not None:
             self.tags_missing(request, failure.value)
             yield item
 
-    def video_item(self, request: Request, view: dict[str, Any]) -> VideoItem | None:
-        """Return the video in *view*, or None (logged, counted) if it is malformed."""
+    def video_item(
+        self, request: Request, parser: Callable[..., VideoItem], data: Any
+    ) -> VideoItem | None:
+        """Return ``parser(data)``, or None (logged, counted) if the payload is malformed."""
         try:
-            return parse_view(view, crawled_at=int(time.time()))
+            return parser(data, crawled_at=int(time.time()))
         except PayloadError as exc:
-            self.crawler.stats.inc_value(stat_key("parse_error", "view"))
+            self.crawler.stats.inc_value(stat_key("parse_error", "video"))
             self.logger.error("Malformed video for %(url)s: %(reason)s", {
                 "url": request.url, "reason": exc,
             })
