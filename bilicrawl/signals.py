@@ -13,3 +13,6 @@ transient_failure = object()
 
 clean_answer = object()
 """An answer was not a block: success, or a permanent error about the id itself."""
+
+circuit_open = object()
+"""The circuit breaker tripped: the crawl is closing, risk answers are no longer retried."""

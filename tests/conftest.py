@@ -60,3 +60,19 @@ def crawl_settings(tmp_path: Any) -> dict[str, Any]:
         "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
         "LOG_LEVEL": "INFO",
     }
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures() -> Any:
+    """Record a measured figure; all of them are printed at the end of the run."""
+    return _FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("bilicrawl figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

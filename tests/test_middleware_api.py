@@ -170,3 +170,13 @@ def test_network_errors_are_reported_not_handled(env: Any) -> None:
     request = Request(URL)
     assert middleware.process_exception(request, TimeoutError()) is None
     assert sent == [(signals.transient_failure, {"request": request, "reason": "TimeoutError"})]
+
+
+def test_risk_answers_are_not_retried_once_the_circuit_is_open(env: Any) -> None:
+    crawler, middleware, _ = env
+    crawler.signals.send_catch_log(signals.circuit_open)
+    response = json_response(ERRORS["blocked_412_json"], 412)
+    with pytest.raises(BiliApiError, match="circuit breaker"):
+        middleware.process_response(response.request, response)
+    transient = HtmlResponse(URL, status=503, body=b"busy", request=Request(URL))
+    assert isinstance(middleware.process_response(transient.request, transient), Request)

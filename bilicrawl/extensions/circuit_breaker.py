@@ -60,6 +60,7 @@ class RiskCircuitBreaker:
             {"count": self.consecutive, "reason": reason, "request": request},
             extra={"spider": self.crawler.spider},
         )
+        self.crawler.signals.send_catch_log(signals.circuit_open)
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=CLOSE_REASON))
 
     def _on_clean(self, request: Request) -> None:

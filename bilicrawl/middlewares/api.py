@@ -10,7 +10,9 @@ or a JSON code. This middleware makes one decision per response:
   through Scrapy's ``get_retry_request``, so they share ``RETRY_TIMES`` and the
   ``max_retry_times`` meta key with network-error retries; a request that
   exhausts them is logged with its URL and counted in ``bilicrawl/retry/max_reached``
-  and then raises ``BiliApiError``;
+  and then raises ``BiliApiError``; once the circuit breaker has tripped
+  (``bilicrawl.signals.circuit_open``) risk answers are dropped, not retried,
+  so the closing crawl stops hitting the ban;
 - drop: any other code (-404 deleted, 62002 invisible, ...) or HTTP status
   raises ``BiliApiError`` (an ``IgnoreRequest``), logged once at INFO with the
   request and reason; the request's errback, if any, receives it.
@@ -87,6 +89,8 @@ class BiliApiMiddleware:
         self.retry_statuses = _int_set(settings.getlist("BILI_RETRY_HTTP_CODES"))
         self.risk_statuses = _int_set(settings.getlist("BILI_RISK_HTTP_CODES"))
         self.priority_adjust = settings.getint("RETRY_PRIORITY_ADJUST")
+        self.circuit_open = False
+        crawler.signals.connect(self._open_circuit, signal=signals.circuit_open)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -134,6 +138,8 @@ class BiliApiMiddleware:
     ) -> Request:
         signal = signals.risk_control if risk else signals.transient_failure
         self._send(signal, request, reason=reason)
+        if risk and self.circuit_open:
+            raise self._drop(request, reason, "not retried: the circuit breaker is open")
         retry = get_retry_request(
             request,
             spider=self.crawler.spider,
@@ -155,6 +161,9 @@ class BiliApiMiddleware:
             extra={"spider": self.crawler.spider},
         )
         return BiliApiError(reason, message, payload)
+
+    def _open_circuit(self) -> None:
+        self.circuit_open = True
 
     def _send(self, signal: object, request: Request, **kwargs: Any) -> None:
         self.crawler.signals.send_catch_log(signal, request=request, **kwargs)
