@@ -1,7 +1,11 @@
-"""Shared fixtures: the fake Bilibili API, project settings and in-process crawls."""
+"""Shared fixtures: the fake Bilibili API, a real Redis server, measured figures."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +21,33 @@ def _fast_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let finished crawls close in a fraction of a second instead of 5 s."""
     if hasattr(ExecutionEngine, "_SLOT_HEARTBEAT_INTERVAL"):
         monkeypatch.setattr(ExecutionEngine, "_SLOT_HEARTBEAT_INTERVAL", 0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real, throwaway Redis server on a free port (``make test`` installs redis-server)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run the tests with `make test`")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

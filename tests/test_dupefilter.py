@@ -100,22 +100,24 @@ def test_scrapy_dupefilter_drops_the_signed_duplicate() -> None:
     assert not dupefilter.request_seen(Request(f"{API}?mid=3&wts=1744823207&w_rid=ab"))
 
 
-def test_redis_dupefilter_uses_the_same_fingerprints() -> None:
-    crawler = get_crawler(RedisSpider, {**SETTINGS, "REDIS_URL": "redis://localhost:1/0"})
-    spider = crawler._create_spider()
-    dupefilter = RedisDupeFilter.from_spider(spider)  # builds a client, does not connect
-    dupefilter.server = FakeRedis()
+def test_redis_dupefilter_uses_the_same_fingerprints(redis_url: str) -> None:
+    crawler = get_crawler(RedisSpider, {**SETTINGS, "REDIS_URL": redis_url})
+    dupefilter = RedisDupeFilter.from_spider(crawler._create_spider())
+    dupefilter.clear()
     unsigned = Request(f"{API}?mid=2")
     signed = Request(f"{API}?mid=2&wts=1744823207&w_rid=ab")
 
-    assert not dupefilter.request_seen(unsigned)
-    assert dupefilter.request_seen(signed)
-    assert not dupefilter.request_seen(Request(f"{API}?mid=3"))
-    assert dupefilter.key == "bili:dupefilter"
-    assert dupefilter.server.sets[dupefilter.key] == {
-        crawler.request_fingerprinter.fingerprint(unsigned).hex(),
-        crawler.request_fingerprinter.fingerprint(Request(f"{API}?mid=3")).hex(),
-    }
+    try:
+        assert not dupefilter.request_seen(unsigned)
+        assert dupefilter.request_seen(signed)
+        assert not dupefilter.request_seen(Request(f"{API}?mid=3"))
+        assert dupefilter.key == "bili:dupefilter"
+        assert {member.decode() for member in dupefilter.server.smembers(dupefilter.key)} == {
+            crawler.request_fingerprinter.fingerprint(unsigned).hex(),
+            crawler.request_fingerprinter.fingerprint(Request(f"{API}?mid=3")).hex(),
+        }
+    finally:
+        dupefilter.clear()
 
 
 def test_redis_dupefilter_reads_the_ignore_list() -> None:
