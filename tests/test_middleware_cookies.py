@@ -16,6 +16,7 @@ from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
 from bilicrawl.middlewares.cookies import BiliCookiesMiddleware, mask_secret
+from tests.utils import Clock, FakeEngine
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,27 +44,6 @@ def spi_response(request: Request) -> Response:
     return TextResponse(request.url, body=SPI_OK, encoding="utf-8", request=request)
 
 
-class FakeEngine:
-    """Stands in for ``crawler.engine``: answers ``download_async`` with *answer*."""
-
-    def __init__(self, answer: Callable[[Request], Response]) -> None:
-        self.answer = answer
-        self.requests: list[Request] = []
-
-    async def download_async(self, request: Request) -> Response:
-        self.requests.append(request)
-        await asyncio.sleep(0)  # let concurrent callers pile up, as a real download would
-        return self.answer(request)
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def build(
     answer: Callable[[Request], Response] = spi_response,
     clock: Clock | None = None,
@@ -72,7 +52,7 @@ def build(
     crawler = get_crawler(Spider, {**SETTINGS, **settings})
     crawler.engine = FakeEngine(answer)
     mw = build_from_crawler(BiliCookiesMiddleware, crawler)
-    mw.clock = clock or Clock()
+    mw.clock = clock or Clock(NOW)
     return mw
 
 
@@ -268,7 +248,7 @@ async def test_failed_spi_fetch_warns_once_and_is_retried_later(
             raise IgnoreRequest("api_code_-412: gave up after retries")
         return spi_response(request)
 
-    clock = Clock()
+    clock = Clock(NOW)
     mw = build(answer, clock)
     engine = mw.crawler.engine
 

@@ -17,6 +17,7 @@ from scrapy.utils.test import get_crawler
 
 from bilicrawl.middlewares.wbi import REQUEUE_PRIORITY_BOOST, WbiSignMiddleware, sign_url
 from bilicrawl.signing import key_from_url, mixin_key, signed_query
+from tests.utils import Clock, FakeEngine
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,27 +56,6 @@ def json_response(request: Request, body: bytes | dict[str, Any], status: int = 
     return TextResponse(request.url, status=status, body=body, encoding="utf-8", request=request)
 
 
-class FakeEngine:
-    """Stands in for ``crawler.engine``: answers ``download_async`` with *answer*."""
-
-    def __init__(self, answer: Callable[[Request], Response]) -> None:
-        self.answer = answer
-        self.requests: list[Request] = []
-
-    async def download_async(self, request: Request) -> Response:
-        self.requests.append(request)
-        await asyncio.sleep(0)  # let concurrent callers pile up, as a real download would
-        return self.answer(request)
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def crawler_factory() -> Callable[..., Any]:
     def make(answer: Callable[[Request], Response] | None = None, **settings: Any) -> Any:
@@ -89,7 +69,7 @@ def crawler_factory() -> Callable[..., Any]:
 
 def build(crawler: Any, clock: Clock | None = None) -> WbiSignMiddleware:
     mw = build_from_crawler(WbiSignMiddleware, crawler)
-    mw.clock = clock or Clock()
+    mw.clock = clock or Clock(NOW)
     return mw
 
 
@@ -164,7 +144,7 @@ async def test_signature_verifies_with_the_fixture_keys(
 @deferred_f_from_coro_f
 async def test_old_signature_is_replaced(crawler_factory: Callable[..., Any]) -> None:
     crawler = crawler_factory()
-    clock = Clock()
+    clock = Clock(NOW)
     mw = build(crawler, clock)
     an_hour_ago = NOW - 3600
     stale_url = sign_url(VIEW_URL, VECTOR_MIXIN, an_hour_ago)
@@ -184,7 +164,7 @@ async def test_second_pass_within_max_age(
     crawler_factory: Callable[..., Any], waited: int, resigned: bool
 ) -> None:
     crawler = crawler_factory()
-    clock = Clock()
+    clock = Clock(NOW)
     mw = build(crawler, clock)
     signed = await mw.process_request(Request(VIEW_URL))
 
@@ -229,7 +209,7 @@ async def test_concurrent_requests_share_one_nav_fetch(
 async def test_keys_are_refreshed_after_the_ttl(crawler_factory: Callable[..., Any]) -> None:
     keys = [VECTOR_KEYS, ("a" * 32, "b" * 32)]
     crawler = crawler_factory(lambda r: json_response(r, nav_body(*keys.pop(0))))
-    clock = Clock()
+    clock = Clock(NOW)
     mw = build(crawler, clock)
     first = await sign_and_pass(mw, Request(VIEW_URL))
 
@@ -253,7 +233,7 @@ async def test_stale_key_codes_invalidate_the_keys(
     crawler_factory: Callable[..., Any], code: int, invalidates: bool, retried_here: bool
 ) -> None:
     crawler = crawler_factory()  # the new nav fetch returns the same keys
-    clock = Clock()
+    clock = Clock(NOW)
     mw = build(crawler, clock)
     signed = await sign_and_pass(mw, Request(VIEW_URL))
     clock.now += 2

@@ -1,10 +1,13 @@
-"""Helpers for tests: the project's settings and in-process crawls."""
+"""Helpers for tests: the project's settings, in-process crawls, stand-ins."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from scrapy import signals
+from scrapy import Request, signals
+from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
 from bilicrawl import settings
@@ -35,3 +38,26 @@ async def run_crawl(spidercls: type, settings: dict[str, Any], **spider_args: An
     crawler.signals.connect(collect, signal=signals.item_scraped)
     await crawler.crawl_async(**spider_args)
     return CrawlResult(crawler, items)
+
+
+class FakeEngine:
+    """Stands in for ``crawler.engine``: answers ``download_async`` with *answer*."""
+
+    def __init__(self, answer: Callable[[Request], Response]) -> None:
+        self.answer = answer
+        self.requests: list[Request] = []
+
+    async def download_async(self, request: Request) -> Response:
+        self.requests.append(request)
+        await asyncio.sleep(0)  # let concurrent callers pile up, as a real download would
+        return self.answer(request)
+
+
+class Clock:
+    """A settable stand-in for ``time.time``/``time.monotonic``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -61,7 +61,7 @@ class BiliApiError(IgnoreRequest):
         self.payload = payload
 
 
-def _decode_envelope(response: Response) -> dict[str, Any] | None:
+def decode_envelope(response: Response) -> dict[str, Any] | None:
     """Return the JSON envelope of *response*, or None if the body is not one."""
     if not isinstance(response, TextResponse) or response.body.lstrip()[:1] != b"{":
         return None
@@ -97,7 +97,7 @@ class BiliApiMiddleware:
         return cls(crawler)
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
-        payload = _decode_envelope(response)
+        payload = decode_envelope(response)
         if payload is None:
             return self._without_envelope(request, response)
         code: int = payload["code"]

@@ -62,9 +62,9 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import TextResponse
 from scrapy.utils.httpobj import urlparse_cached
 
+from bilicrawl.middlewares.api import decode_envelope
 from bilicrawl.signing import key_from_url, mixin_key, signed_query
 from bilicrawl.stats import RETRY_BASE, stat_key
 
@@ -94,25 +94,13 @@ NAV_ALLOWED_CODES = (0, -101)
 """Nav answers -101 (not logged in) to anonymous clients, with the keys."""
 
 
-def _envelope_code(response: Response) -> int | None:
-    """Return the ``code`` of a JSON envelope, or None if *response* is not one."""
-    if not isinstance(response, TextResponse) or response.body.lstrip()[:1] != b"{":
-        return None
-    try:
-        payload = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    code = payload.get("code") if isinstance(payload, dict) else None
-    return code if isinstance(code, int) else None
-
-
 def _mixin_from_nav(response: Response) -> str:
     """Return the mixin key published by a nav response; ValueError if it has none."""
-    if response.status != 200 or not isinstance(response, TextResponse):
-        raise ValueError(f"HTTP {response.status}")
-    payload: Any = response.json()
-    if payload.get("code") not in NAV_ALLOWED_CODES:
-        raise ValueError(f"code {payload.get('code')}")
+    payload = decode_envelope(response)
+    if response.status != 200 or payload is None:
+        raise ValueError(f"HTTP {response.status} without a JSON envelope")
+    if payload["code"] not in NAV_ALLOWED_CODES:
+        raise ValueError(f"code {payload['code']}")
     try:
         wbi_img = payload["data"]["wbi_img"]
         img_key, sub_key = key_from_url(wbi_img["img_url"]), key_from_url(wbi_img["sub_url"])
@@ -209,7 +197,8 @@ class WbiSignMiddleware:
         signature = request.meta.get(WBI_META)
         if signature is None:
             return response
-        code = _envelope_code(response)
+        envelope = decode_envelope(response)
+        code = envelope["code"] if envelope else None
         if code not in INVALIDATING_CODES:
             return response
         if self._uses_current_keys(signature):
