@@ -7,11 +7,12 @@ from unittest.mock import Mock
 
 import pytest
 from scrapy import Request, Spider
+from scrapy.core.downloader import Slot
 from scrapy.utils.test import get_crawler
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, succeed
 
 from bilicrawl import signals
-from bilicrawl.extensions.circuit_breaker import CLOSE_REASON, RiskCircuitBreaker
+from bilicrawl.extensions.circuit_breaker import CLOSE_REASON, CircuitOpen, RiskCircuitBreaker
 from tests.utils import project_settings
 
 
@@ -21,6 +22,7 @@ def crawler() -> Any:
     crawler.spider = crawler._create_spider("test")
     crawler.engine = Mock()
     crawler.engine.close_spider_async.return_value = succeed(None)
+    crawler.engine.downloader.slots = {}
     return crawler
 
 
@@ -50,3 +52,18 @@ def test_a_clean_answer_resets_the_count(crawler: Any) -> None:
 def test_zero_disables_it() -> None:
     crawler = get_crawler(Spider, {**project_settings(), "BILI_CIRCUIT_BREAKER_THRESHOLD": 0})
     assert crawler.get_extension(RiskCircuitBreaker) is None
+
+
+def test_queued_downloads_are_cancelled_not_sent(crawler: Any) -> None:
+    slot = Slot(concurrency=1, delay=600.0, jitter=0.0)
+    failures: list[Any] = []
+    for aid in (1, 2):
+        deferred: Deferred[Any] = Deferred()
+        deferred.addErrback(failures.append)
+        slot.queue.append((Request(f"https://api.bilibili.com/x?aid={aid}"), deferred))
+    crawler.engine.downloader.slots = {"api.bilibili.com": slot}
+    for _ in range(3):
+        answer(crawler, signals.risk_control, reason="http_412")
+    assert not slot.queue
+    assert [failure.check(CircuitOpen) for failure in failures] == [CircuitOpen, CircuitOpen]
+    assert crawler.stats.get_value("bilicrawl/circuit_breaker/cancelled") == 2

@@ -90,25 +90,31 @@ async def test_signed_crawl_survives_key_rotation(
 
 
 @deferred_f_from_coro_f
-async def test_circuit_breaker_closes_then_a_rerun_stores_everything(
+async def test_circuit_breaker_closes_then_a_resumed_rerun_stores_the_rest(
     fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path
 ) -> None:
     api = fakeapi_factory()
-    api.configure(ban_all=True)
     aids = sample_aids(30, seed=6)
     ids_file = str(write_ids_file(tmp_path / "ids.txt", aids))
     settings = {**crawl_settings, "BILI_API_URL": api.url, "BILI_CIRCUIT_BREAKER_THRESHOLD": 5}
+    start = time.time()
+    await run_crawl(VideoSpider, settings, aids=",".join(map(str, aids[:12])))
 
+    api.configure(ban_all=True)
+    api.reset()
     banned = await run_crawl(VideoSpider, settings, ids_file=ids_file)
     assert banned.stats["finish_reason"] == CLOSE_REASON
     assert banned.stats["bilicrawl/circuit_breaker/tripped"] == "api_code_-412"
     assert len(api.log()) < 20, "closed instead of hammering the ban"
-    assert stored_videos(settings) == []
+    assert len(stored_videos(settings)) == 12, "what was stored stays"
 
     api.configure(ban_all=False)
-    start = time.time()
-    rerun = await run_crawl(VideoSpider, settings, ids_file=ids_file)
-    assert rerun.stats["finish_reason"] == "finished"
+    api.reset()
+    resumed = await run_crawl(VideoSpider, settings, ids_file=ids_file, resume="true")
+    assert resumed.stats["finish_reason"] == "finished"
+    assert resumed.stats["bilicrawl/input/already_stored"] == 12
+    video_requests = [e for e in api.log() if e["path"] == "/x/web-interface/wbi/view/detail"]
+    assert len(video_requests) == len(aids) - 12, "only what was missing is fetched"
     assert_stored_exactly(stored_videos(settings), aids, start)
 
 

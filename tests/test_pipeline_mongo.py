@@ -270,3 +270,15 @@ async def test_failed_batch_goes_to_the_dead_letter_file(
     [error] = [record for record in caplog.records if record.name.startswith("bilicrawl")]
     assert "videos" in error.getMessage()
     assert "[(1,), (2,)]" in error.getMessage()
+
+
+@deferred_f_from_coro_f
+async def test_stored_keys_lists_every_stored_document(mongo: MongoBackend) -> None:
+    first, _ = build_pipeline(mongo)
+    await store(first, [make_video(aid=aid) for aid in (1, 2**40, 7)])
+    second, _ = build_pipeline(mongo)
+    await second.open_spider()
+    try:
+        assert await second.stored_keys("videos") == {(1,), (2**40,), (7,)}
+    finally:
+        await second.close_spider()

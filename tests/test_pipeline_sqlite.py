@@ -317,3 +317,15 @@ async def test_shipped_pipelines_validate_then_store_in_a_crawl(
     assert drop.levelno == logging.INFO
     assert drop.exc_info is None
     assert "Invalid VideoItem aid=3: at stat.view" in drop.getMessage()
+
+
+@deferred_f_from_coro_f
+async def test_stored_keys_lists_every_stored_document(db_path: Path) -> None:
+    first, _ = build_pipeline(db_path)
+    await store(first, [make_video(aid=aid) for aid in (1, 2**40, 7)])
+    second, _ = build_pipeline(db_path)
+    await second.open_spider()
+    try:
+        assert await second.stored_keys("videos") == {(1,), (2**40,), (7,)}
+    finally:
+        await second.close_spider()

@@ -118,6 +118,11 @@ class BatchingStorePipeline(ABC):
                 await self._run(self._disconnect)
             self._executor.shutdown()
 
+    async def stored_keys(self, collection: str) -> set[tuple[Any, ...]]:
+        """Return the natural key of every document stored in a collection."""
+        async with self._lock:
+            return await self._run(self._read_keys, collection)
+
     @abstractmethod
     def _connect(self) -> None:
         """Open the store and prepare every collection (worker thread)."""
@@ -125,6 +130,10 @@ class BatchingStorePipeline(ABC):
     @abstractmethod
     def _write(self, collection: str, documents: list[Document]) -> None:
         """Upsert documents into a collection by natural key (worker thread)."""
+
+    @abstractmethod
+    def _read_keys(self, collection: str) -> set[tuple[Any, ...]]:
+        """Return the natural keys stored in a collection (worker thread)."""
 
     @abstractmethod
     def _disconnect(self) -> None:

@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, ReplaceOne
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
-from bilicrawl.pipelines.batching import BatchingStorePipeline, Document, positive_int_setting
+from bilicrawl.pipelines.batching import (
+    BatchingStorePipeline,
+    Document,
+    key_of,
+    positive_int_setting,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -108,6 +113,14 @@ class MongoPipeline(BatchingStorePipeline):
             ],
             ordered=True,
         )
+
+    def _read_keys(self, collection: str) -> set[tuple[Any, ...]]:
+        natural_key = self.collections[collection]
+        projection = {"_id": False, **dict.fromkeys(natural_key, True)}
+        return {
+            key_of(document, natural_key)
+            for document in self._database[collection].find({}, projection)
+        }
 
     def _disconnect(self) -> None:
         self._client.close()

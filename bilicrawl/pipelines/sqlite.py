@@ -29,7 +29,7 @@ import time
 import typing
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapy.exceptions import NotConfigured
 
@@ -150,6 +150,11 @@ class SQLitePipeline(BatchingStorePipeline):
         ]
         with self._connection:  # one transaction per batch
             self._connection.executemany(self._statements[collection].upsert, rows)
+
+    def _read_keys(self, collection: str) -> set[tuple[Any, ...]]:
+        columns = ", ".join(map(_quote, self.collections[collection]))
+        query = f"SELECT {columns} FROM {_quote(collection)}"  # noqa: S608 (our own names)
+        return set(self._connection.execute(query))
 
     def _disconnect(self) -> None:
         self._connection.close()

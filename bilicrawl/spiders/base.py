@@ -6,6 +6,10 @@ blank lines and ``#`` comments are skipped). ``inputs()`` is the only source and
 ``requests_for_input()`` the only conversion, so a distributed (Redis-fed)
 spider replaces ``inputs()`` and keeps everything else. Bad inputs are logged
 with the reason and counted in ``bilicrawl/input/bad``; the crawl goes on.
+
+With ``-a resume=true`` inputs whose document is already stored are skipped
+(counted in ``bilicrawl/input/already_stored``): rerunning an interrupted crawl
+fetches only what it had not stored yet.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from urllib.parse import urlencode
 
 import scrapy
 
+from bilicrawl.pipelines.batching import BatchingStorePipeline
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -24,6 +29,10 @@ if TYPE_CHECKING:
 
 
 _LIST_SEPARATOR = re.compile(r"[\s,]+")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+Key = tuple[Any, ...]
+"""The natural key of a stored item, e.g. ``(aid,)`` for a video."""
 
 
 class BadInput(ValueError):
@@ -35,10 +44,20 @@ class BiliSpider(scrapy.Spider):
 
     input_args: ClassVar[tuple[str, ...]] = ()
     """Spider arguments that hold comma-separated ids."""
+    item_class: ClassVar[Any]
+    """The item the spider stores; its natural key is what an input names."""
 
-    def __init__(self, *args: Any, ids_file: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        ids_file: str | None = None,
+        resume: str | bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.ids_file = Path(ids_file) if ids_file else None
+        self.resume = resume is True or str(resume).lower() in _TRUE
+        self.stored: frozenset[Key] = frozenset()
         if self.ids_file is not None and not self.ids_file.is_file():
             raise ValueError(f"ids_file {str(self.ids_file)!r} is not a readable file")
         if self.ids_file is None and not any(getattr(self, a, None) for a in self.input_args):
@@ -46,6 +65,11 @@ class BiliSpider(scrapy.Spider):
             raise ValueError(f"{self.name}: nothing to crawl; pass one of {names}")
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.resume:
+            self.stored = frozenset(await self._stored_keys())
+            self.logger.info("Resuming: %(count)d %(collection)s already stored", {
+                "count": len(self.stored), "collection": self.item_class.collection,
+            })
         for text in self.inputs():
             for request in self.requests_for_input(text):
                 yield request
@@ -63,20 +87,28 @@ class BiliSpider(scrapy.Spider):
                         yield text
 
     def requests_for_input(self, text: str) -> list[scrapy.Request]:
-        """Return the requests for one raw input, or none (logged, counted) if it is bad."""
+        """Return the requests for one raw input, or none if it is bad or already stored."""
+        stats = self.crawler.stats
         try:
-            requests = self.parse_input(text)
+            key = self.parse_input(text)
         except BadInput as exc:
             self.logger.warning("Skipping bad input %(input)r: %(reason)s", {
                 "input": text, "reason": exc,
             })
-            self.crawler.stats.inc_value(stat_key("input", "bad"))
+            stats.inc_value(stat_key("input", "bad"))
             return []
-        self.crawler.stats.inc_value(stat_key("input", "accepted"))
-        return requests
+        if key in self.stored:
+            stats.inc_value(stat_key("input", "already_stored"))
+            return []
+        stats.inc_value(stat_key("input", "accepted"))
+        return self.requests_for(key)
 
-    def parse_input(self, text: str) -> list[scrapy.Request]:
-        """Return the requests for *text*; raise ``BadInput`` if it names nothing."""
+    def parse_input(self, text: str) -> Key:
+        """Return the natural key *text* names; raise ``BadInput`` if it names nothing."""
+        raise NotImplementedError
+
+    def requests_for(self, key: Key) -> list[scrapy.Request]:
+        """Return the requests that fetch the item with natural key *key*."""
         raise NotImplementedError
 
     def api_request(
@@ -86,3 +118,9 @@ class BiliSpider(scrapy.Spider):
         base = self.settings["BILI_API_URL"].rstrip("/")
         url = f"{base}{path}?{urlencode(params)}" if params else f"{base}{path}"
         return scrapy.Request(url, callback=callback, **kwargs)
+
+    async def _stored_keys(self) -> set[Key]:
+        store = self.crawler.get_item_pipeline(BatchingStorePipeline)
+        if store is None:
+            raise ValueError("resume needs a storage pipeline (MongoPipeline or SQLitePipeline)")
+        return await store.stored_keys(self.item_class.collection)

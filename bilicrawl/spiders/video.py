@@ -5,7 +5,8 @@ Usage::
     scrapy crawl video -a aids=170001,2 -a bvids=BV17x411w7KC -a ids_file=ids.txt
 
 ``aids`` and ``bvids`` take comma-separated ids; the ids file holds one av
-number, BV id or video URL per line, mixed.
+number, BV id or video URL per line, mixed. ``-a resume=true`` skips videos
+already stored.
 
 ``BILI_VIDEO_ENDPOINT`` chooses how a video is fetched:
 
@@ -22,9 +23,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from bilicrawl.extensions.circuit_breaker import CircuitOpen
 from bilicrawl.ids import BadVideoId, parse_video_id
+from bilicrawl.items import VideoItem
 from bilicrawl.parsers.video import PayloadError, parse_tags, parse_view, parse_view_detail
-from bilicrawl.spiders.base import BadInput, BiliSpider
+from bilicrawl.spiders.base import BadInput, BiliSpider, Key
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -36,7 +39,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
-    from bilicrawl.items import VideoItem
 
 ENDPOINTS = ("detail", "view")
 
@@ -44,6 +46,7 @@ ENDPOINTS = ("detail", "view")
 class VideoSpider(BiliSpider):
     name = "video"
     input_args = ("aids", "bvids")
+    item_class = VideoItem
     endpoint = "detail"
 
     @classmethod
@@ -55,11 +58,14 @@ class VideoSpider(BiliSpider):
                              f"not {spider.endpoint!r}")
         return spider
 
-    def parse_input(self, text: str) -> list[Request]:
+    def parse_input(self, text: str) -> Key:
         try:
-            aid = parse_video_id(text)
+            return (parse_video_id(text),)
         except BadVideoId as exc:
             raise BadInput(str(exc)) from exc
+
+    def requests_for(self, key: Key) -> list[Request]:
+        (aid,) = key
         if self.endpoint == "view":
             return [self.api_request("/x/web-interface/view", {"aid": aid}, self.parse_view)]
         return [
@@ -92,6 +98,8 @@ class VideoSpider(BiliSpider):
         yield item
 
     def tags_failed(self, failure: Failure) -> Iterator[VideoItem]:
+        if failure.check(CircuitOpen):
+            return  # the crawl is closing: a resumed rerun fetches the whole video
         request = failure.request  # type: ignore[attr-defined]
         item = self.video_item(request, parse_view, request.cb_kwargs["view"])
         if item is not None:
