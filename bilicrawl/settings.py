@@ -56,7 +56,7 @@ DOWNLOAD_TIMEOUT = 30
 # --- Throttling (bilicrawl.extensions.throttle.BiliThrottle).
 BILI_THROTTLE_ENABLED = True
 # Hard cap per download slot (one slot per host): never more requests per second.
-BILI_THROTTLE_MAX_RPS = 2.0
+BILI_THROTTLE_MAX_RPS = 1.0
 # Endpoint families with a download slot and a stricter cap of their own
 # (path prefix -> requests per second): space and relation lists are where
 # Bilibili's risk control bites first.
@@ -116,7 +116,7 @@ EXTENSIONS = {
     "bilicrawl.extensions.circuit_breaker.RiskCircuitBreaker": 110,
 }
 # Close the crawl after this many consecutive risk-control answers (0: never).
-BILI_CIRCUIT_BREAKER_THRESHOLD = 30
+BILI_CIRCUIT_BREAKER_THRESHOLD = 10
 
 # --- Spiders.
 # "detail": one WBI-signed request per video (video and tags together);

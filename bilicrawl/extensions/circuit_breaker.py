@@ -9,7 +9,7 @@ slots are cancelled with ``CircuitOpen``, so the crawl stops at once instead of
 sending them into the ban. Documents already stored stay; rerunning the same
 command later with ``-a resume=true`` fetches only what is missing.
 
-Settings: ``BILI_CIRCUIT_BREAKER_THRESHOLD`` (30; 0 disables the breaker).
+Settings: ``BILI_CIRCUIT_BREAKER_THRESHOLD`` (10; 0 disables the breaker).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Transient failures (5xx, timeouts, broken bodies) set a back-off of
 ``BILI_THROTTLE_TRANSIENT_START`` that does not grow and leaves the floors
 alone: they say the server had a hiccup, not that the crawl is too fast.
 
-Settings: ``BILI_THROTTLE_ENABLED`` (True), ``BILI_THROTTLE_MAX_RPS`` (2.0),
+Settings: ``BILI_THROTTLE_ENABLED`` (True), ``BILI_THROTTLE_MAX_RPS`` (1.0),
 ``BILI_THROTTLE_FAMILIES`` (space and relation endpoints at 0.5),
 ``BILI_THROTTLE_BACKOFF_START`` (10.0 s), ``BILI_THROTTLE_BACKOFF_FACTOR`` (2.0),
 ``BILI_THROTTLE_BACKOFF_MAX`` (600.0 s), ``BILI_THROTTLE_RECOVERY`` (0.7),
