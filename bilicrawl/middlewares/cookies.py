@@ -41,15 +41,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
-from scrapy.http import TextResponse
 from scrapy.http.request import VerboseCookie
 from scrapy.utils.httpobj import urlparse_cached
 
+from bilicrawl.middlewares.api import decode_envelope
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -82,11 +82,11 @@ def mask_secret(value: str) -> str:
 
 def _buvid_from_spi(response: Response) -> tuple[str, str]:
     """Return ``(buvid3, buvid4)`` from a finger/spi response; ValueError if absent."""
-    if response.status != 200 or not isinstance(response, TextResponse):
-        raise ValueError(f"HTTP {response.status}")
-    payload: Any = response.json()
-    if payload.get("code") != 0:
-        raise ValueError(f"code {payload.get('code')}")
+    payload = decode_envelope(response)
+    if response.status != 200 or payload is None:
+        raise ValueError(f"HTTP {response.status} without a JSON envelope")
+    if payload["code"] != 0:
+        raise ValueError(f"code {payload['code']}")
     data = payload.get("data") or {}
     buvid3, buvid4 = data.get("b_3"), data.get("b_4")
     if not (isinstance(buvid3, str) and buvid3 and isinstance(buvid4, str) and buvid4):
