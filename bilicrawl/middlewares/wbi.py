@@ -152,13 +152,7 @@ class WbiSignMiddleware:
             mixin = await self._current_mixin()
         except IgnoreRequest:
             # The request is not at fault: try it again later, within its retry budget.
-            retry = get_retry_request(
-                request,
-                spider=self.crawler.spider,
-                reason="wbi_keys_unavailable",
-                logger=logger,
-                stats_base_key=RETRY_BASE,
-            )
+            retry = self._retry(request, "wbi_keys_unavailable")
             if retry is None:
                 raise
             return retry
@@ -212,16 +206,20 @@ class WbiSignMiddleware:
         if code == STALE_SIGNATURE_CODE:
             # On a signed request -403 means "stale keys", which a re-signed
             # retry fixes; the API middleware would drop it as a refusal.
-            retry = get_retry_request(
-                request,
-                spider=self.crawler.spider,
-                reason="wbi_stale_keys",
-                logger=logger,
-                stats_base_key=RETRY_BASE,
-            )
+            retry = self._retry(request, "wbi_stale_keys")
             if retry is not None:
                 return retry
         return response
+
+    def _retry(self, request: Request, reason: str) -> Request | None:
+        """Return a retry of *request* counted under ``bilicrawl/retry``, or None when out."""
+        return get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            logger=logger,
+            stats_base_key=RETRY_BASE,
+        )
 
     async def _current_mixin(self) -> str:
         """Return the cached mixin key, fetching new keys if needed (one fetch at a time)."""
