@@ -16,8 +16,11 @@ NEWSPIDER_MODULE = "bilicrawl.spiders"
 # The API hosts serve JSON to browsers; their robots.txt is written for pages.
 ROBOTSTXT_OBEY = False
 FEED_EXPORT_ENCODING = "utf-8"
-# Every component reads the crawler, never the spider argument (Scrapy >= 2.14).
 TELNETCONSOLE_ENABLED = False
+# `scrapy crawl` is bilicrawl's own: one-line errors, an exit status that says how it went.
+COMMANDS_MODULE = "bilicrawl.commands"
+# INFO: what the crawl does and decides, without a line per request or item.
+LOG_LEVEL = "INFO"
 
 # --- Bilibili hosts: point them all at one server to test, demo or benchmark.
 BILI_API_URL = os.environ.get("BILI_API_URL", "https://api.bilibili.com")
@@ -69,6 +72,10 @@ BILI_THROTTLE_BACKOFF_MAX = 600.0
 BILI_THROTTLE_RECOVERY = 0.7
 # The first block after a calm period also raises the slot's floor delay by this factor.
 BILI_THROTTLE_RATCHET = 1.25
+# The floor comes back down after a calm period: every BILI_THROTTLE_RECOVER_SECONDS
+# without rate-limit evidence the slot's rate grows by BILI_THROTTLE_RECOVER_STEP of its cap.
+BILI_THROTTLE_RECOVER_SECONDS = 60.0
+BILI_THROTTLE_RECOVER_STEP = 0.1
 # Transient failures (5xx, timeouts, broken bodies) back off from this delay.
 BILI_THROTTLE_TRANSIENT_START = 1.0
 AUTOTHROTTLE_ENABLED = True
@@ -115,10 +122,19 @@ EXTENSIONS = {
     "bilicrawl.extensions.throttle.BiliThrottle": 100,
     "bilicrawl.extensions.circuit_breaker.RiskCircuitBreaker": 110,
 }
-# Close the crawl after this many consecutive risk-control answers (0: never).
+# Close the crawl after this many consecutive risk-control answers (0: never), or when
+# consecutive risk answers (at least 3) have lasted BILI_CIRCUIT_BREAKER_SECONDS.
 BILI_CIRCUIT_BREAKER_THRESHOLD = 10
+BILI_CIRCUIT_BREAKER_SECONDS = 300.0
+# Close the crawl when a host gives nothing but network errors (refused, DNS, timeouts):
+# this many in a row (0: never), or at least 3 in a row over BILI_DEAD_HOST_SECONDS.
+BILI_DEAD_HOST_THRESHOLD = 20
+BILI_DEAD_HOST_SECONDS = 60.0
 
 # --- Spiders.
+# Inputs are read as the crawl has room for them: at most about this many requests
+# wait in the scheduler, so an ids file of any size keeps memory flat.
+BILI_INPUT_BACKLOG = 1000
 # "detail": one WBI-signed request per video (video and tags together);
 # "view": two unsigned requests (view, then tags), if the signed one is blocked.
 BILI_VIDEO_ENDPOINT = "detail"
@@ -139,3 +155,8 @@ MONGO_DEAD_LETTER_DIR = "data"
 SQLITE_PATH = os.environ.get("SQLITE_PATH", "data/bilicrawl.db")
 SQLITE_BATCH_SIZE = 500
 SQLITE_DEAD_LETTER_DIR = ""  # empty: the directory of SQLITE_PATH
+# Buffered documents are written at least this often (seconds), not only per full batch,
+# so a killed crawl loses at most this much fetched work.
+BILI_STORE_FLUSH_SECONDS = 5.0
+# Seconds to find a MongoDB server at start before giving up with the host named.
+MONGO_CONNECT_TIMEOUT = 5.0

@@ -1,8 +1,9 @@
-"""bilicrawl's own crawler signals, sent by the API middleware.
+"""bilicrawl's own crawler signals, sent by the API middleware and the closing path.
 
-They let throttling and the risk-control circuit breaker react to how Bilibili
-answers without parsing responses a second time. Handlers receive ``request``
-and, for the failure signals, ``reason`` (e.g. ``api_code_-412``).
+They let throttling, the circuit breakers, the storage pipelines and the
+end-of-crawl summary react to how Bilibili answers and to the crawl closing,
+without parsing responses a second time. Handlers receive ``request`` and, for
+the failure signals, ``reason`` (e.g. ``api_code_-412``).
 """
 
 risk_control = object()
@@ -14,5 +15,8 @@ transient_failure = object()
 clean_answer = object()
 """An answer was not a block: success, or a permanent error about the id itself."""
 
-circuit_open = object()
-"""The circuit breaker tripped: the crawl is closing, risk answers are no longer retried."""
+crawl_closing = object()
+"""The crawl is closing early (a circuit breaker, Ctrl-C): retries stop, buffers are written.
+
+Sent once, with ``reason`` (the finish reason, or ``shutdown``).
+"""

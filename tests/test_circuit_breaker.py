@@ -12,7 +12,8 @@ from scrapy.utils.test import get_crawler
 from twisted.internet.defer import Deferred, succeed
 
 from bilicrawl import signals
-from bilicrawl.extensions.circuit_breaker import CLOSE_REASON, CircuitOpen, RiskCircuitBreaker
+from bilicrawl.extensions.circuit_breaker import CLOSE_REASON, RiskCircuitBreaker
+from bilicrawl.extensions.closing import CrawlClosing
 from tests.utils import project_settings
 
 
@@ -32,11 +33,11 @@ def answer(crawler: Any, signal: object, **kwargs: Any) -> None:
 
 def test_trips_once_at_the_threshold(crawler: Any, caplog: pytest.LogCaptureFixture) -> None:
     opened: list[bool] = []
-    crawler.signals.connect(lambda: opened.append(True), signal=signals.circuit_open, weak=False)
+    crawler.signals.connect(lambda reason: opened.append(reason), signal=signals.crawl_closing, weak=False)
     for _ in range(5):
         answer(crawler, signals.risk_control, reason="api_code_-412")
     crawler.engine.close_spider_async.assert_called_once_with(reason=CLOSE_REASON)
-    assert opened == [True]
+    assert opened == [CLOSE_REASON]
     assert crawler.stats.get_value("bilicrawl/circuit_breaker/tripped") == "api_code_-412"
     assert "3 consecutive risk-control answers" in caplog.text
 
@@ -65,5 +66,5 @@ def test_queued_downloads_are_cancelled_not_sent(crawler: Any) -> None:
     for _ in range(3):
         answer(crawler, signals.risk_control, reason="http_412")
     assert not slot.queue
-    assert [failure.check(CircuitOpen) for failure in failures] == [CircuitOpen, CircuitOpen]
-    assert crawler.stats.get_value("bilicrawl/circuit_breaker/cancelled") == 2
+    assert [failure.check(CrawlClosing) for failure in failures] == [CrawlClosing, CrawlClosing]
+    assert crawler.stats.get_value("bilicrawl/closing/cancelled") == 2

@@ -172,11 +172,12 @@ def test_network_errors_are_reported_not_handled(env: Any) -> None:
     assert sent == [(signals.transient_failure, {"request": request, "reason": "TimeoutError"})]
 
 
-def test_risk_answers_are_not_retried_once_the_circuit_is_open(env: Any) -> None:
+def test_nothing_is_retried_once_the_crawl_is_closing(env: Any) -> None:
     crawler, middleware, _ = env
-    crawler.signals.send_catch_log(signals.circuit_open)
+    crawler.signals.send_catch_log(signals.crawl_closing, reason="shutdown")
     response = json_response(ERRORS["blocked_412_json"], 412)
-    with pytest.raises(BiliApiError, match="circuit breaker"):
+    with pytest.raises(BiliApiError, match="closing"):
         middleware.process_response(response.request, response)
     transient = HtmlResponse(URL, status=503, body=b"busy", request=Request(URL))
-    assert isinstance(middleware.process_response(transient.request, transient), Request)
+    with pytest.raises(BiliApiError, match="closing"):
+        middleware.process_response(transient.request, transient)

@@ -10,9 +10,9 @@ or a JSON code. This middleware makes one decision per response:
   through Scrapy's ``get_retry_request``, so they share ``RETRY_TIMES`` and the
   ``max_retry_times`` meta key with network-error retries; a request that
   exhausts them is logged with its URL and counted in ``bilicrawl/retry/max_reached``
-  and then raises ``BiliApiError``; once the circuit breaker has tripped
-  (``bilicrawl.signals.circuit_open``) risk answers are dropped, not retried,
-  so the closing crawl stops hitting the ban;
+  and then raises ``BiliApiError``; once the crawl is closing early
+  (``bilicrawl.signals.crawl_closing``: a circuit breaker, Ctrl-C) nothing is
+  retried any more, so the closing crawl stops hitting the ban;
 - drop: any other code (-404 deleted, 62002 invisible, ...) or HTTP status
   raises ``BiliApiError`` (an ``IgnoreRequest``), logged once at INFO with the
   request and reason; the request's errback, if any, receives it.
@@ -89,8 +89,8 @@ class BiliApiMiddleware:
         self.retry_statuses = _int_set(settings.getlist("BILI_RETRY_HTTP_CODES"))
         self.risk_statuses = _int_set(settings.getlist("BILI_RISK_HTTP_CODES"))
         self.priority_adjust = settings.getint("RETRY_PRIORITY_ADJUST")
-        self.circuit_open = False
-        crawler.signals.connect(self._open_circuit, signal=signals.circuit_open)
+        self.closing = False
+        crawler.signals.connect(self._on_closing, signal=signals.crawl_closing)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -138,8 +138,8 @@ class BiliApiMiddleware:
     ) -> Request:
         signal = signals.risk_control if risk else signals.transient_failure
         self._send(signal, request, reason=reason)
-        if risk and self.circuit_open:
-            raise self._drop(request, reason, "not retried: the circuit breaker is open")
+        if self.closing:
+            raise self._drop(request, reason, "not retried: the crawl is closing")
         retry = get_retry_request(
             request,
             spider=self.crawler.spider,
@@ -162,8 +162,8 @@ class BiliApiMiddleware:
         )
         return BiliApiError(reason, message, payload)
 
-    def _open_circuit(self) -> None:
-        self.circuit_open = True
+    def _on_closing(self, reason: str) -> None:
+        self.closing = True
 
     def _send(self, signal: object, request: Request, **kwargs: Any) -> None:
         self.crawler.signals.send_catch_log(signal, request=request, **kwargs)

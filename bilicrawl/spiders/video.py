@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from bilicrawl.extensions.circuit_breaker import CircuitOpen
+from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import BadVideoId, parse_video_id
 from bilicrawl.items import VideoItem
 from bilicrawl.parsers.video import PayloadError, parse_tags, parse_view, parse_view_detail
@@ -98,7 +98,7 @@ class VideoSpider(BiliSpider):
         yield item
 
     def tags_failed(self, failure: Failure) -> Iterator[VideoItem]:
-        if failure.check(CircuitOpen):
+        if failure.check(CrawlClosing):
             return  # the crawl is closing: a resumed rerun fetches the whole video
         request = failure.request  # type: ignore[attr-defined]
         item = self.video_item(request, parse_view, request.cb_kwargs["view"])

@@ -1,0 +1,1 @@
+"""bilicrawl's Scrapy commands (``COMMANDS_MODULE``)."""
