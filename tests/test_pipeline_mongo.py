@@ -10,8 +10,11 @@ import inspect
 import json
 import logging
 import os
+import socket
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mongomock
@@ -25,13 +28,14 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 
+from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
-from bilicrawl.pipelines.mongo import MongoPipeline
+from bilicrawl.pipelines.mongo import MongoPipeline, mask_uri
 from tests.test_pipeline_validate import build_crawler, make_video
+from tests.utils import project_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from pathlib import Path
 
     from pymongo.database import Database
     from scrapy.crawler import Crawler
@@ -96,6 +100,7 @@ def mongo(
     database_name = f"bilicrawl_test_{uuid.uuid4().hex[:12]}"
     client = client_class(uri)
     settings = {
+        **project_settings(),
         "MONGO_URI": uri,
         "MONGO_DATABASE": database_name,
         "MONGO_CLIENT_CLASS": client_class,
@@ -282,3 +287,132 @@ async def test_stored_keys_lists_every_stored_document(mongo: MongoBackend) -> N
         assert await second.stored_keys("videos") == {(1,), (2**40,), (7,)}
     finally:
         await second.close_spider()
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        (
+            "mongodb://bob:hunter2@db.example:27017/?authSource=admin",
+            "mongodb://bob:***@db.example:27017/?authSource=admin",
+        ),
+        ("mongodb+srv://bob:p%40ss@cluster.example/", "mongodb+srv://bob:***@cluster.example/"),
+        ("mongodb://bob@db.example", "mongodb://bob@db.example"),
+        ("bob:hunter2@db.example", "bob:***@db.example"),
+        ("mongodb://db.example:27017", "mongodb://db.example:27017"),
+    ],
+)
+def test_mask_uri_hides_the_password(uri: str, shown: str) -> None:
+    assert mask_uri(uri) == shown
+
+
+def build_with(tmp_path: Path, **settings: Any) -> MongoPipeline:
+    crawler = build_crawler(
+        {
+            **project_settings(),
+            "MONGO_URI": "mongodb://mongomock.invalid:27017",
+            "MONGO_CLIENT_CLASS": SharedMongomockClient,
+            "MONGO_DEAD_LETTER_DIR": str(tmp_path / "data"),
+            **settings,
+        }
+    )
+    return build_from_crawler(MongoPipeline, crawler)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        (
+            "not-a-uri",
+            "MONGO_URI 'not-a-uri' is not a MongoDB connection string: Invalid URI scheme: ",
+        ),
+        (
+            "mongodb://bob:hunter2@db.example:99999",
+            "MONGO_URI 'mongodb://bob:***@db.example:99999' is not a MongoDB connection"
+            " string: Port must be an integer",
+        ),
+        (
+            "mongodb://bob:hunter2@db.example/?authSorce=admin",
+            "MONGO_URI 'mongodb://bob:***@db.example/?authSorce=admin' cannot be used:"
+            " Unknown option: authsorce",
+        ),
+    ],
+)
+def test_malformed_uri_is_one_config_error_at_start(
+    tmp_path: Path, uri: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_with(tmp_path, MONGO_URI=uri)
+
+    assert str(raised.value).startswith(message)
+    assert "hunter2" not in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("value", [0, "soon"])
+def test_connect_timeout_must_be_a_positive_number(tmp_path: Path, value: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^MONGO_CONNECT_TIMEOUT must be"):
+        build_with(tmp_path, MONGO_CONNECT_TIMEOUT=value)
+
+
+def test_dead_letter_dir_under_a_file_is_one_config_error_at_start(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("not a directory\n")
+
+    with pytest.raises(ConfigError, match=r"^MONGO_DEAD_LETTER_DIR .*: Not a directory: "):
+        build_with(tmp_path, MONGO_DEAD_LETTER_DIR=str(tmp_path / "blocker" / "dead"))
+
+
+@deferred_f_from_coro_f
+async def test_open_pings_the_server_within_the_connect_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    ping = mongomock.database.Database.command
+
+    class RecordingClient(SharedMongomockClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            calls.append(("client", kwargs))
+            super().__init__(*args, **kwargs)
+
+    def recorded_command(self: Any, command: Any, **kwargs: Any) -> Any:
+        calls.append((command, kwargs))
+        return ping(self, command, **kwargs)
+
+    monkeypatch.setattr(mongomock.database.Database, "command", recorded_command)
+    pipeline = build_with(tmp_path, MONGO_CLIENT_CLASS=RecordingClient, MONGO_CONNECT_TIMEOUT=0.5)
+
+    await pipeline.open_spider()
+    await pipeline.close_spider()
+
+    assert calls == [("client", {"serverSelectionTimeoutMS": 500}), ("ping", {})]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@deferred_f_from_coro_f
+async def test_unreachable_server_is_one_config_error_within_seconds(tmp_path: Path) -> None:
+    port = _closed_port()
+    uri = f"mongodb://bob:hunter2@127.0.0.1:{port}/?authSource=admin"
+    pipeline = build_with(
+        tmp_path, MONGO_URI=uri, MONGO_CLIENT_CLASS=pymongo.MongoClient, MONGO_CONNECT_TIMEOUT=0.5
+    )
+
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as raised:
+        await pipeline.open_spider()
+    assert time.monotonic() - started < 3
+    await pipeline.close_spider()
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"MONGO_URI 'mongodb://bob:***@127.0.0.1:{port}/?authSource=admin': no MongoDB server"
+        f" at 127.0.0.1:{port} answered within 0.5s (MONGO_CONNECT_TIMEOUT): 127.0.0.1:{port}: "
+    )
+    assert "Connection refused" in message
+    assert "hunter2" not in message
+    assert "\n" not in message
+    assert raised.value.__suppress_context__

@@ -2,29 +2,45 @@
 
 A store pipeline turns each item into its document (``ItemAdapter(item).asdict()``),
 buffers it per collection and writes a batch once ``batch_size`` documents are
-pending, and again at close. Within a batch the last document for a natural key
-wins. All store I/O runs on one worker thread, so the reactor never blocks and a
-store client that is bound to its thread (sqlite3) stays on it; a lock keeps
-batches, their retries and the final close in the order they were started.
+pending, at least every ``flush_seconds`` (``BILI_STORE_FLUSH_SECONDS``, default
+5), as soon as the crawl starts closing (``bilicrawl.signals.crawl_closing``:
+a circuit breaker, the first Ctrl-C) and at close. Within a batch the last
+document for a natural key wins. All store I/O runs on one worker thread, so the
+reactor never blocks and a store client that is bound to its thread (sqlite3)
+stays on it; a lock keeps batches, their retries and the final close in the
+order they were started.
 
 A batch that still fails after ``retry_delays`` is logged at ERROR with its keys,
 counted and appended as JSON lines to ``<dead-letter dir>/failed-<collection>.jsonl``,
-so no document is lost silently. Subclasses implement ``_connect``, ``_write`` and
-``_disconnect``, which run on the worker thread.
+so no document is lost silently. A forced exit (a second Ctrl-C stops the reactor
+without closing the spider) runs :meth:`BatchingStorePipeline.before_exit`, which
+writes every document not yet stored, or dead-letters it if the store fails or
+takes longer than ``exit_timeout``. Subclasses implement ``_connect``, ``_write``,
+``_read_keys`` and ``_disconnect``, which run on the worker thread.
+
+Stats: ``bilicrawl/storage/{upserted,batches,retries,failed,lost}/<collection>``,
+and ``bilicrawl/storage/flushes/{timer,closing}``, the writes the timer and the
+closing signal started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import itertools
 import json
 import logging
+import os
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 from itemadapter import ItemAdapter
+from scrapy.utils.defer import deferred_from_coro
 
+from bilicrawl import signals
+from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
 from bilicrawl.stats import stat_key
 
@@ -33,6 +49,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from scrapy.crawler import Crawler
+    from twisted.internet.defer import Deferred
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +64,13 @@ class Route(NamedTuple):
 
     collection: str
     natural_key: tuple[str, ...]
+
+
+class Batch(NamedTuple):
+    """Documents taken from a collection's buffer to be written together."""
+
+    collection: str
+    documents: list[Document]
 
 
 ROUTES: dict[type, Route] = {
@@ -66,12 +90,26 @@ def key_of(document: Document, natural_key: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(document[field] for field in natural_key)
 
 
-def positive_int_setting(crawler: Crawler, name: str) -> int:
-    """Read a batch-size-like setting, refusing values below 1."""
-    value = crawler.settings.getint(name)
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value!r}")
-    return value
+def location_error(setting: str, path: Path, error: OSError) -> ConfigError:
+    """Return the one-line error for a store location the OS refused."""
+    reason = error.strerror or str(error)
+    if error.filename is not None and str(error.filename) != str(path):
+        reason = f"{reason}: {str(error.filename)!r}"
+    return ConfigError(f"{setting} {str(path)!r} cannot be used: {reason}")
+
+
+def check_directory(setting: str, path: Path) -> None:
+    """Raise ConfigError now if the directory *path* obviously cannot be created.
+
+    That is, when it or one of its parents is a file. It is created only when a
+    document needs it; other refusals (permissions) are logged then.
+    """
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                error = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(candidate))
+                raise location_error(setting, path, error)
+            return
 
 
 class BatchingStorePipeline(ABC):
@@ -80,18 +118,44 @@ class BatchingStorePipeline(ABC):
     retry_delays: ClassVar[tuple[float, ...]] = (0.5, 2.0, 5.0)
     """Seconds to wait before each retry of a failed batch; one retry per entry."""
 
-    def __init__(self, crawler: Crawler, *, batch_size: int, dead_letter_dir: Path) -> None:
+    exit_timeout: ClassVar[float] = 5.0
+    """Seconds a forced exit waits for the store before dead-lettering what is unwritten."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        *,
+        batch_size: int,
+        flush_seconds: float,
+        dead_letter_dir: Path,
+    ) -> None:
         self.crawler = crawler
         self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
         self.dead_letter_dir = dead_letter_dir
         self.collections = {route.collection: route.natural_key for route in ROUTES.values()}
         self._buffers: dict[str, dict[tuple[Any, ...], Document]] = {}
+        # Batches taken from the buffers and not yet written or dead-lettered, by
+        # start order: what a forced exit still has to save.
+        self._unsaved: dict[int, Batch] = {}
+        self._batch_ids = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
         self._lock = asyncio.Lock()
+        self._connected = False
+        self._exiting = False
+        self._timer: asyncio.Task[None] | None = None
+        self._flushes: set[asyncio.Future[None]] = set()
+        self._exit_trigger: Any = None
+        crawler.signals.connect(self._on_crawl_closing, signal=signals.crawl_closing)
 
     async def open_spider(self) -> None:
-        """Connect to the store and create its collections or tables."""
+        """Connect to the store, then start the flush timer and the forced-exit trigger."""
         await self._run(self._connect)
+        self._connected = True
+        self._timer = asyncio.get_running_loop().create_task(self._flush_periodically())
+        from twisted.internet import reactor  # noqa: PLC0415 (Scrapy installs the reactor)
+
+        self._exit_trigger = reactor.addSystemEventTrigger("before", "shutdown", self.before_exit)
 
     async def process_item(self, item: Any) -> Any:
         """Buffer the item's document; write the batch once it is full."""
@@ -102,6 +166,16 @@ class BatchingStorePipeline(ABC):
                 f"Cannot store {type(item).__name__}: not in bilicrawl.items.ITEM_CLASSES"
             ) from None
         document = ItemAdapter(item).asdict()
+        if self._exiting:
+            # The reactor is stopping: a batch started now might never be written.
+            path = self._dead_letter_now(route.collection, [document])
+            if path is not None:
+                logger.warning(
+                    "Forced exit: appended a document scraped meanwhile to %(path)s",
+                    {"path": path},
+                    extra={"spider": self.crawler.spider},
+                )
+            return item
         buffer = self._buffers.setdefault(route.collection, {})
         buffer[key_of(document, route.natural_key)] = document
         if len(buffer) >= self.batch_size:
@@ -109,19 +183,40 @@ class BatchingStorePipeline(ABC):
         return item
 
     async def close_spider(self) -> None:
-        """Write every pending batch, then disconnect once all writes are done."""
+        """Write every pending batch, then disconnect once all writes are done.
+
+        After a failed (or no) ``open_spider`` there is nothing to write or close.
+        """
         try:
-            for collection in list(self._buffers):
-                await self._flush(collection)
+            if self._connected:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    await asyncio.wait([self._timer])
+                await asyncio.gather(*self._flushes)
+                await self._flush(*self._buffers)
+                async with self._lock:
+                    await self._run(self._disconnect)
+                self._connected = False
         finally:
-            async with self._lock:
-                await self._run(self._disconnect)
+            if self._exit_trigger is not None:
+                from twisted.internet import reactor  # noqa: PLC0415
+
+                reactor.removeSystemEventTrigger(self._exit_trigger)
+                self._exit_trigger = None
             self._executor.shutdown()
 
     async def stored_keys(self, collection: str) -> set[tuple[Any, ...]]:
         """Return the natural key of every document stored in a collection."""
         async with self._lock:
             return await self._run(self._read_keys, collection)
+
+    def before_exit(self) -> Deferred[None]:
+        """Save every document not yet stored: the reactor's "before shutdown" trigger.
+
+        A second Ctrl-C stops the reactor without closing the spider; the reactor
+        waits for the returned Deferred.
+        """
+        return deferred_from_coro(self._save_before_exit())
 
     @abstractmethod
     def _connect(self) -> None:
@@ -143,19 +238,58 @@ class BatchingStorePipeline(ABC):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
-    async def _flush(self, collection: str) -> None:
-        # Take the buffer before waiting for the lock: items arriving meanwhile
-        # start the next batch, which is written after this one.
-        documents = list(self._buffers.pop(collection, {}).values())
-        if not documents:
-            return
-        async with self._lock:
-            await self._write_with_retries(collection, documents)
+    async def _flush(self, *collections: str) -> int:
+        """Write the buffered documents of these collections; return how many batches."""
+        # Take the buffers before waiting for the lock: items arriving meanwhile
+        # start the next batches, which are written after these.
+        batch_ids = []
+        for collection in collections:
+            documents = list(self._buffers.pop(collection, {}).values())
+            if documents:
+                batch_id = next(self._batch_ids)
+                self._unsaved[batch_id] = Batch(collection, documents)
+                batch_ids.append(batch_id)
+        if batch_ids:
+            async with self._lock:
+                for batch_id in batch_ids:
+                    await self._write_with_retries(batch_id)
+        return len(batch_ids)
 
-    async def _write_with_retries(self, collection: str, documents: list[Document]) -> None:
+    async def _flush_periodically(self) -> None:
+        """Write whatever is buffered every flush_seconds, so a kill loses at most that."""
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            # Shielded: close_spider cancels the timer, never a write under way.
+            await asyncio.shield(self._flush_in_background("timer"))
+
+    def _on_crawl_closing(self, reason: str) -> None:
+        if self._connected and self._buffers and not self._exiting:
+            logger.info(
+                "Crawl closing (%(reason)s): writing the buffered documents now",
+                {"reason": reason},
+                extra={"spider": self.crawler.spider},
+            )
+            self._flush_in_background("closing")
+
+    def _flush_in_background(self, trigger: str) -> asyncio.Future[None]:
+        """Start writing every buffered document; close_spider waits for it."""
+        flush = asyncio.ensure_future(self._flush_all(trigger))
+        self._flushes.add(flush)
+        flush.add_done_callback(self._flushes.discard)
+        return flush
+
+    async def _flush_all(self, trigger: str) -> None:
+        if not self._exiting and await self._flush(*self._buffers):
+            self.crawler.stats.inc_value(stat_key("storage", "flushes", trigger))
+
+    async def _write_with_retries(self, batch_id: int) -> None:
         stats = self.crawler.stats
         attempts = len(self.retry_delays) + 1
         for attempt in range(1, attempts + 1):
+            batch = self._unsaved.get(batch_id)
+            if batch is None:
+                return  # a forced exit saved it with newer documents: don't write it over them
+            collection, documents = batch
             try:
                 # Upserts by natural key are idempotent, so retrying a batch that
                 # was partly applied is safe.
@@ -163,6 +297,7 @@ class BatchingStorePipeline(ABC):
             except Exception as error:
                 if attempt == attempts:
                     await self._dead_letter(collection, documents, error)
+                    del self._unsaved[batch_id]
                     return
                 delay = self.retry_delays[attempt - 1]
                 logger.warning(
@@ -181,8 +316,8 @@ class BatchingStorePipeline(ABC):
                 stats.inc_value(stat_key("storage", "retries", collection))
                 await asyncio.sleep(delay)
             else:
-                stats.inc_value(stat_key("storage", "batches", collection))
-                stats.inc_value(stat_key("storage", "upserted", collection), len(documents))
+                self._unsaved.pop(batch_id, None)
+                self._count_written(collection, len(documents))
                 logger.debug(
                     "Upserted %(count)d documents into %(collection)s",
                     {"count": len(documents), "collection": collection},
@@ -190,10 +325,81 @@ class BatchingStorePipeline(ABC):
                 )
                 return
 
+    def _count_written(self, collection: str, count: int) -> None:
+        self.crawler.stats.inc_value(stat_key("storage", "batches", collection))
+        self.crawler.stats.inc_value(stat_key("storage", "upserted", collection), count)
+
+    async def _save_before_exit(self) -> None:
+        self._exiting = True
+        batches = self._take_unsaved()
+        if not batches:
+            return
+        # Not under the lock: its holder may be waiting to retry a batch taken over
+        # here. The one worker thread runs a write already under way before these.
+        written: list[str] = []
+        try:
+            # One call, so nothing else the worker runs comes between the batches.
+            async with asyncio.timeout(self.exit_timeout):
+                await self._run(self._write_all, batches, written)
+        except Exception as error:
+            reason = (
+                f"not written within {self.exit_timeout:g}s"
+                if isinstance(error, TimeoutError)
+                else repr(error)
+            )
+        else:
+            reason = ""
+        written = list(written)  # the worker may still finish a write after a timeout
+        for collection in written:
+            self._count_written(collection, len(batches[collection]))
+        if written:
+            logger.warning(
+                "Forced exit: wrote %(count)d buffered documents to the store",
+                {"count": sum(len(batches[collection]) for collection in written)},
+                extra={"spider": self.crawler.spider},
+            )
+        unwritten = {c: docs for c, docs in batches.items() if c not in written}
+        if unwritten:
+            paths = [
+                self._dead_letter_now(collection, documents)
+                for collection, documents in unwritten.items()
+            ]
+            logger.warning(
+                "Forced exit: %(count)d buffered documents were not stored (%(reason)s);"
+                " appended them to %(paths)s (some may have been stored as well)",
+                {
+                    "count": sum(map(len, unwritten.values())),
+                    "reason": reason,
+                    "paths": ", ".join(str(path) for path in paths if path),
+                },
+                extra={"spider": self.crawler.spider},
+            )
+
+    def _take_unsaved(self) -> dict[str, list[Document]]:
+        """Take every unsaved document, per collection, the newest for each key."""
+        merged: dict[str, dict[tuple[Any, ...], Document]] = {}
+        for collection, documents in self._unsaved.values():
+            for document in documents:
+                key = key_of(document, self.collections[collection])
+                merged.setdefault(collection, {})[key] = document
+        for collection, buffer in self._buffers.items():
+            merged.setdefault(collection, {}).update(buffer)
+        self._unsaved.clear()
+        self._buffers.clear()
+        return {collection: list(documents.values()) for collection, documents in merged.items()}
+
+    def _write_all(self, batches: dict[str, list[Document]], written: list[str]) -> None:
+        for collection, documents in batches.items():
+            self._write(collection, documents)
+            written.append(collection)
+
+    def _dead_letter_path(self, collection: str) -> Path:
+        return self.dead_letter_dir / f"failed-{collection}.jsonl"
+
     async def _dead_letter(
         self, collection: str, documents: list[Document], error: Exception
     ) -> None:
-        path = self.dead_letter_dir / f"failed-{collection}.jsonl"
+        path = self._dead_letter_path(collection)
         keys = [key_of(document, self.collections[collection]) for document in documents]
         self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(documents))
         logger.error(
@@ -209,21 +415,37 @@ class BatchingStorePipeline(ABC):
             },
             extra={"spider": self.crawler.spider},
         )
-        lines = "".join(dump_document(document) + "\n" for document in documents)
         try:
-            await self._run(_append_text, path, lines)
+            await self._run(_append_documents, path, documents)
         except Exception:
-            self.crawler.stats.inc_value(stat_key("storage", "lost", collection), len(documents))
-            logger.critical(
-                "Could not write the dead-letter file %(path)s either: %(count)d documents"
-                " of %(collection)s are lost",
-                {"path": path, "count": len(documents), "collection": collection},
-                exc_info=True,
-                extra={"spider": self.crawler.spider},
-            )
+            self._lost(collection, documents, path)
+
+    def _dead_letter_now(self, collection: str, documents: list[Document]) -> Path | None:
+        """Append documents to the dead-letter file on this thread: the worker may be stuck.
+
+        Return the file, or None if it could not be written either.
+        """
+        path = self._dead_letter_path(collection)
+        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(documents))
+        try:
+            _append_documents(path, documents)
+        except Exception:
+            self._lost(collection, documents, path)
+            return None
+        return path
+
+    def _lost(self, collection: str, documents: list[Document], path: Path) -> None:
+        self.crawler.stats.inc_value(stat_key("storage", "lost", collection), len(documents))
+        logger.critical(
+            "Could not write the dead-letter file %(path)s either: %(count)d documents"
+            " of %(collection)s are lost",
+            {"path": path, "count": len(documents), "collection": collection},
+            exc_info=True,
+            extra={"spider": self.crawler.spider},
+        )
 
 
-def _append_text(path: Path, text: str) -> None:
+def _append_documents(path: Path, documents: list[Document]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as file:
-        file.write(text)
+        file.write("".join(dump_document(document) + "\n" for document in documents))

@@ -2,8 +2,13 @@
 
 Each item class goes to its ``collection``, which gets a unique index on the
 class's ``natural_key`` at open; a document is ``ItemAdapter(item).asdict()``
-(MongoDB adds ``_id``). Buffering, retries and dead letters are described in
-:mod:`bilicrawl.pipelines.batching`.
+(MongoDB adds ``_id``). Buffering, flushes, retries and dead letters are
+described in :mod:`bilicrawl.pipelines.batching`.
+
+``MONGO_URI`` is checked with pymongo's parser when the crawl starts, and the
+server must answer a ``ping`` within ``MONGO_CONNECT_TIMEOUT`` when the spider
+opens; either failure is a one-line :class:`~bilicrawl.config.ConfigError` that
+names the hosts, never the password.
 
 Settings:
 
@@ -12,27 +17,34 @@ Settings:
 - ``MONGO_DATABASE`` (``"bilicrawl"``): the database.
 - ``MONGO_CLIENT_CLASS`` (``"pymongo.MongoClient"``): the client class, built
   with the URI; tests use ``"mongomock.MongoClient"``.
+- ``MONGO_CONNECT_TIMEOUT`` (``5.0``): seconds to find a server at open.
 - ``MONGO_BATCH_SIZE`` (``500``): documents per collection per bulk write.
 - ``MONGO_DEAD_LETTER_DIR`` (``"data"``): where batches that could not be written
   are appended, as ``failed-<collection>.jsonl``.
+- ``BILI_STORE_FLUSH_SECONDS`` (``5.0``): buffered documents are written at least
+  this often.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, ReplaceOne
+from pymongo.errors import (
+    ConfigurationError,
+    InvalidURI,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
+from pymongo.uri_parser import parse_uri
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
-from bilicrawl.pipelines.batching import (
-    BatchingStorePipeline,
-    Document,
-    key_of,
-    positive_int_setting,
-)
+from bilicrawl.config import ConfigError, get_float, get_int
+from bilicrawl.pipelines.batching import BatchingStorePipeline, Document, check_directory, key_of
 
 if TYPE_CHECKING:
     from typing import Self
@@ -44,6 +56,32 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def mask_uri(uri: str) -> str:
+    """Return *uri* with the password in its user information replaced by ``***``.
+
+    Works on strings pymongo rejects too, which are shown in error messages.
+    """
+    scheme, separator, rest = uri.partition("://")
+    if not separator:
+        scheme, rest = "", uri
+    if "@" not in rest:
+        return uri
+    userinfo, _, hosts = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{separator}{user}{':***' if colon else ''}@{hosts}"
+
+
+def _host_list(nodelist: list[tuple[str, int | None]]) -> str:
+    return ", ".join(
+        host if port is None else f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        for host, port in nodelist
+    )
+
+
+# pymongo appends its socket timeouts to every connection error; they are not the cause.
+_TIMEOUTS_NOTE = re.compile(r" \(configured timeouts:[^)]*\)")
+
+
 class MongoPipeline(BatchingStorePipeline):
     """Upsert documents into MongoDB, one collection per item class."""
 
@@ -52,15 +90,25 @@ class MongoPipeline(BatchingStorePipeline):
         crawler: Crawler,
         *,
         uri: str,
+        hosts: str,
         database_name: str,
         client_class: type,
+        connect_timeout: float,
         batch_size: int,
+        flush_seconds: float,
         dead_letter_dir: Path,
     ) -> None:
-        super().__init__(crawler, batch_size=batch_size, dead_letter_dir=dead_letter_dir)
+        super().__init__(
+            crawler,
+            batch_size=batch_size,
+            flush_seconds=flush_seconds,
+            dead_letter_dir=dead_letter_dir,
+        )
         self.uri = uri
+        self.hosts = hosts
         self.database_name = database_name
         self.client_class = client_class
+        self.connect_timeout = connect_timeout
         # Set by _connect() in open_spider().
         self._client: MongoClient[Document]
         self._database: Database[Document]
@@ -72,35 +120,73 @@ class MongoPipeline(BatchingStorePipeline):
         if not uri:
             # The expected way to choose SQLite: no reason, so Scrapy logs no warning.
             raise NotConfigured
+        connect_timeout = get_float(settings, "MONGO_CONNECT_TIMEOUT", positive=True)
+        try:
+            # A mongodb+srv:// URI is resolved here, in DNS, as the client would.
+            parsed = parse_uri(uri, connect_timeout=connect_timeout)
+        except (InvalidURI, ValueError) as error:
+            raise ConfigError(
+                f"MONGO_URI {mask_uri(uri)!r} is not a MongoDB connection string: {error}"
+            ) from None
+        except ConfigurationError as error:
+            raise ConfigError(f"MONGO_URI {mask_uri(uri)!r} cannot be used: {error}") from None
         dead_letter_dir = settings.get("MONGO_DEAD_LETTER_DIR")
         if not dead_letter_dir:
-            raise ValueError("MONGO_DEAD_LETTER_DIR is not set")
+            raise ConfigError("MONGO_DEAD_LETTER_DIR is not set")
+        check_directory("MONGO_DEAD_LETTER_DIR", Path(dead_letter_dir))
         return cls(
             crawler,
             uri=uri,
+            hosts=_host_list(parsed["nodelist"]),
             database_name=settings.get("MONGO_DATABASE"),
             client_class=load_object(settings.get("MONGO_CLIENT_CLASS")),
-            batch_size=positive_int_setting(crawler, "MONGO_BATCH_SIZE"),
+            connect_timeout=connect_timeout,
+            batch_size=get_int(settings, "MONGO_BATCH_SIZE", minimum=1),
+            flush_seconds=get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True),
             dead_letter_dir=Path(dead_letter_dir),
         )
 
     def _connect(self) -> None:
-        client = self.client_class(self.uri)
-        database = client[self.database_name]
+        client = self.client_class(
+            self.uri, serverSelectionTimeoutMS=round(self.connect_timeout * 1000)
+        )
         try:
+            # The client connects lazily: ping, so a wrong URI fails now, in seconds.
+            client.admin.command("ping")
+            database = client[self.database_name]
             for collection, natural_key in self.collections.items():
                 database[collection].create_index(
                     [(field, ASCENDING) for field in natural_key], unique=True
                 )
+        except PyMongoError as error:
+            message = self._open_error(client, error)
+            client.close()
+            raise ConfigError(message) from None
         except BaseException:
             client.close()
             raise
         self._client, self._database = client, database
         logger.info(
-            "Storing items in MongoDB database %(database)s",
-            {"database": self.database_name},
+            "Storing items in MongoDB database %(database)s at %(hosts)s",
+            {"database": self.database_name, "hosts": self.hosts},
             extra={"spider": self.crawler.spider},
         )
+
+    def _open_error(self, client: MongoClient[Document], error: PyMongoError) -> str:
+        """Describe why the server could not be used, in one line without the password."""
+        where = f"MONGO_URI {mask_uri(self.uri)!r}"
+        if isinstance(error, ServerSelectionTimeoutError):
+            causes = [
+                _TIMEOUTS_NOTE.sub("", str(server.error))
+                for server in client.topology_description.server_descriptions().values()
+                if server.error is not None
+            ]
+            return (
+                f"{where}: no MongoDB server at {self.hosts} answered within"
+                f" {self.connect_timeout:g}s (MONGO_CONNECT_TIMEOUT)"
+                + (f": {'; '.join(causes)}" if causes else "")
+            )
+        return f"{where}: MongoDB at {self.hosts} cannot be used: {error}"
 
     def _write(self, collection: str, documents: list[Document]) -> None:
         natural_key = self.collections[collection]

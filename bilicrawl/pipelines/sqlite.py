@@ -13,17 +13,23 @@ Settings:
 
 - ``MONGO_URI`` (``""``): when set, MongoDB stores items and this pipeline is
   disabled (``NotConfigured``).
-- ``SQLITE_PATH`` (``"data/bilicrawl.db"``): the database file; missing parent
-  directories are created.
+- ``SQLITE_PATH`` (``"data/bilicrawl.db"``): the database file, created with its
+  missing parent directories when the crawl starts. A path that cannot be
+  written is a one-line :class:`~bilicrawl.config.ConfigError` naming the path
+  and the OS reason, raised then, before anything is fetched.
 - ``SQLITE_BATCH_SIZE`` (``500``): documents per collection per transaction.
 - ``SQLITE_DEAD_LETTER_DIR`` (``""``): where batches that could not be written are
   appended, as ``failed-<collection>.jsonl``; empty means next to ``SQLITE_PATH``.
+- ``BILI_STORE_FLUSH_SECONDS`` (``5.0``): buffered documents are written at least
+  this often.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import sqlite3
 import time
 import typing
@@ -33,13 +39,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapy.exceptions import NotConfigured
 
+from bilicrawl.config import ConfigError, get_float, get_int
 from bilicrawl.pipelines.batching import (
     ROUTES,
     BatchingStorePipeline,
     Document,
+    check_directory,
     dump_document,
     key_of,
-    positive_int_setting,
+    location_error,
 )
 
 if TYPE_CHECKING:
@@ -95,9 +103,20 @@ class SQLitePipeline(BatchingStorePipeline):
     """Upsert documents into a SQLite file, one table per item class."""
 
     def __init__(
-        self, crawler: Crawler, *, path: Path, batch_size: int, dead_letter_dir: Path
+        self,
+        crawler: Crawler,
+        *,
+        path: Path,
+        batch_size: int,
+        flush_seconds: float,
+        dead_letter_dir: Path,
     ) -> None:
-        super().__init__(crawler, batch_size=batch_size, dead_letter_dir=dead_letter_dir)
+        super().__init__(
+            crawler,
+            batch_size=batch_size,
+            flush_seconds=flush_seconds,
+            dead_letter_dir=dead_letter_dir,
+        )
         self.path = path
         self._statements = {
             route.collection: _statements(item_class) for item_class, route in ROUTES.items()
@@ -112,17 +131,25 @@ class SQLitePipeline(BatchingStorePipeline):
             # MongoDB stores the items: no reason, so Scrapy logs no warning.
             raise NotConfigured
         if not settings.get("SQLITE_PATH"):
-            raise ValueError("SQLITE_PATH is not set")
+            raise ConfigError("SQLITE_PATH is not set")
         path = Path(settings.get("SQLITE_PATH"))
+        batch_size = get_int(settings, "SQLITE_BATCH_SIZE", minimum=1)
+        flush_seconds = get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True)
+        dead_letter_dir = settings.get("SQLITE_DEAD_LETTER_DIR")
+        if dead_letter_dir:
+            check_directory("SQLITE_DEAD_LETTER_DIR", Path(dead_letter_dir))
+        # Last, as it creates the file: the cheapest reliable check there is.
+        _prepare_file(path)
         return cls(
             crawler,
             path=path,
-            batch_size=positive_int_setting(crawler, "SQLITE_BATCH_SIZE"),
-            dead_letter_dir=Path(settings.get("SQLITE_DEAD_LETTER_DIR") or path.parent),
+            batch_size=batch_size,
+            flush_seconds=flush_seconds,
+            dead_letter_dir=Path(dead_letter_dir or path.parent),
         )
 
     def _connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _prepare_file(self.path)  # again: the file system may have changed since the start
         connection = sqlite3.connect(self.path)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -131,6 +158,9 @@ class SQLitePipeline(BatchingStorePipeline):
             with connection:
                 for statements in self._statements.values():
                     connection.execute(statements.create)
+        except sqlite3.Error as error:
+            connection.close()
+            raise ConfigError(f"SQLITE_PATH {str(self.path)!r} cannot be used: {error}") from None
         except BaseException:
             connection.close()
             raise
@@ -158,6 +188,24 @@ class SQLitePipeline(BatchingStorePipeline):
 
     def _disconnect(self) -> None:
         self._connection.close()
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the database file and its directories, or raise ConfigError with the OS reason.
+
+    sqlite3 says only "unable to open database file"; opening the file first
+    names the cause (not a directory, read-only file system, permission denied).
+    An empty file is a valid empty database.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("ab").close()
+    except FileExistsError as error:
+        # mkdir's word for "a parent is a file"
+        not_a_directory = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename)
+        raise location_error("SQLITE_PATH", path, not_a_directory) from None
+    except OSError as error:
+        raise location_error("SQLITE_PATH", path, error) from None
 
 
 def _connect_read_only(path: str | Path) -> sqlite3.Connection:
