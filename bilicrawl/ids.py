@@ -16,6 +16,7 @@ MASK_CODE = MAX_AID - 1
 ALPHABET = "FcwAPNKTMug3GV5Lj7EJnHpWsx4tb8haYeviqBz6rkCy12mUSDQX9RdoZf"
 _BASE = len(ALPHABET)
 _DIGIT = {char: value for value, char in enumerate(ALPHABET)}
+_MAX_AID_DIGITS = len(str(MAX_AID - 1))
 
 _BVID = re.compile(rf"BV1[{ALPHABET}]{{9}}")
 _AV_IN_TEXT = re.compile(r"(?:^|/)av(\d+)(?:$|[/?#])", re.IGNORECASE)
@@ -24,6 +25,13 @@ _BV_IN_TEXT = re.compile(rf"(?:^|/)(BV1[{ALPHABET}]{{9}})(?:$|[/?#])")
 
 class BadVideoId(ValueError):
     """Raised for input that does not name a video; the message says why."""
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """*text* quoted for a message, cut after *limit* characters (ids files hold any junk)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _swap(chars: list[str]) -> None:
@@ -47,7 +55,9 @@ def av2bv(aid: int) -> str:
 def bv2av(bvid: str) -> int:
     """Return the aid of *bvid*; raise ``BadVideoId`` if it is not a valid BV id."""
     if not _BVID.fullmatch(bvid):
-        raise BadVideoId(f"{bvid!r} is not a BV id (BV1 followed by 9 base-58 characters)")
+        raise BadVideoId(
+            f"{_shown(bvid)} is not a BV id (BV1 followed by 9 base-58 characters)"
+        )
     chars = list(bvid)
     _swap(chars)
     value = 0
@@ -65,8 +75,12 @@ def parse_aid(text: str) -> int:
     if digits[:2].lower() == "av":
         digits = digits[2:]
     if not digits.isascii() or not digits.isdigit():
-        raise BadVideoId(f"{text!r} is not an av number")
-    aid = int(digits)
+        raise BadVideoId(f"{_shown(text)} is not an av number")
+    significant = digits.lstrip("0")
+    # int() refuses more than 4300 digits (a ValueError of its own); no aid has more than 16.
+    if len(significant) > _MAX_AID_DIGITS:
+        raise BadVideoId(f"an aid of {len(significant)} digits is out of range (1 to 2**51 - 1)")
+    aid = int(significant or "0")
     if not 0 < aid < MAX_AID:
         raise BadVideoId(f"aid {aid} is out of range (1 to 2**51 - 1)")
     return aid
@@ -84,11 +98,14 @@ def parse_video_id(text: str) -> int:
         raise BadVideoId("empty video id")
     if "://" not in value and "/" not in value:
         return bv2av(value) if value[:2].upper() == "BV" else parse_aid(value)
-    parts = urlsplit(value if "://" in value else f"https://{value}")
+    try:
+        parts = urlsplit(value if "://" in value else f"https://{value}")
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for an unclosed "["
+        raise BadVideoId(f"{_shown(text)} is not a URL: {exc}") from None
     if parts.hostname in {"b23.tv", "bili2233.cn"}:
-        raise BadVideoId(f"{text!r} is a short link; resolve it to a video URL first")
+        raise BadVideoId(f"{_shown(text)} is a short link; resolve it to a video URL first")
     if match := _BV_IN_TEXT.search(parts.path):
         return bv2av(match.group(1))
     if match := _AV_IN_TEXT.search(parts.path):
         return parse_aid(match.group(1))
-    raise BadVideoId(f"{text!r} is not a video URL")
+    raise BadVideoId(f"{_shown(text)} is not a video URL")

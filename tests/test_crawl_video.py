@@ -121,7 +121,8 @@ async def test_crawl_stores_every_valid_video_once(
     assert stats["bilicrawl/storage/upserted/videos"] == len(aids)
     for aid in unavailable:
         assert stats[f"bilicrawl/api_code/{data.ERROR_AIDS[aid][0]}"] == 1
-    assert stats["dupefilter/filtered"] == 1
+    assert stats["bilicrawl/input/duplicate"] == 1, "the same video as a BV id"
+    assert "dupefilter/filtered" not in stats
     assert "bilicrawl/retry/count" not in stats
     assert stats.get("log_count/ERROR", 0) == 0
 

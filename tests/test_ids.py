@@ -63,6 +63,7 @@ def test_av2bv_rejects_out_of_range(aid: int) -> None:
         ("http://m.bilibili.com/video/av85440373?p=1", 85440373),
         ("www.bilibili.com/video/BV117411r7R1/", 85440373),
         ("m.bilibili.com/video/av2", 2),
+        ("0" * 5000 + "170001", 170001),
     ],
 )
 def test_parse_video_id(text: str, aid: int) -> None:
@@ -104,6 +105,13 @@ def test_parse_video_id(text: str, aid: int) -> None:
         ("https://space.bilibili.com/2/video", "not a video URL"),
         ("https://www.bilibili.com/bangumi/play/ep1231", "not a video URL"),
         ("https://live.bilibili.com/5440", "not a video URL"),
+        ("https://[::1/video/av2", "not a URL: Invalid IPv6 URL"),
+        ("[av2/", "not a URL: Invalid IPv6 URL"),
+        ("https://b\uff03ili.com/video/av2", "not a URL"),
+        # int() raises its own ValueError past 4300 digits: these must stay bad ids.
+        ("9" * 5000, "an aid of 5000 digits is out of range"),
+        ("av" + "1" * 5000, "an aid of 5000 digits is out of range"),
+        ("https://www.bilibili.com/video/av" + "1" * 5000, "an aid of 5000 digits"),
     ],
 )
 def test_parse_video_id_rejects(text: str, message: str) -> None:
@@ -113,3 +121,11 @@ def test_parse_video_id_rejects(text: str, message: str) -> None:
 
 def test_bad_video_id_is_a_value_error() -> None:
     assert issubclass(BadVideoId, ValueError)
+
+
+@pytest.mark.parametrize("text", ["x" * 5000, "BV1" + "x" * 5000, "https://b23.tv/" + "x" * 5000])
+def test_a_huge_bad_id_gives_a_short_message(text: str) -> None:
+    with pytest.raises(BadVideoId) as error:
+        parse_video_id(text)
+    assert len(str(error.value)) < 150
+    assert f"({len(text)} characters)" in str(error.value)

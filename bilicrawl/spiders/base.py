@@ -1,35 +1,57 @@
 """The base of bilicrawl's spiders: where inputs come from and become requests.
 
 Inputs are read from spider arguments (``-a NAME=a,b,c``, one argument per
-kind of id) and from an ids file (``-a ids_file=PATH``: one id or URL per line;
-blank lines and ``#`` comments are skipped). ``inputs()`` is the only source and
+kind of id) and from an ids file (``-a ids_file=PATH``: one id or URL per line,
+see :func:`read_ids_file`). ``inputs()`` is the only source and
 ``requests_for_input()`` the only conversion, so a distributed (Redis-fed)
-spider replaces ``inputs()`` and keeps everything else. Bad inputs are logged
-with the reason and counted in ``bilicrawl/input/bad``; the crawl goes on.
+spider replaces ``inputs()`` and keeps everything else.
 
-With ``-a resume=true`` inputs whose document is already stored are skipped
-(counted in ``bilicrawl/input/already_stored``): rerunning an interrupted crawl
-fetches only what it had not stored yet.
+Inputs are read as the crawl has room for them: ``start()`` waits while the
+scheduler holds ``BILI_INPUT_BACKLOG`` (default 1000) requests or more, so an
+ids file of any size keeps memory flat and the first request goes out at once.
+
+Each input is counted in one of ``bilicrawl/input/accepted``, ``bad`` (logged
+with where it came from and why; past the first 20, only counted),
+``duplicate`` (a video already accepted in this crawl, however written) and
+``already_stored``: with ``-a resume=true`` inputs whose document is already
+stored are skipped, so rerunning an interrupted crawl fetches only the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import urlencode
 
 import scrapy
+from scrapy import signals
 
+from bilicrawl.config import ConfigError, get_int, parse_bool
 from bilicrawl.pipelines.batching import BatchingStorePipeline
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+    from typing import Self
+
+    from scrapy.crawler import Crawler
 
 
 _LIST_SEPARATOR = re.compile(r"[\s,]+")
-_TRUE = frozenset({"1", "true", "yes", "on"})
+_NOT_TEXT = re.compile("[\x00\udc80-\udcff]")
+"""NUL (UTF-16 read as UTF-8) or an undecodable byte, kept by ``surrogateescape``."""
+
+MAX_LINE_CHARS = 65536
+"""An ids-file line longer than this is a bad input, skipped without being read whole."""
+LOGGED_BAD_INPUTS = 20
+"""Bad inputs logged one by one; the rest are only counted."""
+INPUTS_PER_TURN = 100
+"""Inputs read between two turns given to the event loop, even when none is crawled."""
+BACKLOG_RECHECK = 0.5
+"""Seconds after which a full backlog is looked at again even if no request left it."""
 
 Key = tuple[Any, ...]
 """The natural key of a stored item, e.g. ``(aid,)`` for a video."""
@@ -39,30 +61,103 @@ class BadInput(ValueError):
     """An input that does not name anything this spider can crawl."""
 
 
+class Input(NamedTuple):
+    """One raw input and where it came from."""
+
+    text: str
+    """The id or URL as given, without its comment and surrounding blanks."""
+    origin: str
+    """Where it was read, for log lines: ``-a aids`` or ``ids.txt:12`` (file and line)."""
+    error: str | None = None
+    """Why it is bad whatever the spider: it is not text, or the line is too long."""
+
+
+def readable_file(name: str, value: Any) -> Path:
+    """Return *value* as the path of a file that opens for reading; raise ConfigError if not."""
+    path = Path(value)
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {str(value)!r}: {exc.strerror}") from None
+    return path
+
+
+def read_ids_file(path: Path) -> Iterator[Input]:
+    """Yield the inputs of an ids file, one per line that is not blank or a ``#`` comment.
+
+    The file is UTF-8, with or without a BOM, and any line ending. It is decoded
+    with ``surrogateescape`` so that undecodable bytes (binary junk, UTF-16) make
+    only their own line bad instead of ending the file, and it is read at most
+    ``MAX_LINE_CHARS`` at a time, so a file without line breaks is not held whole.
+    """
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as lines:
+        number = 0
+        while line := lines.readline(MAX_LINE_CHARS + 1):
+            number += 1
+            error = None
+            if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+                error = f"the line is longer than {MAX_LINE_CHARS} characters"
+                while (rest := lines.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                    pass
+            text = line.split("#", 1)[0].strip()
+            if text and _NOT_TEXT.search(text):
+                error = "not UTF-8 text (binary, or UTF-16?)"
+            if text:
+                yield Input(text, f"{path}:{number}", error)
+
+
 class BiliSpider(scrapy.Spider):
-    """Turns id arguments into API requests; subclasses say how."""
+    """Turns id arguments into API requests; subclasses say how.
+
+    Spider arguments are checked: an unknown name (a misspelled ``resum=true``)
+    or a bad value is a ConfigError naming the argument, before anything is
+    fetched. Names starting with ``_`` are let through for the tools that
+    run spiders (scrapyd passes ``_job``).
+    """
 
     input_args: ClassVar[tuple[str, ...]] = ()
     """Spider arguments that hold comma-separated ids."""
+    option_args: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {
+        "ids_file": readable_file,
+        "resume": parse_bool,
+    }
+    """The other arguments, each with the function reading its value (``(name, value)``,
+    raising ConfigError); a subclass adds its own: ``{**BiliSpider.option_args, ...}``."""
     item_class: ClassVar[Any]
     """The item the spider stores; its natural key is what an input names."""
 
-    def __init__(
-        self,
-        *args: Any,
-        ids_file: str | None = None,
-        resume: str | bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.ids_file = Path(ids_file) if ids_file else None
-        self.resume = resume is True or str(resume).lower() in _TRUE
+    ids_file: Path | None = None
+    resume: bool = False
+    backlog: int = 1000
+    """``BILI_INPUT_BACKLOG``: at most about this many requests wait in the scheduler."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        arguments = {name: self._read_argument(name, value) for name, value in kwargs.items()}
+        super().__init__(*args, **arguments)
         self.stored: frozenset[Key] = frozenset()
-        if self.ids_file is not None and not self.ids_file.is_file():
-            raise ValueError(f"ids_file {str(self.ids_file)!r} is not a readable file")
+        self.accepted: set[Key] = set()
+        self.bad_inputs = 0
+        self._request_left = asyncio.Event()
         if self.ids_file is None and not any(getattr(self, a, None) for a in self.input_args):
             names = ", ".join(f"-a {arg}=..." for arg in (*self.input_args, "ids_file"))
-            raise ValueError(f"{self.name}: nothing to crawl; pass one of {names}")
+            raise ConfigError(f"{self.name}: nothing to crawl; pass one of {names}")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.backlog = get_int(crawler.settings, "BILI_INPUT_BACKLOG", minimum=1)
+        crawler.signals.connect(
+            spider._request_left.set, signal=signals.request_reached_downloader
+        )
+        return spider
+
+    def _read_argument(self, name: str, value: Any) -> Any:
+        if name in self.option_args:
+            return self.option_args[name](f"-a {name}", value)
+        if name in self.input_args or name.startswith("_"):
+            return value
+        names = ", ".join((*self.input_args, *self.option_args))
+        raise ConfigError(f"unknown argument -a {name}; the {self.name} spider takes {names}")
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.resume:
@@ -70,41 +165,79 @@ class BiliSpider(scrapy.Spider):
             self.logger.info("Resuming: %(count)d %(collection)s already stored", {
                 "count": len(self.stored), "collection": self.item_class.collection,
             })
-        for text in self.inputs():
-            for request in self.requests_for_input(text):
+        for count, source in enumerate(self.inputs(), 1):
+            if count % INPUTS_PER_TURN == 0:
+                await asyncio.sleep(0)  # Ctrl-C cancels this task at its next await
+            for request in self.requests_for_input(source):
+                await self._room_in_backlog()
                 yield request
 
-    def inputs(self) -> Iterator[str]:
+    async def _room_in_backlog(self) -> None:
+        """Return once the scheduler holds fewer than ``backlog`` requests.
+
+        Scrapy's engine keeps reading ``start()`` while its downloader is full,
+        so without this wait the whole input lands in the scheduler. The wait
+        ends as soon as a request reaches the downloader (a polling interval
+        would cap the crawl at ``backlog`` requests per interval). ``len()`` is
+        not in Scrapy's scheduler interface, but its scheduler and scrapy-redis's
+        have it; no scheduler means the spider is closed (the engine discards
+        what it is given).
+        """
+        while (scheduler := self.crawler.engine.scheduler) is not None and (
+            len(scheduler) >= self.backlog  # type: ignore[arg-type]
+        ):
+            self._request_left.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._request_left.wait(), BACKLOG_RECHECK)
+
+    def inputs(self) -> Iterator[Input]:
         """Yield every raw input: the id arguments, then the ids file's lines."""
         for arg in self.input_args:
             value = getattr(self, arg, None) or ""
-            yield from filter(None, _LIST_SEPARATOR.split(value))
+            for text in filter(None, _LIST_SEPARATOR.split(value)):
+                yield Input(text, f"-a {arg}")
         if self.ids_file is not None:
-            with self.ids_file.open(encoding="utf-8") as lines:
-                for line in lines:
-                    text = line.split("#", 1)[0].strip()
-                    if text:
-                        yield text
+            yield from read_ids_file(self.ids_file)
 
-    def requests_for_input(self, text: str) -> list[scrapy.Request]:
-        """Return the requests for one raw input, or none if it is bad or already stored."""
+    def requests_for_input(self, source: Input) -> list[scrapy.Request]:
+        """Return the requests for one raw input; none if it is bad, a duplicate or stored."""
         stats = self.crawler.stats
         try:
-            key = self.parse_input(text)
+            if source.error is not None:
+                raise BadInput(source.error)
+            key = self.parse_input(source.text)
         except BadInput as exc:
-            self.logger.warning("Skipping bad input %(input)r: %(reason)s", {
-                "input": text, "reason": exc,
-            })
-            stats.inc_value(stat_key("input", "bad"))
+            self.bad_input(source, exc)
             return []
         if key in self.stored:
             stats.inc_value(stat_key("input", "already_stored"))
             return []
+        if key in self.accepted:
+            stats.inc_value(stat_key("input", "duplicate"))
+            return []
+        self.accepted.add(key)
         stats.inc_value(stat_key("input", "accepted"))
         return self.requests_for(key)
 
+    def bad_input(self, source: Input, reason: BadInput) -> None:
+        """Count a bad input; log it unless ``LOGGED_BAD_INPUTS`` were logged already."""
+        self.crawler.stats.inc_value(stat_key("input", "bad"))
+        self.bad_inputs += 1
+        if self.bad_inputs <= LOGGED_BAD_INPUTS:
+            self.logger.warning("Skipping bad input at %(origin)s: %(reason)s", {
+                "origin": source.origin, "reason": reason,
+            })
+        if self.bad_inputs == LOGGED_BAD_INPUTS:
+            self.logger.warning(
+                "%(count)d bad inputs: further ones are only counted, in %(key)s",
+                {"count": LOGGED_BAD_INPUTS, "key": stat_key("input", "bad")},
+            )
+
     def parse_input(self, text: str) -> Key:
-        """Return the natural key *text* names; raise ``BadInput`` if it names nothing."""
+        """Return the natural key *text* names; raise ``BadInput`` if it names nothing.
+
+        The error's message is logged as the reason: it quotes *text*, shortened.
+        """
         raise NotImplementedError
 
     def requests_for(self, key: Key) -> list[scrapy.Request]:
