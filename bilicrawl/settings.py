@@ -19,8 +19,11 @@ FEED_EXPORT_ENCODING = "utf-8"
 TELNETCONSOLE_ENABLED = False
 # `scrapy crawl` is bilicrawl's own: one-line errors, an exit status that says how it went.
 COMMANDS_MODULE = "bilicrawl.commands"
-# INFO: what the crawl does and decides, without a line per request or item.
+# INFO: what the crawl does and decides, without a line per request or item; the crawl
+# ends with bilicrawl's summary block instead of Scrapy's raw stats dict (STATS_DUMP=True
+# brings it back).
 LOG_LEVEL = "INFO"
+STATS_DUMP = False
 
 # --- Bilibili hosts: point them all at one server to test, demo or benchmark.
 BILI_API_URL = os.environ.get("BILI_API_URL", "https://api.bilibili.com")
@@ -64,20 +67,22 @@ BILI_THROTTLE_MAX_RPS = 1.0
 # (path prefix -> requests per second): space and relation lists are where
 # Bilibili's risk control bites first.
 BILI_THROTTLE_FAMILIES = {"/x/space/": 0.5, "/x/relation/": 0.5}
-# Risk-control back-off: the slot delay jumps to at least START, grows by FACTOR on
-# each new risk answer up to MAX, then decays by RECOVERY per success.
+# Back-off, host-wide: a risk answer from a calm host pauses it TRANSIENT_START (random
+# 412s happen); a second one in a row backs off from START, growing by FACTOR on each
+# further one up to MAX. Transient failures (5xx, timeouts, broken bodies) pause it
+# TRANSIENT_START, not growing. A clean answer ends the back-off.
 BILI_THROTTLE_BACKOFF_START = 10.0
 BILI_THROTTLE_BACKOFF_FACTOR = 2.0
 BILI_THROTTLE_BACKOFF_MAX = 600.0
-BILI_THROTTLE_RECOVERY = 0.7
-# The first block after a calm period also raises the slot's floor delay by this factor.
-BILI_THROTTLE_RATCHET = 1.25
-# The floor comes back down after a calm period: every BILI_THROTTLE_RECOVER_SECONDS
-# without rate-limit evidence the slot's rate grows by BILI_THROTTLE_RECOVER_STEP of its cap.
+BILI_THROTTLE_TRANSIENT_START = 1.0
+# Rate limiting: a block that outlives the START pause lowers the slot's rate to DECREASE
+# times the rate it was sending at when the block began, remembered as its ceiling. After
+# each RECOVER_SECONDS without such a block the rate grows by RECOVER_STEP of the cap, up
+# to the cap or 90% of the ceiling; the ceiling is forgotten after FORGET_SECONDS.
+BILI_THROTTLE_DECREASE = 0.8
 BILI_THROTTLE_RECOVER_SECONDS = 60.0
 BILI_THROTTLE_RECOVER_STEP = 0.1
-# Transient failures (5xx, timeouts, broken bodies) back off from this delay.
-BILI_THROTTLE_TRANSIENT_START = 1.0
+BILI_THROTTLE_FORGET_SECONDS = 1800.0
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 60.0
@@ -88,6 +93,8 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY_JITTER = 0
 
 DOWNLOADER_MIDDLEWARES = {
+    # Outermost: sees only final failures, and counts them for the summary.
+    "bilicrawl.middlewares.outcome.RequestOutcomeMiddleware": 10,
     # Replaced by the header middleware: one browser UA per crawl.
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
     "bilicrawl.middlewares.headers.BrowserHeadersMiddleware": 400,
@@ -119,15 +126,22 @@ BILI_DUPEFILTER_IGNORE_PARAMS = ["w_rid", "wts"]
 
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
+    "scrapy.extensions.corestats.CoreStats": None,
+    "bilicrawl.extensions.corestats.CoreStats": 0,
     "bilicrawl.extensions.throttle.BiliThrottle": 100,
     "bilicrawl.extensions.circuit_breaker.RiskCircuitBreaker": 110,
+    "bilicrawl.extensions.circuit_breaker.DeadHostBreaker": 115,
+    "bilicrawl.extensions.shutdown.FastShutdown": 120,
+    "bilicrawl.extensions.summary.CrawlSummary": 130,
 }
 # Close the crawl after this many consecutive risk-control answers (0: never), or when
-# consecutive risk answers (at least 3) have lasted BILI_CIRCUIT_BREAKER_SECONDS.
+# consecutive risk answers (at least 3) have lasted BILI_CIRCUIT_BREAKER_SECONDS (0: no
+# time rule). With the default back-off a lasting ban is recognised in about 5 minutes.
 BILI_CIRCUIT_BREAKER_THRESHOLD = 10
 BILI_CIRCUIT_BREAKER_SECONDS = 300.0
 # Close the crawl when a host gives nothing but network errors (refused, DNS, timeouts):
-# this many in a row (0: never), or at least 3 in a row over BILI_DEAD_HOST_SECONDS.
+# this many in a row (0: never), or at least 3 in a row over BILI_DEAD_HOST_SECONDS (0: no
+# time rule). Any response at all, whatever its status, resets the run.
 BILI_DEAD_HOST_THRESHOLD = 20
 BILI_DEAD_HOST_SECONDS = 60.0
 

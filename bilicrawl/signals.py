@@ -12,6 +12,13 @@ risk_control = object()
 transient_failure = object()
 """A request failed in a way worth retrying (5xx, timeout, truncated body)."""
 
+network_failure = object()
+"""A download got no response at all (refused, DNS, timeout, dropped connection).
+
+Also sent as ``transient_failure``; with ``exception`` as well. Unlike a 5xx or a
+broken body, it does not prove the host is alive: the dead-host breaker counts it.
+"""
+
 clean_answer = object()
 """An answer was not a block: success, or a permanent error about the id itself."""
 

@@ -87,4 +87,7 @@ async def test_a_huge_ids_file_starts_at_once_and_queues_only_the_backlog(
     assert stats["finish_reason"] == "closespider_itemcount"
     enqueued, dequeued = stats["scheduler/enqueued/memory"], stats["scheduler/dequeued/memory"]
     assert enqueued < 5 * backlog, "the file was read as the crawl needed it"
-    assert enqueued - dequeued <= backlog, "no more than the backlog was left waiting"
+    # Beyond the backlog only requests that go back through the scheduler: WBI-signed
+    # copies and retries, at most one per request the downloader holds.
+    in_downloader = settings["CONCURRENT_REQUESTS"]
+    assert enqueued - dequeued <= backlog + in_downloader, "about the backlog was left waiting"

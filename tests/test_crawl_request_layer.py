@@ -34,7 +34,11 @@ def rate_after(log: list[dict[str, Any]], start: float) -> tuple[float, int]:
 async def test_rate_settles_under_the_server_limit(
     fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path, figures: Any
 ) -> None:
-    """A crawl capped at 2x the server's limit gets banned, then settles under the limit."""
+    """A crawl capped at 2x the server's limit gets banned, then settles under the limit.
+
+    Each ban that outlives the back-off lowers the rate under the one that was
+    blocked; recovery (every 3 s here) climbs back only to 90 % of that rate.
+    """
     limit, ban = 20, 1.0
     api = fakeapi_factory(rate_limit=limit, ban_seconds=ban)
     aids = sample_aids(300, seed=4)
@@ -44,6 +48,7 @@ async def test_rate_settles_under_the_server_limit(
         "BILI_THROTTLE_MAX_RPS": 2.0 * limit,
         "BILI_THROTTLE_BACKOFF_START": 0.5,
         "BILI_THROTTLE_BACKOFF_MAX": 4.0,
+        "BILI_THROTTLE_RECOVER_SECONDS": 3.0,
     }
     start = time.time()
     result = await run_crawl(
@@ -62,7 +67,7 @@ async def test_rate_settles_under_the_server_limit(
         f"{bans[0] - log[0]['t']:.1f} s, last after {bans[-1] - log[0]['t']:.1f} s); after "
         f"the last ban {mean_rate:.1f} req/s on average, at most {busiest_second} in any second"
     )
-    assert len(bans) <= 6, "each ban lowers the rate for good; it does not bounce"
+    assert len(bans) <= 6, "each ban lowers the ceiling; the rate does not bounce"
     assert mean_rate < limit
     assert busiest_second <= limit
 

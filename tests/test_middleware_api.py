@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, JsonResponse, Response
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
@@ -94,7 +95,10 @@ def test_permanent_codes_drop_with_a_counted_reason(
         middleware.process_response(response.request, response)
     assert raised.value.reason == f"api_code_{code}"
     assert raised.value.message == message
-    assert crawler.stats.get_stats() == {f"bilicrawl/api_code/{code}": 1}
+    assert crawler.stats.get_stats() == {
+        f"bilicrawl/api_code/{code}": 1,
+        f"bilicrawl/unfetched/api_code_{code}": 1,
+    }
     assert sent == [(signals.clean_answer, {"request": response.request})]
     [record] = [r for r in caplog.records if r.name == "bilicrawl.middlewares.api"]
     assert record.levelname == "INFO"
@@ -166,10 +170,19 @@ def test_exhausted_retries_raise_and_are_counted(
 
 
 def test_network_errors_are_reported_not_handled(env: Any) -> None:
-    _, middleware, sent = env
-    request = Request(URL)
-    assert middleware.process_exception(request, TimeoutError()) is None
+    crawler, middleware, sent = env
+    failures: list[dict[str, Any]] = []
+
+    def record(request: Request, reason: str, exception: Exception) -> None:
+        failures.append({"request": request, "reason": reason, "exception": exception})
+
+    crawler.signals.connect(record, signal=signals.network_failure, weak=False)
+    request, error = Request(URL), TimeoutError()
+    assert middleware.process_exception(request, error) is None
     assert sent == [(signals.transient_failure, {"request": request, "reason": "TimeoutError"})]
+    assert failures == [{"request": request, "reason": "TimeoutError", "exception": error}]
+    middleware.process_exception(request, IgnoreRequest("not a network failure"))
+    assert len(failures) == 1
 
 
 def test_nothing_is_retried_once_the_crawl_is_closing(env: Any) -> None:

@@ -1,4 +1,4 @@
-"""BiliThrottle: the per-slot rate cap and the risk-control back-off."""
+"""BiliThrottle: the per-slot rate cap, the back-off and the rate that follows a limit."""
 
 from __future__ import annotations
 
@@ -12,166 +12,305 @@ from scrapy.core.downloader import Slot
 from scrapy.utils.test import get_crawler
 
 from bilicrawl import signals
+from bilicrawl.config import ConfigError
 from bilicrawl.extensions.throttle import BiliThrottle
-from tests.utils import project_settings
+from tests.utils import Clock, project_settings
 
 SLOT = "api.bilibili.com"
 SPACE_SLOT = "api.bilibili.com/x/space/"
+CAP = 40.0
 
 
-def make_throttle(**overrides: Any) -> tuple[Any, BiliThrottle, dict[str, Slot]]:
-    settings = {
-        **project_settings(),
-        "BILI_THROTTLE_MAX_RPS": 4.0,
-        "BILI_THROTTLE_BACKOFF_START": 10.0,
-        "BILI_THROTTLE_BACKOFF_FACTOR": 2.0,
-        "BILI_THROTTLE_BACKOFF_MAX": 100.0,
-        "BILI_THROTTLE_RECOVERY": 0.5,
-        "BILI_THROTTLE_RATCHET": 1.25,
-        "BILI_THROTTLE_TRANSIENT_START": 1.0,
-        "BILI_THROTTLE_FAMILIES": {"/x/space/": 0.5},
-        **overrides,
-    }
-    crawler = get_crawler(Spider, settings)
-    crawler.spider = crawler._create_spider("test")
-    slots: dict[str, Slot] = {
-        SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
-        SPACE_SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
-    }
-    crawler.engine = SimpleNamespace(downloader=SimpleNamespace(slots=slots))
-    throttle = crawler.get_extension(BiliThrottle)
-    assert throttle is not None
-    return crawler, throttle, slots
+class Env:
+    """A throttle on a fake clock, with the downloader's slots it adjusts."""
+
+    def __init__(self, **overrides: Any) -> None:
+        settings = {
+            **project_settings(),
+            "BILI_THROTTLE_MAX_RPS": CAP,
+            "BILI_THROTTLE_BACKOFF_START": 10.0,
+            "BILI_THROTTLE_BACKOFF_FACTOR": 2.0,
+            "BILI_THROTTLE_BACKOFF_MAX": 100.0,
+            "BILI_THROTTLE_TRANSIENT_START": 1.0,
+            "BILI_THROTTLE_DECREASE": 0.8,
+            "BILI_THROTTLE_RECOVER_SECONDS": 60.0,
+            "BILI_THROTTLE_RECOVER_STEP": 0.1,
+            "BILI_THROTTLE_FORGET_SECONDS": 600.0,
+            "BILI_THROTTLE_FAMILIES": {"/x/space/": 0.5},
+            **overrides,
+        }
+        self.crawler = get_crawler(Spider, settings)
+        self.crawler.spider = self.crawler._create_spider("test")
+        self.slots: dict[str, Slot] = {
+            SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
+            SPACE_SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
+        }
+        self.crawler.engine = SimpleNamespace(downloader=SimpleNamespace(slots=self.slots))
+        throttle = self.crawler.get_extension(BiliThrottle)
+        assert throttle is not None
+        self.throttle = throttle
+        self.clock = throttle.clock = Clock(1000.0)
+
+    def send(self, signal: object, request: Request | None = None, **kwargs: Any) -> None:
+        self.crawler.signals.send_catch_log(signal, request=request or api_request(), **kwargs)
+
+    def answer(self, signal: object, **kwargs: Any) -> None:
+        """A response arrives and the API middleware classifies it."""
+        self.send(scrapy_signals.response_downloaded, response=None)
+        self.send(signal, **kwargs)
+
+    def crawl(self, seconds: float, rps: float) -> None:
+        """Clean answers at *rps* for *seconds*."""
+        for _ in range(round(seconds * rps)):
+            self.clock.now += 1 / rps
+            self.answer(signals.clean_answer)
+
+    def risk(self, after: float = 0.05) -> None:
+        self.clock.now += after
+        self.answer(signals.risk_control, reason="api_code_-412")
+
+    def ban(self) -> None:
+        """A ban that outlives the probe and the first back-off, then lifts."""
+        self.risk()
+        for _ in range(2):
+            self.risk(after=self.backoff().delay)
+        self.clock.now += self.backoff().delay
+        self.answer(signals.clean_answer)
+        assert self.backoff().delay == 0
+
+    def backoff(self) -> Any:
+        return self.throttle.backoffs[SLOT]
+
+    @property
+    def rate(self) -> float:
+        return self.throttle.rates[SLOT].rate
 
 
-def request(path: str = "/x/web-interface/view?aid=2") -> Request:
+def api_request(path: str = "/x/web-interface/view?aid=2") -> Request:
     """A request as the downloader sees it: its slot assigned."""
     request = Request(f"https://{SLOT}{path}")
     request.meta.setdefault("download_slot", SLOT)
     return request
 
 
-def send(crawler: Any, signal: object, **kwargs: Any) -> None:
-    crawler.signals.send_catch_log(signal, request=request(), **kwargs)
-
-
-def space_request(crawler: Any) -> Request:
+def space_request(env: Env) -> Request:
     request = Request(f"https://{SLOT}/x/space/wbi/acc/info?mid=2")
-    crawler.signals.send_catch_log(scrapy_signals.request_scheduled, request=request)
+    env.send(scrapy_signals.request_scheduled, request)
     return request
 
 
 def test_the_cap_is_applied_before_the_first_request() -> None:
-    crawler, _, slots = make_throttle()
-    send(crawler, scrapy_signals.request_reached_downloader)
-    assert slots[SLOT].delay == pytest.approx(0.25)
+    env = Env()
+    env.send(scrapy_signals.request_reached_downloader)
+    assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
 
 
 def test_the_cap_allows_for_slot_jitter() -> None:
-    crawler, _, slots = make_throttle(DOWNLOAD_DELAY_JITTER=0.5)
-    send(crawler, scrapy_signals.request_reached_downloader)
-    assert slots[SLOT].delay * (1 - 0.5) == pytest.approx(0.25)
+    env = Env(DOWNLOAD_DELAY_JITTER=0.5)
+    env.send(scrapy_signals.request_reached_downloader)
+    assert env.slots[SLOT].delay * (1 - 0.5) == pytest.approx(1 / CAP)
 
 
 def test_a_lowered_delay_is_raised_back_to_the_cap() -> None:
-    crawler, _, slots = make_throttle()
-    slots[SLOT].delay = 0.01  # as AutoThrottle does for a fast server
-    send(crawler, scrapy_signals.response_downloaded, response=None)
-    assert slots[SLOT].delay == pytest.approx(0.25)
+    env = Env()
+    env.slots[SLOT].delay = 0.001  # as AutoThrottle does for a fast server
+    env.send(scrapy_signals.response_downloaded, response=None)
+    assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
 
 
 def test_higher_delays_are_kept() -> None:
-    crawler, _, slots = make_throttle()
-    slots[SLOT].delay = 3.0
-    send(crawler, scrapy_signals.request_reached_downloader)
-    assert slots[SLOT].delay == 3.0
+    env = Env()
+    env.slots[SLOT].delay = 3.0
+    env.send(scrapy_signals.request_reached_downloader)
+    assert env.slots[SLOT].delay == 3.0
 
 
-def test_risk_control_slows_the_slot_down_once_per_step() -> None:
-    crawler, throttle, slots = make_throttle()
-    send(crawler, signals.risk_control, reason="api_code_-412")
-    first = slots[SLOT].delay
-    assert 10.0 <= first <= 12.5
-    assert throttle.floors[SLOT] == pytest.approx(0.25 * 1.25)
-    # Answers to requests already in flight do not escalate further.
-    send(crawler, signals.risk_control, reason="api_code_-412")
-    assert slots[SLOT].delay == first
-    assert crawler.stats.get_value("bilicrawl/throttle/backoff/api_code_-412") == 1
+def test_one_risk_answer_only_probes(caplog: pytest.LogCaptureFixture) -> None:
+    """A random 412 among successes costs one short pause, not the back-off or the rate."""
+    env = Env()
+    env.crawl(seconds=5, rps=20)
+    with caplog.at_level("INFO"):
+        env.risk()
+    assert 1.0 <= env.slots[SLOT].delay <= 1.25
+    assert env.crawler.stats.get_value("bilicrawl/throttle/backoff/api_code_-412") == 1
+    env.clock.now += env.backoff().delay
+    env.answer(signals.clean_answer)
+    assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
+    assert env.rate == CAP
+    assert not caplog.records, "routine: logged at DEBUG"
 
 
-def test_a_block_after_the_back_off_period_escalates(monkeypatch: pytest.MonkeyPatch) -> None:
-    crawler, throttle, slots = make_throttle()
-    send(crawler, signals.risk_control, reason="http_412")
-    first = throttle.backoffs[SLOT].delay
-    throttle.backoffs[SLOT].escalated_at -= first  # the back-off period has passed
-    send(crawler, signals.risk_control, reason="http_412")
-    assert 2 * first <= slots[SLOT].delay <= min(2.5 * first, 100.0)
-    assert throttle.floors[SLOT] == pytest.approx(0.25 * 1.25), "ratchets once per calm"
+def test_answers_already_in_flight_count_once() -> None:
+    env = Env()
+    env.risk()
+    first = env.slots[SLOT].delay
+    env.clock.now += 0.5
+    late = api_request()
+    late.meta["download_latency"] = 0.6  # sent before the step
+    env.send(signals.risk_control, late, reason="api_code_-412")
+    env.send(signals.clean_answer, late)
+    assert env.slots[SLOT].delay == first
+    assert env.crawler.stats.get_value("bilicrawl/throttle/backoff/api_code_-412") == 1
+
+
+def test_a_block_that_outlives_the_probe_backs_off_and_grows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = Env()
+    env.risk()
+    with caplog.at_level("INFO"):
+        env.risk(after=env.backoff().delay)
+    start = env.slots[SLOT].delay
+    assert 10.0 <= start <= 12.5
+    assert "Slowing down api.bilibili.com to one request every" in caplog.text
+    env.risk(after=start)
+    assert env.slots[SLOT].delay == pytest.approx(2 * start)
 
 
 def test_back_off_is_capped() -> None:
-    crawler, throttle, slots = make_throttle(BILI_THROTTLE_BACKOFF_MAX=15.0)
+    env = Env(BILI_THROTTLE_BACKOFF_MAX=15.0)
+    env.risk()
     for _ in range(5):
-        send(crawler, signals.risk_control, reason="http_412")
-        throttle.backoffs[SLOT].escalated_at = float("-inf")
-    assert slots[SLOT].delay == 15.0
+        env.risk(after=env.backoff().delay)
+    assert env.slots[SLOT].delay == 15.0
 
 
-def test_clean_answers_recover_gradually(caplog: pytest.LogCaptureFixture) -> None:
-    crawler, throttle, slots = make_throttle()
-    send(crawler, signals.risk_control, reason="api_code_-352")
-    delays = []
+def test_a_block_that_outlives_the_back_off_lowers_the_rate_it_began_at(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The cap is 40/s but the slot really sent 20/s: the new rate is 0.8 x 20."""
+    env = Env()
+    env.crawl(seconds=5, rps=20)
+    env.risk()
+    env.risk(after=env.backoff().delay)
+    assert env.rate == CAP, "a block that ends within the back-off may be anything"
     with caplog.at_level("INFO"):
-        for _ in range(8):
-            send(crawler, signals.clean_answer)
-            delays.append(slots[SLOT].delay)
-    assert delays == sorted(delays, reverse=True)
-    assert delays[0] > 5.0
-    assert delays[-1] == pytest.approx(0.25 * 1.25), "back to the ratcheted floor"
-    assert throttle.backoffs[SLOT].delay == 0.0
-    assert any("recovered" in record.getMessage() for record in caplog.records)
+        env.risk(after=env.backoff().delay)
+    assert env.rate == pytest.approx(16.0)
+    assert env.throttle.rates[SLOT].ceiling == pytest.approx(20.0)
+    assert env.crawler.stats.get_value("bilicrawl/throttle/rate_limited") == 1
+    assert "api.bilibili.com is rate-limited at 20.00 requests/s: lowering it to 16.00" in (
+        caplog.text
+    )
+    env.risk(after=env.backoff().delay)
+    assert env.rate == pytest.approx(16.0), "once per block"
+    env.clock.now += env.backoff().delay
+    with caplog.at_level("INFO"):
+        env.answer(signals.clean_answer)
+    assert env.slots[SLOT].delay == pytest.approx(1 / 16.0)
+    assert "recovered from its back-off" in caplog.text
 
 
-def test_transient_failures_back_off_without_growing_or_moving_the_floor() -> None:
-    crawler, throttle, slots = make_throttle()
+def test_the_rate_is_measured_since_the_last_pause() -> None:
+    env = Env()
+    env.crawl(seconds=5, rps=20)
+    env.ban()  # 20/s blocked: now 16/s
+    env.crawl(seconds=1, rps=16)
+    env.ban()
+    assert env.throttle.rates[SLOT].ceiling == pytest.approx(16.0), "not diluted by the ban"
+    assert env.rate == pytest.approx(12.8)
+
+
+def test_the_rate_recovers_under_the_ceiling_after_calm_periods(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = Env()
+    env.crawl(seconds=5, rps=20)
+    env.ban()
+    env.clock.now += 0.5
+    env.crawl(seconds=59, rps=1)
+    assert env.rate == pytest.approx(16.0)
+    with caplog.at_level("INFO"):
+        env.crawl(seconds=2, rps=1)
+    assert env.rate == pytest.approx(18.0), "0.9 x 20 caps the 16 + 0.1 x 40 step"
+    assert "Raising api.bilibili.com to 18.00 requests/s" in caplog.text
+    assert env.slots[SLOT].delay == pytest.approx(1 / 18.0)
+    env.crawl(seconds=300, rps=1)
+    assert env.rate == pytest.approx(18.0), "held under the ceiling"
+    env.crawl(seconds=300, rps=1)
+    assert env.throttle.rates[SLOT].ceiling is None, "forgotten after a long calm"
+    assert env.rate == pytest.approx(26.0), "then it climbs on toward the cap"
+
+
+def test_no_recovery_during_a_back_off() -> None:
+    env = Env()
+    env.crawl(seconds=5, rps=20)
+    env.ban()
+    env.risk(after=120)
+    late = api_request()
+    late.meta["download_latency"] = 0.1  # sent before the probe
+    env.send(signals.clean_answer, late)
+    assert env.rate == pytest.approx(16.0)
+    env.clock.now += env.backoff().delay
+    env.answer(signals.clean_answer)  # the probe: the back-off ends
+    assert env.rate == pytest.approx(16.0)
+    env.crawl(seconds=1, rps=1)
+    assert env.rate == pytest.approx(18.0), "an isolated risk answer does not end the calm"
+
+
+def test_random_risk_answers_never_lower_the_rate() -> None:
+    """One risk answer in 15, as 20 % faults of which a third look like risk control."""
+    env = Env()
+    for _ in range(200):
+        env.crawl(seconds=0.7, rps=20)
+        env.risk(after=0.05)
+        env.clock.now += env.backoff().delay
+        env.answer(signals.clean_answer)
+    assert env.rate == CAP
+    assert env.crawler.stats.get_value("bilicrawl/throttle/rate_limited") is None
+
+
+def test_transient_failures_pause_without_growing_or_moving_the_rate() -> None:
+    env = Env()
     for _ in range(3):
-        send(crawler, signals.transient_failure, reason="http_503")
-        throttle.backoffs[SLOT].escalated_at = float("-inf")
-        assert 1.0 <= slots[SLOT].delay <= 1.25
-    assert throttle.floors[SLOT] == pytest.approx(0.25)
+        env.clock.now += 2
+        env.answer(signals.transient_failure, reason="http_503")
+        assert 1.0 <= env.slots[SLOT].delay <= 1.25
+    assert env.rate == CAP
 
 
 def test_state_outlives_scrapys_idle_slot_cleanup() -> None:
-    crawler, _, slots = make_throttle()
-    send(crawler, signals.risk_control, reason="http_412")
-    backoff = slots[SLOT].delay
-    slots[SLOT] = Slot(concurrency=4, delay=0.0, jitter=0.0)  # recreated after GC
-    send(crawler, scrapy_signals.request_reached_downloader)
-    assert slots[SLOT].delay == backoff
+    env = Env()
+    env.risk()
+    backoff = env.slots[SLOT].delay
+    env.slots[SLOT] = Slot(concurrency=4, delay=0.0, jitter=0.0)  # recreated after GC
+    env.send(scrapy_signals.request_reached_downloader)
+    assert env.slots[SLOT].delay == backoff
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("BILI_THROTTLE_MAX_RPS", 0), ("DOWNLOAD_DELAY_JITTER", 1.0)]
+    ("name", "value"),
+    [
+        ("BILI_THROTTLE_MAX_RPS", 0),
+        ("DOWNLOAD_DELAY_JITTER", 1.0),
+        ("BILI_THROTTLE_DECREASE", 1.0),
+        ("BILI_THROTTLE_RECOVER_SECONDS", "soon"),
+        ("BILI_THROTTLE_FAMILIES", {"/x/space/": "fast"}),
+    ],
 )
-def test_bad_settings_are_rejected(name: str, value: float) -> None:
-    with pytest.raises(ValueError, match=name):
-        make_throttle(**{name: value})
+def test_bad_settings_are_one_clear_error(name: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}"):
+        Env(**{name: value})
 
 
 def test_endpoint_families_get_their_own_stricter_slot() -> None:
-    crawler, _, slots = make_throttle()
-    space = space_request(crawler)
+    env = Env()
+    space = space_request(env)
     assert space.meta["download_slot"] == SPACE_SLOT
-    crawler.signals.send_catch_log(scrapy_signals.request_reached_downloader, request=space)
-    send(crawler, scrapy_signals.request_reached_downloader)
-    assert slots[SPACE_SLOT].delay == pytest.approx(2.0)
-    assert slots[SLOT].delay == pytest.approx(0.25)
+    env.send(scrapy_signals.request_reached_downloader, space)
+    env.send(scrapy_signals.request_reached_downloader)
+    assert env.slots[SPACE_SLOT].delay == pytest.approx(2.0)
+    assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
 
 
-def test_risk_control_slows_every_slot_of_the_host() -> None:
-    crawler, throttle, slots = make_throttle()
-    space = space_request(crawler)
-    crawler.signals.send_catch_log(scrapy_signals.request_reached_downloader, request=space)
-    send(crawler, signals.risk_control, reason="api_code_-412")
-    assert slots[SPACE_SLOT].delay == slots[SLOT].delay >= 10.0
-    assert throttle.floors[SPACE_SLOT] == pytest.approx(2.0), "only the blocked slot ratchets"
+def test_risk_control_slows_every_slot_of_the_host_but_lowers_only_the_blocked_one() -> None:
+    env = Env()
+    space = space_request(env)
+    env.send(scrapy_signals.request_reached_downloader, space)
+    env.crawl(seconds=5, rps=20)
+    env.risk()
+    env.risk(after=env.backoff().delay)
+    assert env.slots[SPACE_SLOT].delay == env.slots[SLOT].delay >= 10.0
+    env.risk(after=env.backoff().delay)
+    assert env.throttle.rates[SPACE_SLOT].rate == 0.5
+    assert env.rate == pytest.approx(16.0)

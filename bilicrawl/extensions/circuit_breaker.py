@@ -1,28 +1,46 @@
-"""Close the crawl on a risk-control storm instead of hammering a ban.
+"""Close the crawl when going on is pointless: a risk-control storm, or a dead host.
 
-After ``BILI_CIRCUIT_BREAKER_THRESHOLD`` consecutive risk-control answers
-(``bilicrawl.signals.risk_control``) with no clean answer in between, the crawl
-is closed with the reason ``bilicrawl_risk_control``, like Scrapy's CloseSpider
-closes on its limits, through :func:`bilicrawl.extensions.closing.close_now`:
-nothing is retried any more and requests still waiting in download slots are
-cancelled, so the crawl stops at once instead of sending them into the ban. Documents already stored stay; rerunning the same
-command later with ``-a resume=true`` fetches only what is missing.
+Both breakers watch a run of consecutive failures (:class:`FailureRun`) and trip
+when it reaches a count, or when at least :data:`MIN_RUN` failures in a row
+have lasted a time with no good answer in between: the time rule recognises a
+failure that the back-off spaces out (a ban, timeouts) within minutes, the count
+rule one that comes fast. Tripping closes the crawl like Scrapy's CloseSpider
+does, through :func:`bilicrawl.extensions.closing.close_now`: nothing is retried
+any more and requests still waiting in download slots are cancelled, so the
+crawl stops at once instead of sending them into the ban or the void. Documents
+already stored stay; rerunning the same command later with ``-a resume=true``
+fetches only what is missing.
 
-Settings: ``BILI_CIRCUIT_BREAKER_THRESHOLD`` (10; 0 disables the breaker).
+- :class:`RiskCircuitBreaker`: consecutive risk-control answers
+  (``bilicrawl.signals.risk_control``) with no clean answer in between; finish
+  reason ``bilicrawl_risk_control``, stat ``bilicrawl/circuit_breaker/tripped``.
+  Settings: ``BILI_CIRCUIT_BREAKER_THRESHOLD`` (10; 0 disables the breaker),
+  ``BILI_CIRCUIT_BREAKER_SECONDS`` (300.0; 0 disables the time rule).
+- :class:`DeadHostBreaker`: consecutive network failures of one host
+  (``bilicrawl.signals.network_failure``: refused, DNS, timeouts) with no
+  response at all in between; finish reason ``bilicrawl_dead_host``, stat
+  ``bilicrawl/dead_host/tripped``. Settings: ``BILI_DEAD_HOST_THRESHOLD`` (20;
+  0 disables the breaker), ``BILI_DEAD_HOST_SECONDS`` (60.0; 0 disables the
+  time rule).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
+from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.httpobj import urlparse_cached
 
 from bilicrawl import signals
+from bilicrawl.config import get_float, get_int
 from bilicrawl.extensions.closing import close_now
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from scrapy import Request
@@ -31,38 +49,129 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLOSE_REASON = "bilicrawl_risk_control"
+DEAD_HOST_REASON = "bilicrawl_dead_host"
+MIN_RUN = 3
+"""Failures in a row the time rule needs: one or two slow failures are no pattern."""
 
 
-class RiskCircuitBreaker:
-    """Counts consecutive risk-control answers and closes the crawl at the threshold."""
+class FailureRun:
+    """A run of consecutive failures that trips at *threshold* of them or after *seconds*."""
+
+    def __init__(self, threshold: int, seconds: float) -> None:
+        self.threshold = threshold
+        self.seconds = seconds
+        self.count = 0
+        self.started = 0.0
+
+    def fail(self, now: float) -> bool:
+        """Count a failure at *now*; return whether the run trips."""
+        if not self.count:
+            self.started = now
+        self.count += 1
+        if self.count >= self.threshold:
+            return True
+        lasted = now - self.started
+        return bool(self.seconds) and self.count >= MIN_RUN and lasted >= self.seconds
+
+    def reset(self) -> None:
+        self.count = 0
+
+
+class Breaker:
+    """Reads ``<prefix>_THRESHOLD`` and ``<prefix>_SECONDS``; closes the crawl once, if tripped."""
+
+    prefix: str
+    stat: str
+    close_reason: str
 
     def __init__(self, crawler: Crawler) -> None:
-        self.threshold = crawler.settings.getint("BILI_CIRCUIT_BREAKER_THRESHOLD")
-        if self.threshold <= 0:
-            raise NotConfigured("BILI_CIRCUIT_BREAKER_THRESHOLD is 0")
+        settings = crawler.settings
+        self.threshold = get_int(settings, f"{self.prefix}_THRESHOLD", minimum=0)
+        if not self.threshold:
+            raise NotConfigured(f"{self.prefix}_THRESHOLD is 0")
+        self.seconds = get_float(settings, f"{self.prefix}_SECONDS", minimum=0)
         self.crawler = crawler
-        self.consecutive = 0
-        self.tripped = False
-        crawler.signals.connect(self._on_risk, signal=signals.risk_control)
-        crawler.signals.connect(self._on_clean, signal=signals.clean_answer)
+        self.clock: Callable[[], float] = time.monotonic
+        self.closing = False
+        crawler.signals.connect(self._on_closing, signal=signals.crawl_closing)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    def new_run(self) -> FailureRun:
+        return FailureRun(self.threshold, self.seconds)
+
+    def trip(self, run: FailureRun, value: str, message: str, args: dict[str, Any]) -> None:
+        """Log *message* at ERROR, set the stat to *value* and close the crawl, once."""
+        if self.closing:
+            return  # another breaker or Ctrl-C got there first
+        self.crawler.stats.set_value(stat_key(self.stat, "tripped"), value)
+        args = {**args, "count": run.count, "seconds": self.clock() - run.started}
+        logger.error(message, args, extra={"spider": self.crawler.spider})
+        close_now(self.crawler, self.close_reason)
+
+    def _on_closing(self, reason: str) -> None:
+        self.closing = True
+
+
+class RiskCircuitBreaker(Breaker):
+    """Closes the crawl on a run of risk-control answers: Bilibili is blocking this client."""
+
+    prefix = "BILI_CIRCUIT_BREAKER"
+    stat = "circuit_breaker"
+    close_reason = CLOSE_REASON
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.run = self.new_run()
+        crawler.signals.connect(self._on_risk, signal=signals.risk_control)
+        crawler.signals.connect(self._on_clean, signal=signals.clean_answer)
+
     def _on_risk(self, request: Request, reason: str) -> None:
-        self.consecutive += 1
-        if self.consecutive < self.threshold or self.tripped:
-            return
-        self.tripped = True
-        self.crawler.stats.set_value(stat_key("circuit_breaker", "tripped"), reason)
-        logger.error(
-            "Closing the crawl: %(count)d consecutive risk-control answers (last: %(reason)s "
-            "for %(request)s). Bilibili is blocking this client; rerun later to resume.",
-            {"count": self.consecutive, "reason": reason, "request": request},
-            extra={"spider": self.crawler.spider},
-        )
-        close_now(self.crawler, CLOSE_REASON)
+        if self.run.fail(self.clock()):
+            self.trip(
+                self.run,
+                reason,
+                "Closing the crawl: %(count)d consecutive risk-control answers over"
+                " %(seconds).0f s (last: %(reason)s for %(request)s). Bilibili is blocking this"
+                " client; rerun the same command later with -a resume=true to fetch the rest.",
+                {"reason": reason, "request": request},
+            )
 
     def _on_clean(self, request: Request) -> None:
-        self.consecutive = 0
+        self.run.reset()
+
+
+class DeadHostBreaker(Breaker):
+    """Closes the crawl when a host gives nothing but network failures: it is down."""
+
+    prefix = "BILI_DEAD_HOST"
+    stat = "dead_host"
+    close_reason = DEAD_HOST_REASON
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.runs: dict[str, FailureRun] = {}
+        """The current run of each host."""
+        crawler.signals.connect(self._on_failure, signal=signals.network_failure)
+        crawler.signals.connect(self._on_response, signal=scrapy_signals.response_downloaded)
+
+    def _on_failure(self, request: Request, reason: str, exception: Exception) -> None:
+        host = urlparse_cached(request).netloc
+        run = self.runs.setdefault(host, self.new_run())
+        if run.fail(self.clock()):
+            self.trip(
+                run,
+                reason,
+                "Closing the crawl: %(host)s is unreachable, %(count)d network failures in a row"
+                " over %(seconds).0f s with no response (last: %(reason)s: %(error)s). Rerun the"
+                " same command with -a resume=true once the host answers again.",
+                {"host": host, "reason": reason, "error": exception},
+            )
+
+    def _on_response(self, request: Request) -> None:
+        """Any response, whatever its status or code, proves the host is alive."""
+        run = self.runs.get(urlparse_cached(request).netloc)
+        if run is not None:
+            run.reset()

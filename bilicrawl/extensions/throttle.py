@@ -1,33 +1,43 @@
-"""Per-host and per-endpoint-family rate caps and risk-control back-off, on download slots.
+"""Per-slot rate caps, host-wide back-off, and slot rates that settle under the site's limit.
 
 Requests to a host share one download slot, except endpoint families listed in
 ``BILI_THROTTLE_FAMILIES`` (path prefix -> requests per second), which get a
 slot of their own (``api.bilibili.com/x/space/``) with their own, stricter cap.
-Each slot's delay never falls under ``1 / cap`` seconds, whatever AutoThrottle,
-which keeps adjusting the delay to latency, decides. Waits are slot delays:
-nothing sleeps.
+Each slot's delay never falls under ``1 / rate`` seconds, whatever AutoThrottle,
+which keeps adjusting the delay to latency, decides; the rate starts at the cap.
+Waits are slot delays: nothing sleeps.
 
-When Bilibili answers with risk control (``bilicrawl.signals.risk_control``)
-the whole host slows down, all its slots: the host's back-off delay jumps to at
-least ``BILI_THROTTLE_BACKOFF_START`` plus up to 25 % random jitter, and grows
-by ``BILI_THROTTLE_BACKOFF_FACTOR`` for every further block up to
-``BILI_THROTTLE_BACKOFF_MAX`` (at most one step per back-off period, so the
-answers to requests already in flight count once). Each clean answer then
-shrinks it by ``BILI_THROTTLE_RECOVERY`` until it falls under the floor. The
-first block after a calm period also raises the blocked slot's floor by
-``BILI_THROTTLE_RATCHET``: the rate that got the crawl blocked is not tried
-again, so the crawl settles under the site's limit instead of bouncing off it.
-Transient failures (5xx, timeouts, broken bodies) set a back-off of
-``BILI_THROTTLE_TRANSIENT_START`` that does not grow and leaves the floors
-alone: they say the server had a hiccup, not that the crawl is too fast.
+Back-off, for the whole host (all its slots), counting only answers to requests
+sent after its last step, so that answers already in flight count once:
+
+- a risk-control answer (``bilicrawl.signals.risk_control``) to a calm host
+  pauses it ``BILI_THROTTLE_TRANSIENT_START``: one risk answer among successes
+  may be a random fault, and the next answer tells;
+- a further risk answer in a row backs off ``BILI_THROTTLE_BACKOFF_START``,
+  then ``BILI_THROTTLE_BACKOFF_FACTOR`` times more for each one after it, up to
+  ``BILI_THROTTLE_BACKOFF_MAX`` (each with up to 25 % random jitter);
+- a transient failure (5xx, timeout, broken body) pauses it
+  ``BILI_THROTTLE_TRANSIENT_START``, without growing;
+- a clean answer ends the back-off.
+
+Rate: a block that outlives the ``BILI_THROTTLE_BACKOFF_START`` pause is rate
+limiting. The blocked slot's rate becomes ``BILI_THROTTLE_DECREASE`` times the
+rate it was really sending at when the block began (its answers over the last
+:data:`RATE_WINDOW` seconds since its last pause), and that rate is remembered as
+the slot's ceiling. After each ``BILI_THROTTLE_RECOVER_SECONDS`` without rate
+limiting the rate grows by ``BILI_THROTTLE_RECOVER_STEP`` of the cap, up to the
+cap and :data:`CEILING_MARGIN` of the ceiling; after
+``BILI_THROTTLE_FORGET_SECONDS`` without it the ceiling is forgotten. The
+reasoning is in docs/request-layer.md.
 
 Settings: ``BILI_THROTTLE_ENABLED`` (True), ``BILI_THROTTLE_MAX_RPS`` (1.0),
 ``BILI_THROTTLE_FAMILIES`` (space and relation endpoints at 0.5),
 ``BILI_THROTTLE_BACKOFF_START`` (10.0 s), ``BILI_THROTTLE_BACKOFF_FACTOR`` (2.0),
-``BILI_THROTTLE_BACKOFF_MAX`` (600.0 s), ``BILI_THROTTLE_RECOVERY`` (0.7),
-``BILI_THROTTLE_RATCHET`` (1.25), ``BILI_THROTTLE_TRANSIENT_START`` (1.0 s).
+``BILI_THROTTLE_BACKOFF_MAX`` (600.0 s), ``BILI_THROTTLE_TRANSIENT_START`` (1.0 s),
+``BILI_THROTTLE_DECREASE`` (0.8), ``BILI_THROTTLE_RECOVER_SECONDS`` (60.0 s),
+``BILI_THROTTLE_RECOVER_STEP`` (0.1), ``BILI_THROTTLE_FORGET_SECONDS`` (1800.0 s).
 Slot jitter (``DOWNLOAD_DELAY_JITTER``) is accounted for: floors are widened so
-that even the shortest jittered delay respects the cap.
+that even the shortest jittered delay respects the rate.
 """
 
 from __future__ import annotations
@@ -35,17 +45,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
 from bilicrawl import signals
+from bilicrawl.config import ConfigError, get_bool, get_float
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from scrapy import Request
@@ -54,6 +67,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SLOT_META = "download_slot"
+RATE_WINDOW = 10.0
+"""Seconds of a slot's answers its sending rate is measured over."""
+CEILING_MARGIN = 0.9
+"""Recovery stops at this fraction of the rate that was last blocked."""
+PROBING, BACKING_OFF, RATE_LIMITED = 1, 2, 3
+"""Back-off levels: risk answers in a row, each to a request sent after the last step."""
 
 
 @dataclass
@@ -62,49 +81,67 @@ class Backoff:
 
     delay: float = 0.0
     """Extra delay imposed by recent failures; 0 when the host is healthy."""
-    escalated_at: float = float("-inf")
+    level: int = 0
+    """Risk answers in a row (0 when calm; see PROBING, BACKING_OFF, RATE_LIMITED)."""
+    stepped_at: float = float("-inf")
     """Monotonic time of the last step."""
+    block_slot: str = ""
+    """The slot whose risk answer began the current block."""
+    block_rate: float = 0.0
+    """The rate that slot was sending at when the block began, in requests per second."""
 
 
-def _positive(name: str, value: float) -> float:
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {value}")
-    return value
+@dataclass
+class SlotRate:
+    """The allowed rate of one slot; it outlives Scrapy's idle-slot cleanup."""
+
+    host: str
+    cap: float
+    """Requests per second never exceeded (the setting)."""
+    rate: float
+    """Requests per second allowed now."""
+    ceiling: float | None = None
+    """The rate measured when the last rate-limiting block began, until forgotten."""
+    calm_since: float = float("-inf")
+    """Monotonic time of the last rate limiting (or of the end of its back-off)."""
+    raised_at: float = float("-inf")
+    """Monotonic time of the last recovery step."""
+    answers: deque[float] = field(default_factory=deque)
+    """Monotonic times of the answers of the last RATE_WINDOW seconds since the last pause."""
 
 
 class BiliThrottle:
-    """Enforces the rate caps and backs off on risk control."""
+    """Enforces the rate caps, backs off on failures and follows the site's rate limit."""
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        if not settings.getbool("BILI_THROTTLE_ENABLED"):
+        if not get_bool(settings, "BILI_THROTTLE_ENABLED"):
             raise NotConfigured("BILI_THROTTLE_ENABLED is off")
-        jitter = settings.getfloat("DOWNLOAD_DELAY_JITTER")
-        if not 0 <= jitter < 1:
-            raise ValueError(f"DOWNLOAD_DELAY_JITTER must be in [0, 1), not {jitter}")
-        spacing = 1 / (1 - jitter)
+        jitter = get_float(settings, "DOWNLOAD_DELAY_JITTER", minimum=0, below=1)
+        self.spacing = 1 / (1 - jitter)
         self.crawler = crawler
-        self.host_floor = spacing / _positive(
-            "BILI_THROTTLE_MAX_RPS", settings.getfloat("BILI_THROTTLE_MAX_RPS")
-        )
-        families = settings.getdict("BILI_THROTTLE_FAMILIES")
+        self.host_cap = get_float(settings, "BILI_THROTTLE_MAX_RPS", positive=True)
         # Longest prefix first, so a specific family wins over a general one.
         self.families = sorted(
             (
-                (prefix, spacing / _positive(f"BILI_THROTTLE_FAMILIES[{prefix!r}]", float(rps)))
-                for prefix, rps in families.items()
+                (prefix, _family_cap(prefix, rps))
+                for prefix, rps in settings.getdict("BILI_THROTTLE_FAMILIES").items()
             ),
             key=lambda family: -len(family[0]),
         )
-        self.backoff_start = settings.getfloat("BILI_THROTTLE_BACKOFF_START")
-        self.backoff_factor = settings.getfloat("BILI_THROTTLE_BACKOFF_FACTOR")
-        self.backoff_max = settings.getfloat("BILI_THROTTLE_BACKOFF_MAX")
-        self.recovery = settings.getfloat("BILI_THROTTLE_RECOVERY")
-        self.ratchet = settings.getfloat("BILI_THROTTLE_RATCHET")
-        self.transient_start = settings.getfloat("BILI_THROTTLE_TRANSIENT_START")
-        self.floors: dict[str, float] = {}
-        """Smallest delay between two requests of each slot, in seconds."""
-        self.slot_hosts: dict[str, str] = {}
+        self.backoff_start = get_float(settings, "BILI_THROTTLE_BACKOFF_START", positive=True)
+        self.backoff_factor = get_float(settings, "BILI_THROTTLE_BACKOFF_FACTOR", minimum=1)
+        self.backoff_max = get_float(settings, "BILI_THROTTLE_BACKOFF_MAX", positive=True)
+        self.transient_start = get_float(settings, "BILI_THROTTLE_TRANSIENT_START", positive=True)
+        self.decrease = get_float(settings, "BILI_THROTTLE_DECREASE", positive=True, below=1)
+        self.recover_seconds = get_float(
+            settings, "BILI_THROTTLE_RECOVER_SECONDS", positive=True
+        )
+        self.recover_step = get_float(settings, "BILI_THROTTLE_RECOVER_STEP", positive=True)
+        self.forget_seconds = get_float(settings, "BILI_THROTTLE_FORGET_SECONDS", positive=True)
+        self.clock: Callable[[], float] = time.monotonic
+        self.rates: dict[str, SlotRate] = {}
+        """Rate of each slot."""
         self.backoffs: dict[str, Backoff] = {}
         """Back-off of each host."""
         connect = crawler.signals.connect
@@ -112,7 +149,7 @@ class BiliThrottle:
         # Connected after AutoThrottle (a lower EXTENSIONS order), so the floors
         # are reapplied after each of its adjustments.
         connect(self._apply, signal=scrapy_signals.request_reached_downloader)
-        connect(self._apply, signal=scrapy_signals.response_downloaded)
+        connect(self._on_downloaded, signal=scrapy_signals.response_downloaded)
         connect(self._on_risk, signal=signals.risk_control)
         connect(self._on_transient, signal=signals.transient_failure)
         connect(self._on_clean, signal=signals.clean_answer)
@@ -131,75 +168,161 @@ class BiliThrottle:
                 request.meta[SLOT_META] = f"{url.hostname}{prefix}"
                 return
 
-    def _register(self, request: Request) -> tuple[str, str]:
-        """Return the slot and host of *request*, learning the slot's floor on first sight."""
+    def _register(self, request: Request) -> tuple[str, SlotRate]:
+        """Return the slot key and rate of *request*, creating the rate on first sight."""
         url = urlparse_cached(request)
         key: str = request.meta.get(SLOT_META) or url.hostname or ""
-        if key not in self.floors:
+        slot = self.rates.get(key)
+        if slot is None:
             family = next((f for f in self.families if url.path.startswith(f[0])), None)
-            self.floors[key] = family[1] if family else self.host_floor
-            self.slot_hosts[key] = url.hostname or ""
-        return key, self.slot_hosts[key]
+            cap = family[1] if family else self.host_cap
+            slot = self.rates[key] = SlotRate(host=url.hostname or "", cap=cap, rate=cap)
+        return key, slot
 
     def _apply(self, request: Request) -> None:
-        key, host = self._register(request)
-        self._set_delays(host, only=key)
+        key, slot = self._register(request)
+        self._set_delays(slot.host, only=key)
+
+    def _on_downloaded(self, request: Request) -> None:
+        key, slot = self._register(request)
+        now = self.clock()
+        slot.answers.append(now)
+        while slot.answers[0] <= now - RATE_WINDOW:
+            slot.answers.popleft()
+        self._set_delays(slot.host, only=key)
 
     def _set_delays(self, host: str, only: str | None = None, lower: bool = False) -> None:
-        """Apply the floors and the host's back-off to the host's slots.
+        """Apply the rates and the host's back-off to the host's slots.
 
         Delays are only raised unless *lower*: AutoThrottle may want more.
         """
         backoff = self.backoffs.get(host, Backoff()).delay
         slots = self.crawler.engine.downloader.slots
-        for key, slot_host in self.slot_hosts.items():
+        for key, rate in self.rates.items():
             slot = slots.get(key)
-            if slot_host != host or slot is None or (only and key != only):
+            if rate.host != host or slot is None or (only and key != only):
                 continue
-            delay = max(self.floors[key], backoff)
+            delay = max(self.spacing / rate.rate, backoff)
             slot.delay = delay if lower else max(slot.delay, delay)
 
+    def _sent_after_step(self, request: Request, backoff: Backoff, now: float) -> bool:
+        """Whether *request* left after the host's last step (its answer is news)."""
+        return now - request.meta.get("download_latency", 0.0) > backoff.stepped_at
+
     def _on_risk(self, request: Request, reason: str) -> None:
-        key, host = self._register(request)
-        backoff = self.backoffs.setdefault(host, Backoff())
-        if backoff.delay == 0:
-            self.floors[key] = min(self.floors[key] * self.ratchet, self.backoff_max)
-        self._escalate(host, backoff, self.backoff_start, self.backoff_factor, reason)
+        key, slot = self._register(request)
+        backoff = self.backoffs.setdefault(slot.host, Backoff())
+        now = self.clock()
+        if not self._sent_after_step(request, backoff, now):
+            return
+        if not backoff.level:
+            backoff.block_slot, backoff.block_rate = key, self._measured_rate(slot, now)
+        backoff.level += 1
+        if backoff.level == PROBING:
+            delay = self._jittered(self.transient_start)
+        else:
+            grown = backoff.delay * self.backoff_factor
+            delay = min(max(self._jittered(self.backoff_start), grown), self.backoff_max)
+        if backoff.level == RATE_LIMITED:
+            self._slow_down(backoff, now)
+        self._step(slot.host, backoff, delay, reason, now)
 
     def _on_transient(self, request: Request, reason: str) -> None:
-        _, host = self._register(request)
-        backoff = self.backoffs.setdefault(host, Backoff())
-        self._escalate(host, backoff, self.transient_start, 1.0, reason)
+        _, slot = self._register(request)
+        backoff = self.backoffs.setdefault(slot.host, Backoff())
+        now = self.clock()
+        if self._sent_after_step(request, backoff, now):
+            delay = max(backoff.delay, self._jittered(self.transient_start))
+            self._step(slot.host, backoff, delay, reason, now)
 
-    def _escalate(
-        self, host: str, backoff: Backoff, start: float, factor: float, reason: str
-    ) -> None:
-        now = time.monotonic()
-        if now - backoff.escalated_at < backoff.delay:
-            return  # answers to requests sent before the last step
-        jittered_start = start * random.uniform(1.0, 1.25)  # noqa: S311 (not security)
-        backoff.delay = min(max(jittered_start, backoff.delay * factor), self.backoff_max)
-        backoff.escalated_at = now
-        self._set_delays(host)
-        stats = self.crawler.stats
-        stats.inc_value(stat_key("throttle", "backoff", reason))
-        stats.max_value(stat_key("throttle", "max_delay"), round(backoff.delay, 3))
+    def _on_clean(self, request: Request) -> None:
+        key, slot = self._register(request)
+        backoff = self.backoffs.get(slot.host)
+        now = self.clock()
+        if backoff is None or not backoff.delay:
+            self._recover(key, slot, now)
+        elif self._sent_after_step(request, backoff, now):
+            self._end_backoff(slot.host, backoff, now)
+
+    def _measured_rate(self, slot: SlotRate, now: float) -> float:
+        """The rate *slot* was really sending at, never above its allowed rate."""
+        answers = [t for t in slot.answers if t > now - RATE_WINDOW]
+        if len(answers) < 2 or answers[-1] == answers[0]:
+            return slot.rate
+        return min(slot.rate, (len(answers) - 1) / (answers[-1] - answers[0]))
+
+    def _slow_down(self, backoff: Backoff, now: float) -> None:
+        """Rate limiting: the blocked slot's rate drops under the rate that was blocked."""
+        slot = self.rates[backoff.block_slot]
+        slot.ceiling = backoff.block_rate
+        slot.rate = backoff.block_rate * self.decrease
+        slot.calm_since = now
+        self.crawler.stats.inc_value(stat_key("throttle", "rate_limited"))
         logger.info(
-            "Slowing down %(host)s to one request every %(delay).2fs after %(reason)s",
-            {"host": host, "delay": backoff.delay, "reason": reason},
+            "%(slot)s is rate-limited at %(blocked).2f requests/s: lowering it to %(rate).2f",
+            {"slot": backoff.block_slot, "blocked": backoff.block_rate, "rate": slot.rate},
             extra={"spider": self.crawler.spider},
         )
 
-    def _on_clean(self, request: Request) -> None:
-        _, host = self._register(request)
-        backoff = self.backoffs.get(host)
-        if backoff is None or not backoff.delay:
+    def _recover(self, key: str, slot: SlotRate, now: float) -> None:
+        """After each calm period, raise the rate one step toward the cap or the ceiling."""
+        if slot.ceiling is not None and now - slot.calm_since >= self.forget_seconds:
+            slot.ceiling = None
+        target = slot.cap if slot.ceiling is None else min(slot.cap, slot.ceiling * CEILING_MARGIN)
+        calm = now - max(slot.calm_since, slot.raised_at)
+        if slot.rate >= target or calm < self.recover_seconds:
             return
-        backoff.delay *= self.recovery
-        if backoff.delay <= min(f for k, f in self.floors.items() if self.slot_hosts[k] == host):
-            backoff.delay = 0.0
+        slot.rate = min(target, slot.rate + self.recover_step * slot.cap)
+        slot.raised_at = now
+        self._set_delays(slot.host, only=key, lower=True)
+        logger.info(
+            "Raising %(slot)s to %(rate).2f requests/s after a calm period",
+            {"slot": key, "rate": slot.rate},
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _jittered(self, delay: float) -> float:
+        return delay * random.uniform(1.0, 1.25)  # noqa: S311 (not security)
+
+    def _step(self, host: str, backoff: Backoff, delay: float, reason: str, now: float) -> None:
+        backoff.delay = delay
+        backoff.stepped_at = now
+        self._set_delays(host)
+        stats = self.crawler.stats
+        stats.inc_value(stat_key("throttle", "backoff", reason))
+        stats.max_value(stat_key("throttle", "max_delay"), round(delay, 3))
+        # A probe or a transient pause is routine: only a growing back-off is news.
+        level = logging.INFO if backoff.level >= BACKING_OFF else logging.DEBUG
+        logger.log(
+            level,
+            "Slowing down %(host)s to one request every %(delay).2fs after %(reason)s",
+            {"host": host, "delay": delay, "reason": reason},
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _end_backoff(self, host: str, backoff: Backoff, now: float) -> None:
+        if backoff.level >= RATE_LIMITED:
+            self.rates[backoff.block_slot].calm_since = now
+        if backoff.level >= BACKING_OFF:
             logger.info(
                 "%(host)s recovered from its back-off", {"host": host},
                 extra={"spider": self.crawler.spider},
             )
+        # Answers to requests sent before the last step stay old news.
+        self.backoffs[host] = Backoff(stepped_at=backoff.stepped_at)
+        for slot in self.rates.values():
+            if slot.host == host:
+                slot.answers.clear()  # the rate is measured since the last pause
         self._set_delays(host, lower=True)
+
+
+def _family_cap(prefix: str, rps: Any) -> float:
+    try:
+        cap = float(rps)
+    except (TypeError, ValueError):
+        cap = 0.0
+    if not cap > 0:
+        raise ConfigError(
+            f"BILI_THROTTLE_FAMILIES[{prefix!r}] must be a positive number, not {rps!r}"
+        )
+    return cap

@@ -17,6 +17,10 @@ or a JSON code. This middleware makes one decision per response:
   raises ``BiliApiError`` (an ``IgnoreRequest``), logged once at INFO with the
   request and reason; the request's errback, if any, receives it.
 
+Requests that end here are counted in ``bilicrawl/unfetched/<why>`` for the
+end-of-crawl summary: the drop reason, ``gave_up`` (out of retries) or
+``cancelled`` (the crawl is closing).
+
 Every non-zero code is counted in ``bilicrawl/api_code/<code>``, every
 unexpected status in ``bilicrawl/http_status/<status>``. The outcome is sent as a
 ``bilicrawl.signals`` signal for throttling and the circuit breaker.
@@ -117,6 +121,7 @@ class BiliApiMiddleware:
         if not isinstance(exception, IgnoreRequest):
             reason = type(exception).__name__
             self._send(signals.transient_failure, request, reason=reason)
+            self._send(signals.network_failure, request, reason=reason, exception=exception)
 
     def _without_envelope(self, request: Request, response: Response) -> Request | Response:
         status = response.status
@@ -139,7 +144,9 @@ class BiliApiMiddleware:
         signal = signals.risk_control if risk else signals.transient_failure
         self._send(signal, request, reason=reason)
         if self.closing:
-            raise self._drop(request, reason, "not retried: the crawl is closing")
+            raise self._drop(
+                request, reason, "not retried: the crawl is closing", unfetched="cancelled"
+            )
         retry = get_retry_request(
             request,
             spider=self.crawler.spider,
@@ -149,12 +156,21 @@ class BiliApiMiddleware:
             stats_base_key=RETRY_BASE,
         )
         if retry is None:
+            self.crawler.stats.inc_value(stat_key("unfetched", "gave_up"))
             raise BiliApiError(reason, f"gave up after retries: {message}", payload)
         return retry
 
     def _drop(
-        self, request: Request, reason: str, message: str, payload: Any = None
+        self,
+        request: Request,
+        reason: str,
+        message: str,
+        payload: Any = None,
+        *,
+        unfetched: str | None = None,
     ) -> BiliApiError:
+        """Log and count a request that ends here, in ``unfetched/<unfetched or reason>``."""
+        self.crawler.stats.inc_value(stat_key("unfetched", unfetched or reason))
         logger.info(
             "Dropped %(request)s: %(reason)s %(message)s",
             {"request": request, "reason": reason, "message": message},

@@ -61,6 +61,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Scrapy's CookiesMiddleware asks tldextract for public suffixes; on its first use
+# tldextract tries to download the Public Suffix List and, offline, logs two
+# tracebacks before falling back to its bundled copy, which serves us as well.
+logging.getLogger("tldextract").setLevel(logging.ERROR)
+
 SPI_META = "bili_buvid_fetch"
 """Meta flag of the spi request itself, which must not wait for its own result."""
 

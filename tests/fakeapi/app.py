@@ -10,6 +10,7 @@ change the knobs at run time and are never screened or logged.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import gzip
@@ -73,6 +74,8 @@ class Knobs:
     require_buvid: bool = True
     wbi_rotate_seconds: float = 0.0
     wbi_max_age: float = 600.0
+    delay: float = 0.0
+    """Seconds every API answer waits before it is sent: a slow server, requests in flight."""
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply *changes* after checking every name and value; raise ``ValueError``."""
@@ -405,6 +408,8 @@ async def _api(request: web.Request) -> web.StreamResponse:
         "event": None,
     }
     state.log.append(entry)
+    if state.knobs.delay:
+        await asyncio.sleep(state.knobs.delay)
     answer = _screen(request, state, entry)
     fault = None
     if answer is None:

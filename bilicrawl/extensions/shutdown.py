@@ -1,0 +1,98 @@
+"""Ctrl-C and SIGTERM close the crawl in seconds, even during a long back-off.
+
+Scrapy's first Ctrl-C closes the spider gracefully, which waits for every
+request in the download slots, sent one per slot delay: during a 10-minute
+back-off that is 20 minutes, all of it into the ban. This extension runs first
+on the signal (it wraps the handler Scrapy installs) and takes the crawl's
+close-now path, :func:`bilicrawl.extensions.closing.close_now`: queued requests
+are cancelled, retries stop and the buffered documents are written; Scrapy's
+own handler then closes the spider as usual, and a second Ctrl-C still forces
+the exit (the storage pipelines write or dead-letter what is buffered then).
+
+The handlers are wrapped once the reactor runs, after Scrapy installed its own,
+and put back when the engine stops. Reads no settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals as scrapy_signals
+
+from bilicrawl.extensions.closing import close_now
+from bilicrawl.stats import stat_key
+
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+CLOSE_REASON = "shutdown"
+"""Scrapy's own finish reason for a crawl stopped by a signal."""
+
+
+class FastShutdown:
+    """Cancels queued requests and writes buffers on the first Ctrl-C or SIGTERM."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+        crawler.signals.connect(self._engine_started, signal=scrapy_signals.engine_started)
+        crawler.signals.connect(self._restore_handlers, signal=scrapy_signals.engine_stopped)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _engine_started(self) -> None:
+        from twisted.internet import reactor  # noqa: PLC0415 (Scrapy installs the reactor)
+
+        # Later than Scrapy's own "after startup" installation, whichever runs first.
+        reactor.callLater(0, self._install_handlers)
+
+    def _install_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set signal handlers
+        for signum in SHUTDOWN_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _restore_handlers(self) -> None:
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) == self._handle:
+                signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        from twisted.internet import reactor  # noqa: PLC0415
+
+        # Nothing may log in a signal handler: hand the work to the reactor.
+        reactor.callFromThread(self._close_fast, signal.Signals(signum).name)
+        previous = self._previous.get(signum)
+        self._restore_handlers()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            os.kill(os.getpid(), signum)  # what the signal would have done without us
+
+    def _close_fast(self, name: str) -> None:
+        if self.received is not None or self.crawler.engine.spider is None:
+            return
+        self.received = name
+        self.crawler.stats.set_value(stat_key("shutdown", "signal"), name)
+        logger.warning(
+            "Received %(signal)s: cancelling queued requests and writing every fetched"
+            " document; send it again to force the exit (buffered documents are still"
+            " written)",
+            {"signal": name},
+            extra={"spider": self.crawler.spider},
+        )
+        close_now(self.crawler, CLOSE_REASON, close_spider=False)
