@@ -10,6 +10,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from twisted.internet import reactor
 
 from bilicrawl.extensions.circuit_breaker import CLOSE_REASON, DEAD_HOST_REASON
+from bilicrawl.extensions.summary import BLOCKED, OK
 from bilicrawl.spiders.video import VideoSpider
 from tests.test_crawl_video import (
     assert_stored_exactly,
@@ -51,6 +52,7 @@ async def test_a_dead_host_closes_the_crawl_and_a_resumed_rerun_completes_it(
     stats = dead.stats
     assert stats["finish_reason"] == DEAD_HOST_REASON
     assert stats["bilicrawl/dead_host/tripped"] == "DownloadConnectionRefusedError"
+    assert stats["bilicrawl/exit_status"] == BLOCKED, "scrapy crawl exits non-zero"
     assert ended - stopped[0] < 5.0, "closed within the breaker's window, not per remaining id"
     stored = len(stored_videos(settings))
     assert 0 < stored < len(aids)
@@ -66,6 +68,7 @@ async def test_a_dead_host_closes_the_crawl_and_a_resumed_rerun_completes_it(
         VideoSpider, {**settings, "BILI_API_URL": revived.url}, ids_file=ids_file, resume="true"
     )
     assert resumed.stats["finish_reason"] == "finished"
+    assert resumed.stats["bilicrawl/exit_status"] == OK
     assert resumed.stats["bilicrawl/input/already_stored"] == stored
     video_requests = [entry for entry in revived.log() if entry["path"] == VIDEO_PATH]
     assert len(video_requests) == len(aids) - stored
