@@ -81,6 +81,15 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def crawl_with_buffered_documents(api: Any, tmp_path: Path) -> Crawl:
+    """A crawl of 300 videos that has fetched 30, all still buffered (no timed flush)."""
+    ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=11))
+    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"],
+                  BILI_STORE_FLUSH_SECONDS="600", **FAST)
+    wait_for(lambda: len(fetched_aids(api.log())) >= 30, 30, "30 videos")
+    return crawl
+
+
 def assert_interrupted_cleanly(crawl: Crawl, fetched: set[int], interrupted_at: float) -> str:
     status = crawl.wait(timeout=30)
     elapsed = time.monotonic() - interrupted_at
@@ -100,11 +109,7 @@ def test_ctrl_c_during_a_long_backoff_exits_fast_and_stores_everything_fetched(
     fakeapi_factory: Any, tmp_path: Path
 ) -> None:
     api = fakeapi_factory()
-    ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=11))
-    # Documents stay buffered (no timed flush): only the shutdown path writes them.
-    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"],
-                  BILI_STORE_FLUSH_SECONDS="600", **FAST)
-    wait_for(lambda: len(fetched_aids(api.log())) >= 30, 30, "30 videos")
+    crawl = crawl_with_buffered_documents(api, tmp_path)
     api.configure(ban_all=True)
     wait_for(lambda: any(e["event"] == "ban-all" for e in api.log()), 10, "a banned request")
     time.sleep(0.5)  # the crawl is now in its 10-minute back-off
@@ -120,10 +125,7 @@ def test_a_second_ctrl_c_forces_the_exit_and_still_stores_everything_fetched(
     fakeapi_factory: Any, tmp_path: Path
 ) -> None:
     api = fakeapi_factory()
-    ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=13))
-    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"],
-                  BILI_STORE_FLUSH_SECONDS="600", **FAST)
-    wait_for(lambda: len(fetched_aids(api.log())) >= 30, 30, "30 videos")
+    crawl = crawl_with_buffered_documents(api, tmp_path)
     api.configure(delay=60.0)  # the requests now on the wire hang: closing would wait
     time.sleep(1.0)
     fetched = fetched_aids(api.log())
