@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import threading
 import time
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +25,11 @@ from twisted.internet import reactor
 
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
+from bilicrawl.pipelines.batching import dump_document
 from bilicrawl.pipelines.mongo import MongoPipeline
 from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
+from bilicrawl.pipelines.validate import ValidationPipeline
+from tests.test_documents import golden_items, stored_bytes
 from tests.test_pipeline_mongo import SharedMongomockClient, _let_mongomock_accept_sort
 from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
@@ -45,6 +50,8 @@ class Backend:
     dead_letter_dir: Path
     stored_titles: Callable[[], dict[int, str]]
     """The stored videos, aid to title."""
+    stored_json: Callable[[int], str]
+    """The stored video of an aid as compact JSON: SQLite's doc column, MongoDB's without _id."""
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
@@ -59,6 +66,7 @@ def backend(
             settings={**settings, "MONGO_URI": "", "SQLITE_PATH": str(path)},
             dead_letter_dir=path.parent,
             stored_titles=lambda: {d["aid"]: d["title"] for d in iter_documents(path, "videos")},
+            stored_json=lambda aid: _sqlite_doc(path, aid),
         )
         return
     _let_mongomock_accept_sort(monkeypatch)
@@ -77,9 +85,16 @@ def backend(
         },
         dead_letter_dir=tmp_path / "data",
         stored_titles=lambda: {d["aid"]: d["title"] for d in videos.find()},
+        stored_json=lambda aid: dump_document(videos.find_one({"aid": aid}, {"_id": False})),
     )
     client.drop_database(database_name)
     client.close()
+
+
+def _sqlite_doc(path: Path, aid: int) -> str:
+    with closing(sqlite3.connect(path)) as connection:
+        [(doc,)] = connection.execute("SELECT doc FROM videos WHERE aid = ?", (aid,)).fetchall()
+    return str(doc)
 
 
 def build_pipeline(backend: Backend, **settings: Any) -> tuple[BatchingStorePipeline, Crawler]:
@@ -132,6 +147,21 @@ def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
         for record in caplog.records
         if record.levelno == level and record.name.startswith("bilicrawl")
     ]
+
+
+@deferred_f_from_coro_f
+async def test_validated_real_examples_are_stored_as_the_same_bytes_as_before(
+    backend: Backend,
+) -> None:
+    # One crawl per example: several are the same video.
+    for case, item in golden_items().items():
+        pipeline, crawler = build_pipeline(backend)
+        validation = build_from_crawler(ValidationPipeline, crawler)
+        await pipeline.open_spider()
+        await pipeline.process_item(validation.process_item(item))
+        await pipeline.close_spider()
+
+        assert backend.stored_json(item.aid) == stored_bytes(case), case
 
 
 @deferred_f_from_coro_f

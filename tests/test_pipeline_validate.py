@@ -9,14 +9,25 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import fastjsonschema
 import pytest
 import scrapy
 from itemadapter import ItemAdapter
+from jsonschema.validators import Draft202012Validator
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
 from bilicrawl.items import Owner, StaffMember, VideoItem, VideoPage, VideoStat, VideoTag
-from bilicrawl.pipelines.validate import InvalidItem, ValidationPipeline
+from bilicrawl.parsers.video import parse_view, parse_view_detail
+from bilicrawl.pipelines import validate as validate_module
+from bilicrawl.pipelines.documents import document
+from bilicrawl.pipelines.validate import (
+    InvalidItem,
+    ValidationPipeline,
+    build_fast_validator,
+    build_validator,
+)
+from tests.test_parsers_video import CRAWLED_AT, DETAIL_CASE, VIEW_CASES, load
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -242,3 +253,107 @@ def test_drop_is_logged_at_info_without_traceback(
     assert (record["msg"] % record["args"]).startswith(
         "Dropped: Invalid VideoItem aid=113784589289472: at copyright: '1' is not of type"
     )
+
+
+def real_examples() -> list[VideoItem]:
+    """The videos parsed from the saved view and view/detail responses."""
+    return [
+        *(parse_view(load(path)["data"], crawled_at=CRAWLED_AT) for path in VIEW_CASES),
+        parse_view_detail(load(DETAIL_CASE)["data"], crawled_at=CRAWLED_AT),
+    ]
+
+
+# Ways to break a video, with the reason every drop of such a video gives.
+BREAKS: list[tuple[str, Callable[[VideoItem], None], str]] = [
+    ("missing-field", lambda item: delattr(item, "bvid"), "bvid:required"),
+    ("missing-nested", lambda item: delattr(item.stat, "coin"), "stat.coin:required"),
+    ("str-for-int", lambda item: setattr(item.stat, "view", "429.5万"), "stat.view:type"),
+    ("float-for-int", lambda item: setattr(item, "pubdate", 1.5), "pubdate:type"),
+    ("bool-for-int", lambda item: setattr(item, "copyright", True), "copyright:type"),
+    ("none-in-list", lambda item: setattr(item.pages[-1], "part", None), "pages.part:type"),
+    ("list-for-str", lambda item: setattr(item, "title", ["a"]), "title:type"),
+    ("dict-for-list", lambda item: setattr(item, "pages", {}), "pages:type"),
+    (
+        "extra-nested-key",
+        lambda item: setattr(item, "owner", {**attrs.asdict(item.owner), "sign": ""}),
+        "owner:additionalProperties",
+    ),
+    ("str-for-optional", lambda item: setattr(item, "videos", "2"), "videos:type"),
+    ("wrong-optional-list", lambda item: setattr(item, "tags", [1]), "tags:type"),
+]
+
+
+@pytest.mark.parametrize(("name", "break_item", "reason"), BREAKS, ids=[b[0] for b in BREAKS])
+def test_broken_real_examples_are_still_dropped(
+    crawler: Crawler,
+    pipeline: ValidationPipeline,
+    name: str,
+    break_item: Callable[[VideoItem], None],
+    reason: str,
+) -> None:
+    items = real_examples()
+    for item in items:
+        assert pipeline.process_item(item) is item
+        break_item(item)
+        with pytest.raises(InvalidItem) as caught:
+            pipeline.process_item(item)
+        assert caught.value.reason == reason
+        assert str(caught.value).startswith(f"Invalid VideoItem aid={item.aid}: at ")
+
+    assert crawler.stats.get_value("bilicrawl/items/VideoItem") == len(items)
+    assert crawler.stats.get_value("bilicrawl/validate/dropped/VideoItem") == len(items)
+    assert crawler.stats.get_value(f"bilicrawl/validate/dropped_reason/{reason}") == len(items)
+
+
+def _is_valid_fast(checked: dict[str, Any]) -> bool:
+    try:
+        build_fast_validator(VideoItem)(checked)
+    except fastjsonschema.JsonSchemaValueException:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "break_item",
+    [
+        pytest.param(lambda item: None, id="valid"),
+        pytest.param(lambda item: setattr(item, "duration", 754.0), id="integral-float"),
+        pytest.param(lambda item: setattr(item, "staff", None), id="none-for-optional"),
+        pytest.param(lambda item: setattr(item, "pages", []), id="empty-list"),
+        *(pytest.param(b[1], id=b[0]) for b in BREAKS),
+    ],
+)
+def test_compiled_validator_decides_as_jsonschema(break_item: Callable[[VideoItem], None]) -> None:
+    for item in [make_video(), *real_examples()]:
+        break_item(item)
+        checked = document(item)
+        assert _is_valid_fast(checked) == build_validator(VideoItem).is_valid(checked)
+        assert document(item) == checked, "validation changed the document"
+
+
+def test_tuple_for_list_is_the_one_known_difference() -> None:
+    """jsonschema's array is a list; fastjsonschema takes a tuple too (stored as an array)."""
+    item = make_video()
+    item.pages = tuple(item.pages)  # type: ignore[assignment]
+    checked = document(item)
+
+    assert _is_valid_fast(checked)
+    assert not build_validator(VideoItem).is_valid(checked)
+
+
+def test_a_rejection_jsonschema_cannot_explain_is_explained_by_the_compiled_validator(
+    crawler: Crawler, pipeline: ValidationPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accept_all = Draft202012Validator({})
+    monkeypatch.setattr(validate_module, "build_validator", lambda item_class: accept_all)
+    item = make_video()
+    item.pages[1].cid = "27123456790"
+
+    with pytest.raises(InvalidItem) as caught:
+        pipeline.process_item(item)
+
+    assert caught.value.reason == "pages.cid:type"
+    assert str(caught.value) == (
+        "Invalid VideoItem aid=113784589289472: at pages.1.cid: data.pages[1].cid must be integer"
+    )
+    assert crawler.stats.get_value("bilicrawl/validate/dropped_reason/pages.cid:type") == 1

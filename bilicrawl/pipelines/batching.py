@@ -1,10 +1,12 @@
 """Buffered, ordered, retrying writes shared by the storage pipelines.
 
-A store pipeline turns each item into its document (``ItemAdapter(item).asdict()``),
-buffers it per collection and writes a batch once ``batch_size`` documents are
-pending, at least every ``flush_seconds`` (``BILI_STORE_FLUSH_SECONDS``, default
-5), as soon as the crawl starts closing (``bilicrawl.signals.crawl_closing``:
-a circuit breaker, the first Ctrl-C) and at close. Within a batch the last
+A store pipeline takes each item's document (``ItemAdapter(item).asdict()``) from
+the crawler's :class:`~bilicrawl.pipelines.documents.DocumentHandoff`, where the
+validation pipeline left it (and builds it only if it is not there), buffers it
+per collection and writes a batch once ``batch_size`` documents are pending, at
+least every ``flush_seconds`` (``BILI_STORE_FLUSH_SECONDS``, default 5), as soon
+as the crawl starts closing (``bilicrawl.signals.crawl_closing``: a circuit
+breaker, the first Ctrl-C) and at close. Within a batch the last
 document for a natural key wins. All store I/O runs on one worker thread, so the
 reactor never blocks and a store client that is bound to its thread (sqlite3)
 stays on it; a lock keeps batches, their retries and the final close in the
@@ -36,12 +38,12 @@ from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
-from itemadapter import ItemAdapter
 from scrapy.utils.defer import deferred_from_coro
 
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
+from bilicrawl.pipelines.documents import Document, DocumentHandoff
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -54,10 +56,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-Document = dict[str, Any]
-"""One stored document: exactly ``ItemAdapter(item).asdict()``."""
-
 
 class Route(NamedTuple):
     """Where an item class is stored: its collection and natural key fields."""
@@ -133,6 +131,8 @@ class BatchingStorePipeline(ABC):
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.dead_letter_dir = dead_letter_dir
+        self.documents = DocumentHandoff.for_crawler(crawler)
+        """Where the validation pipeline leaves the documents of valid items."""
         self.collections = {route.collection: route.natural_key for route in ROUTES.values()}
         self._buffers: dict[str, dict[tuple[Any, ...], Document]] = {}
         # Batches taken from the buffers and not yet written or dead-lettered, by
@@ -165,7 +165,7 @@ class BatchingStorePipeline(ABC):
             raise TypeError(
                 f"Cannot store {type(item).__name__}: not in bilicrawl.items.ITEM_CLASSES"
             ) from None
-        document = ItemAdapter(item).asdict()
+        document = self.documents.take(item)
         if self._exiting:
             # The reactor is stopping: a batch started now might never be written.
             path = self._dead_letter_now(route.collection, [document])

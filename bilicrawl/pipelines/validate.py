@@ -1,32 +1,54 @@
 """Drop items that do not match their class's JSON Schema, before anything stores them.
 
 Each class in ``ITEM_CLASSES`` is checked against
-``ItemAdapter.get_json_schema(cls)``; the validators are built, and the schemas
-checked, once when the pipeline is created. Other item types are dropped too.
-Drops raise :class:`InvalidItem` with ``log_level="INFO"``, so Scrapy logs one
-INFO line per drop and no traceback; no custom ``LogFormatter`` is needed.
+``ItemAdapter.get_json_schema(cls)``. The item's document
+(:func:`~bilicrawl.pipelines.documents.document`) is checked by a validator
+that ``fastjsonschema`` compiles from that schema, about 10 µs a video against
+240 µs for ``jsonschema``; ``jsonschema``, with the same schema, then explains
+only the items the compiled validator rejects, so drop messages and reasons
+are jsonschema's. The two decide alike on every document an item can produce
+but one kind: the compiled validator takes a tuple where the schema says array
+(it is stored as an array), which ``jsonschema`` rejects; parsers build lists.
+The validators are built, and the schemas checked, once per class and process.
+
+A valid item's document is handed to the storage pipeline through the crawler's
+:class:`~bilicrawl.pipelines.documents.DocumentHandoff`, so it is built once.
+Other item types are dropped too. Drops raise :class:`InvalidItem` with
+``log_level="INFO"``, so Scrapy logs one INFO line per drop and no traceback;
+no custom ``LogFormatter`` is needed.
+
+Why not validate less: the parsers already check every type, but this pipeline
+is what guards the items they do not build or that change after parsing (the
+view endpoint sets ``tags`` on a parsed video); with the compiled validator
+the full check costs less than serialising the document.
 
 Reads no settings.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
+import fastjsonschema
 from itemadapter import ItemAdapter
 from jsonschema.exceptions import best_match
 from jsonschema.validators import Draft202012Validator, validator_for
 from scrapy.exceptions import DropItem
 
 from bilicrawl.items import ITEM_CLASSES
+from bilicrawl.pipelines.documents import DocumentHandoff, document
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
     from scrapy.crawler import Crawler
+
+    from bilicrawl.pipelines.documents import Document
 
 
 class InvalidItem(DropItem):
@@ -42,12 +64,24 @@ UNKNOWN_ITEM_CLASS = "unknown_item_class"
 """Drop reason of items whose type is not in ``ITEM_CLASSES``."""
 
 
+@functools.cache
 def build_validator(item_class: type) -> Validator:
-    """Return a validator for an item class's JSON Schema, after checking the schema."""
+    """Return a jsonschema validator for an item class's JSON Schema, after checking the schema."""
     schema = ItemAdapter.get_json_schema(item_class)
     validator_class = validator_for(schema, default=Draft202012Validator)
     validator_class.check_schema(schema)
     return validator_class(schema)
+
+
+@functools.cache
+def build_fast_validator(item_class: type) -> Callable[[Document], Any]:
+    """Return ``fastjsonschema``'s compiled validator for an item class's JSON Schema.
+
+    It raises ``JsonSchemaValueException`` for an invalid document. Defaults in
+    the schema are not filled in: the document is stored as it was checked.
+    """
+    build_validator(item_class)  # checks the schema
+    return fastjsonschema.compile(ItemAdapter.get_json_schema(item_class), use_default=False)
 
 
 def error_reason(error: ValidationError) -> str:
@@ -62,12 +96,23 @@ def error_reason(error: ValidationError) -> str:
     return f"{'.'.join(path) or '<root>'}:{error.validator}"
 
 
+def fast_error_reason(error: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
+    """Return the location and reason of a compiled validator's error, as jsonschema's are."""
+    parts = [str(part) for part in (error.path or [])[1:]]  # the first part is "data"
+    fields = [part for part in parts if not part.isdigit()]
+    return ".".join(parts) or "<root>", f"{'.'.join(fields) or '<root>'}:{error.rule}"
+
+
 class ValidationPipeline:
     """Pass valid items unchanged; drop the others with :class:`InvalidItem`."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.validators = {item_class: build_validator(item_class) for item_class in ITEM_CLASSES}
+        self.validators = {
+            item_class: build_fast_validator(item_class) for item_class in ITEM_CLASSES
+        }
+        self.documents = DocumentHandoff.for_crawler(crawler)
+        """Where valid items' documents are left for the storage pipeline."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -83,18 +128,33 @@ class ValidationPipeline:
                 f"{item_class.__name__} is not a bilicrawl item class",
                 UNKNOWN_ITEM_CLASS,
             )
-        document = ItemAdapter(item).asdict()
-        error = best_match(validator.iter_errors(document))
-        if error is not None:
-            key = " ".join(f"{field}={document.get(field)!r}" for field in item_class.natural_key)
-            location = ".".join(str(part) for part in error.absolute_path) or "<root>"
-            raise self._dropped(
-                item_class,
-                f"Invalid {item_class.__name__} {key}: at {location}: {error.message}",
-                error_reason(error),
-            )
+        checked = document(item)
+        try:
+            validator(checked)
+        except fastjsonschema.JsonSchemaValueException as fast_error:
+            raise self._invalid(item_class, checked, fast_error) from None
+        self.documents.give(item, checked)
         self.crawler.stats.inc_value(stat_key("items", item_class.__name__))
         return item
+
+    def _invalid(
+        self,
+        item_class: type,
+        checked: Document,
+        fast_error: fastjsonschema.JsonSchemaValueException,
+    ) -> InvalidItem:
+        """Explain a document the compiled validator rejected, with jsonschema's best error."""
+        key = " ".join(f"{field}={checked.get(field)!r}" for field in item_class.natural_key)
+        error = best_match(build_validator(item_class).iter_errors(checked))
+        if error is None:  # never seen: then the compiled validator explains its decision
+            location, reason = fast_error_reason(fast_error)
+            message = fast_error.message
+        else:
+            location = ".".join(str(part) for part in error.absolute_path) or "<root>"
+            reason, message = error_reason(error), error.message
+        return self._dropped(
+            item_class, f"Invalid {item_class.__name__} {key}: at {location}: {message}", reason
+        )
 
     def _dropped(self, item_class: type, message: str, reason: str) -> InvalidItem:
         stats = self.crawler.stats
