@@ -1,10 +1,10 @@
-# One command for the tests, one for the demo; both set up what they need.
+# One command for the tests, one for the demo, one for the benchmarks; each sets up what it needs.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo lint redis-server clean
+.PHONY: test demo bench lint redis-server clean
 
 test: $(INSTALLED) redis-server
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -12,8 +12,14 @@ test: $(INSTALLED) redis-server
 demo: $(INSTALLED)
 	$(PY) -m tests.demo
 
+# All benchmarks (about 8 minutes), figures written into docs/benchmarks.md.
+# Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick" or "--only request";
+# see .venv/bin/python -m bench --help.
+bench: $(INSTALLED)
+	$(PY) -m bench $(BENCH_ARGS)
+
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check bilicrawl tests
+	$(VENV)/bin/ruff check bilicrawl tests bench
 
 $(INSTALLED): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)

@@ -12,27 +12,32 @@ crawl process's resident memory (``VmRSS`` in ``/proc/<pid>/status``) every
 command started the fake API saw its first video request. The ids file is read
 as the crawl has room for it (``BILI_INPUT_BACKLOG``), so both runs should look
 alike; before that, the big file took 200 s and 1.9 GB before the first request.
+``python -m bench`` runs it too, as its ``input`` benchmark (:func:`run`).
 """
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bench.common import PYTHON, ROOT, VIDEO_PATH, Section, Table, child_env, machine_facts, today
 from bilicrawl.ids import av2bv
 from tests.fakeapi.process import FakeApi
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRAPY = ROOT / ".venv" / "bin" / "scrapy"
-VIDEO_PATH = "/x/web-interface/wbi/view/detail"
+if TYPE_CHECKING:
+    from bench.common import Options
+
 RUNS = {"baseline": 100, "large": 1_000_000}
 CLOSESPIDER_TIMEOUT = 30
+QUICK_TIMEOUT = 10
 SAMPLE_EVERY = 0.5
+
+Result = tuple[int, float | None, int]
+"""Peak RSS (KiB), seconds to the first video request (None: none), video requests served."""
 
 
 def write_ids_file(path: Path, lines: int) -> Path:
@@ -61,47 +66,84 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def crawl(api: FakeApi, ids_file: Path, tmp: Path) -> tuple[int, float | None, int]:
-    """Run the crawl; return peak RSS (KiB), seconds to the first video request, and
-    the number of video requests served."""
+def crawl(api: FakeApi, ids_file: Path, tmp: Path, timeout: int = CLOSESPIDER_TIMEOUT) -> Result:
+    """Run the crawl for *timeout* seconds; return what :data:`Result` says."""
     api.reset()
     database = tmp / "x.db"
     database.unlink(missing_ok=True)
-    env = {**os.environ, "BILI_API_URL": api.url, "SQLITE_PATH": str(database), "MONGO_URI": ""}
+    env = child_env(BILI_API_URL=api.url, SQLITE_PATH=str(database))
     command = [
-        str(SCRAPY), "crawl", "video", "-a", f"ids_file={ids_file}",
-        "-s", f"CLOSESPIDER_TIMEOUT={CLOSESPIDER_TIMEOUT}",
+        PYTHON, "-m", "scrapy", "crawl", "video", "-a", f"ids_file={ids_file}",
+        "-s", f"CLOSESPIDER_TIMEOUT={timeout}",
     ]  # fmt: skip
     started = time.time()
     with (tmp / f"{ids_file.stem}.log").open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: S603
-        peak = 0
-        while process.poll() is None:
-            peak = max(peak, rss_kib(process.pid) or 0)
-            time.sleep(SAMPLE_EVERY)
+        try:
+            peak = 0
+            while process.poll() is None:
+                peak = max(peak, rss_kib(process.pid) or 0)
+                time.sleep(SAMPLE_EVERY)
+                if time.time() - started > timeout + 120:
+                    raise TimeoutError(f"{command} still runs after {timeout + 120} s")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     videos = [entry["t"] for entry in api.log() if entry["path"] == VIDEO_PATH]
     first = min(videos) - started if videos else None
     return peak, first, len(videos)
 
 
-def main() -> None:
-    if not SCRAPY.exists():
-        sys.exit(f"{SCRAPY} not found: run `make test` first to create the environment")
+def measure(timeout: int = CLOSESPIDER_TIMEOUT) -> dict[str, Result]:
+    """Both runs, printing what is going on."""
     results = {}
     with FakeApi() as api, tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
         for name, lines in RUNS.items():
             ids_file = write_ids_file(tmp / f"{name}.txt", lines)
             size = ids_file.stat().st_size / 2**20
-            print(f"{name}: {lines:,} lines ({size:.1f} MiB), crawling for "
-                  f"{CLOSESPIDER_TIMEOUT} s...", flush=True)
-            results[name] = crawl(api, ids_file, tmp)
-    print(f"\n{'ids file':>10} {'lines':>10} {'peak RSS':>10} {'first video':>12} {'videos':>7}")
+            print(f"{name}: {lines:,} lines ({size:.1f} MiB), crawling for {timeout} s...",
+                  flush=True)
+            results[name] = crawl(api, ids_file, tmp, timeout)
+    return results
+
+
+def table(results: dict[str, Result]) -> Table:
+    rows = []
     for name, (peak, first, videos) in results.items():
         shown = f"{first:.2f} s" if first is not None else "none"
-        print(f"{name:>10} {RUNS[name]:>10,} {peak / 1024:>6.1f} MiB {shown:>12} {videos:>7}")
-    ratio = results["large"][0] / results["baseline"][0]
-    print(f"\npeak RSS, large / baseline: {ratio:.2f}")
+        rows.append([name, f"{RUNS[name]:,}", f"{peak / 1024:.1f} MiB", shown, str(videos)])
+    return Table(["ids file", "lines", "peak RSS", "first video request", "videos"], rows)
+
+
+def ratio(results: dict[str, Result]) -> float:
+    return results["large"][0] / results["baseline"][0]
+
+
+def run(options: Options) -> Section:
+    """The benchmark for ``python -m bench``: a section of the report."""
+    timeout = QUICK_TIMEOUT if options.quick else CLOSESPIDER_TIMEOUT
+    results = measure(timeout)
+    section = Section("input", "Huge ids files: memory and start-up")
+    section.add(
+        f"`{options.command}` (alone: `.venv/bin/python -m bench.input_memory`), {today()}; "
+        f"{machine_facts()}.",
+        f"Runs the real `scrapy crawl video` for {timeout} s (`-s CLOSESPIDER_TIMEOUT="
+        f"{timeout}`) at the shipped politeness (1 request/s) against the fake API, on a "
+        f"{RUNS['large']:,}-line ids file and on a {RUNS['baseline']:,}-line one (the "
+        f"baseline), sampling the crawl's resident memory every {SAMPLE_EVERY} s.",
+        table(results),
+        f"Peak RSS, large / baseline: **{ratio(results):.2f}**.",
+    )
+    return section
+
+
+def main() -> None:
+    results = measure()
+    print()
+    print(table(results).markdown())
+    print(f"\npeak RSS, large / baseline: {ratio(results):.2f}")
 
 
 if __name__ == "__main__":
