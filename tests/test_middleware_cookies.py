@@ -67,6 +67,31 @@ def sent(request: Request) -> dict[str, Any]:
     return {cookie["name"]: cookie["value"] for cookie in cookies}
 
 
+class Downloader:
+    """Our middleware, then Scrapy's CookiesMiddleware, as the downloader runs them."""
+
+    def __init__(self, mw: BiliCookiesMiddleware) -> None:
+        self.mw = mw
+        self.jar_mw = build_from_crawler(CookiesMiddleware, mw.crawler)
+
+    async def send(self, request: Request) -> dict[str, str]:
+        """Process *request*; return the ``Cookie`` header it would be sent with, as a dict."""
+        await self.mw.process_request(request)
+        self.jar_mw.process_request(request)
+        return cookie_header(request)
+
+    def answer(self, request: Request, set_cookie: str) -> None:
+        response = Response(request.url, headers={"Set-Cookie": set_cookie}, request=request)
+        self.jar_mw.process_response(request, response)
+
+
+def cookie_header(request: Request) -> dict[str, str]:
+    header = request.headers.get("Cookie", b"").decode()
+    pairs = [pair.split("=", 1) for pair in header.split("; ") if pair]
+    assert len({name for name, _ in pairs}) == len(pairs), f"a cookie sent twice: {header}"
+    return dict(pairs)
+
+
 @deferred_f_from_coro_f
 async def test_one_spi_fetch_for_many_requests() -> None:
     mw = build()
@@ -77,8 +102,62 @@ async def test_one_spi_fetch_for_many_requests() -> None:
     await mw.process_request(later)
 
     assert [r.url for r in mw.crawler.engine.requests] == [SPI_URL]
-    assert all(sent(r) == BUVID_COOKIES for r in [*requests, later])
+    assert sent(requests[0]) == BUVID_COOKIES
+    assert all(r.cookies == {} for r in [*requests[1:], later]), "the jar has them"
     assert mw.crawler.stats.get_value("bilicrawl/cookies/buvid_fetched") == 1
+
+
+@deferred_f_from_coro_f
+async def test_every_request_sends_them_from_the_jar() -> None:
+    """Concurrent requests wait for one fetch; the first seeds the jar, all send them."""
+    downloader = Downloader(build(**LOGIN))
+    requests = [Request(f"{API}/x/web-interface/wbi/view?aid={i}") for i in range(20)]
+
+    headers = await asyncio.gather(*(downloader.send(r) for r in requests))
+    headers.append(await downloader.send(Request(f"{API}/x/web-interface/nav")))
+
+    login = {"SESSDATA": SESSDATA, "bili_jct": BILI_JCT, "DedeUserID": "293793435"}
+    assert all(header == {**BUVID_COOKIES, **login} for header in headers)
+    assert sum(bool(r.cookies) for r in requests) == 1
+
+
+@deferred_f_from_coro_f
+async def test_each_cookie_jar_gets_them() -> None:
+    downloader = Downloader(build())
+    for jar in (None, 1, "account-2", 1, None):
+        request = Request(f"{API}/x/a", meta={"cookiejar": jar} if jar else {})
+        assert await downloader.send(request) == BUVID_COOKIES
+    assert set(downloader.jar_mw.jars) == {None, 1, "account-2"}
+
+
+@deferred_f_from_coro_f
+async def test_the_site_can_set_and_replace_cookies() -> None:
+    """As in a browser: Set-Cookie adds cookies and may replace ours."""
+    downloader = Downloader(build())
+    first = Request(f"{API}/x/web-interface/nav")
+    await downloader.send(first)
+    downloader.answer(first, "b_lsid=ABC_123; Path=/")
+
+    second = Request(f"{API}/x/web-interface/wbi/view?aid=2")
+    assert await downloader.send(second) == {**BUVID_COOKIES, "b_lsid": "ABC_123"}
+    downloader.answer(second, "buvid3=FROM-SITE; Path=/; Domain=.bilibili.com")
+
+    for host in ("api.bilibili.com", "www.bilibili.com"):
+        third = Request(f"https://{host}/x/web-interface/view?aid=3")
+        expected = {**BUVID_COOKIES, "buvid3": "FROM-SITE"}
+        if host == "api.bilibili.com":
+            expected["b_lsid"] = "ABC_123"  # host-only
+        assert await downloader.send(third) == expected
+
+
+@deferred_f_from_coro_f
+async def test_dont_merge_cookies_sends_none_even_once_seeded() -> None:
+    downloader = Downloader(build())
+    await downloader.send(Request(f"{API}/x/a"))
+
+    alone = Request(f"{API}/x/b", meta={"dont_merge_cookies": True})
+    assert await downloader.send(alone) == {}
+    assert alone.cookies == {}
 
 
 @pytest.mark.parametrize(
@@ -134,16 +213,19 @@ async def test_requests_left_alone(request_: Request) -> None:
 async def test_cookies_of_the_request_win() -> None:
     mw = build()
     as_dict = Request(f"{API}/x/a", cookies={"buvid3": "mine", "other": "1"})
-    as_list = Request(f"{API}/x/b", cookies=[{"name": "buvid3", "value": "mine"}])
+    as_list = Request(
+        f"{API}/x/b", cookies=[{"name": "buvid3", "value": "mine"}], meta={"cookiejar": 2}
+    )
 
     await mw.process_request(as_dict)
     await mw.process_request(as_list)
 
     assert sent(as_dict) == {**BUVID_COOKIES, "buvid3": "mine", "other": "1"}
+    site = {"path": "/", "domain": ".bilibili.com"}
     assert as_list.cookies == [
         {"name": "buvid3", "value": "mine"},
-        {"name": "buvid4", "value": BUVID4, "path": "/"},
-        {"name": "b_nut", "value": str(NOW), "path": "/"},
+        {"name": "buvid4", "value": BUVID4, **site},
+        {"name": "b_nut", "value": str(NOW), **site},
     ]
 
 
@@ -156,6 +238,31 @@ async def test_copies_do_not_share_the_added_cookies() -> None:
     await mw.process_request(copy)
 
     assert original.cookies == {"x": "1"}
+
+
+@deferred_f_from_coro_f
+async def test_buvid_seeds_the_jar_once_it_arrives() -> None:
+    """While spi fails, the login goes with every request; buvid joins once fetched."""
+    failures = 1
+
+    def answer(request: Request) -> Response:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise IgnoreRequest("api_code_-412: gave up after retries")
+        return spi_response(request)
+
+    clock = Clock(NOW)
+    downloader = Downloader(build(answer, clock, BILI_SESSDATA=SESSDATA))
+    early = [Request(f"{API}/x/{i}") for i in range(2)]
+    assert [await downloader.send(r) for r in early] == [{"SESSDATA": SESSDATA}] * 2
+    assert all(sent(r) == {"SESSDATA": SESSDATA} for r in early)
+
+    clock.now += 60
+    late = [Request(f"{API}/x/late{i}") for i in range(2)]
+    headers = [await downloader.send(r) for r in late]
+    assert headers == [{**BUVID_COOKIES, "b_nut": str(NOW + 60), "SESSDATA": SESSDATA}] * 2
+    assert late[1].cookies == {}
 
 
 @deferred_f_from_coro_f

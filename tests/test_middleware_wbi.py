@@ -15,7 +15,8 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from bilicrawl.middlewares.wbi import REQUEUE_PRIORITY_BOOST, WbiSignMiddleware, sign_url
+from bilicrawl.config import ConfigError
+from bilicrawl.middlewares.wbi import WbiSignMiddleware, sign_for_sending, sign_url
 from bilicrawl.signing import key_from_url, mixin_key, signed_query
 from tests.utils import Clock, FakeEngine
 
@@ -36,7 +37,13 @@ FIXTURE_MIXIN = mixin_key(
 # REFERENCE §2.2 test vector.
 VECTOR_KEYS = ("7cd084941338484aae1ad9425b84077c", "4932caff0ff746eab6f01bf08b70ac45")
 VECTOR_MIXIN = "ea1db124af3c7062474693fa704f4ff8"
-SETTINGS = {"BILI_API_URL": API, "BILI_WBI_KEY_TTL": 43200, "BILI_WBI_MAX_AGE": 60}
+HANDLER = "bilicrawl.handlers.BiliDownloadHandler"
+SCRAPY_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
+SETTINGS = {
+    "BILI_API_URL": API,
+    "BILI_WBI_KEY_TTL": 43200,
+    "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
+}
 
 
 def nav_body(img_key: str | None = None, sub_key: str | None = None) -> bytes:
@@ -73,35 +80,29 @@ def build(crawler: Any, clock: Clock | None = None) -> WbiSignMiddleware:
     return mw
 
 
-def query(request: Request) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(request.url).query))
+def query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
 
 
-async def sign_and_pass(mw: WbiSignMiddleware, request: Request) -> Request:
-    """Run *request* through the middleware twice, as the scheduler hop does."""
-    signed = await mw.process_request(request)
-    assert isinstance(signed, Request)
-    assert await mw.process_request(signed) is None
+async def sign(mw: WbiSignMiddleware, request: Request, now: float = NOW) -> str:
+    """Run *request* through the middleware, then sign it as the handler does; the URL sent."""
+    assert await mw.process_request(request) is None
+    signed = sign_for_sending(request, now)
+    assert signed is not None
     return signed
 
 
 @deferred_f_from_coro_f
-async def test_signs_with_the_nav_keys(crawler_factory: Callable[..., Any]) -> None:
+async def test_marks_the_request_with_the_nav_keys(crawler_factory: Callable[..., Any]) -> None:
     crawler = crawler_factory()
     mw = build(crawler)
     request = Request(VIEW_URL, priority=5)
 
-    signed = await mw.process_request(request)
+    assert await mw.process_request(request) is None
 
-    assert isinstance(signed, Request)
-    assert urlsplit(signed.url).query == (
-        "aid=2&wts=1744823207&w_rid=a3cd246bd42c066932752b24694eaf0d"
-    )
-    assert signed.meta["bili_wbi"] == {"wts": NOW, "mixin": VECTOR_MIXIN}
-    assert json.loads(json.dumps(signed.meta)) == signed.meta  # survives a JSON queue
-    assert signed.dont_filter
-    assert signed.priority == 5 + REQUEUE_PRIORITY_BOOST
-    assert crawler.stats.get_value("bilicrawl/wbi/signed") == 1
+    assert request.url == VIEW_URL, "signed when sent, by the download handler"
+    assert request.meta["bili_wbi"] == {"mixin": VECTOR_MIXIN}
+    assert (request.priority, request.dont_filter) == (5, False)
     assert crawler.stats.get_value("bilicrawl/wbi/keys_refreshed") == 1
     [nav] = crawler.engine.requests
     assert nav.url == NAV_URL
@@ -110,16 +111,16 @@ async def test_signs_with_the_nav_keys(crawler_factory: Callable[..., Any]) -> N
 
 
 @deferred_f_from_coro_f
-async def test_second_pass_restores_the_request(crawler_factory: Callable[..., Any]) -> None:
-    crawler = crawler_factory()
-    mw = build(crawler)
+async def test_signs_with_the_nav_keys_when_sent(crawler_factory: Callable[..., Any]) -> None:
+    mw = build(crawler_factory())
+    request = Request(VIEW_URL)
 
-    signed = await sign_and_pass(mw, Request(VIEW_URL, priority=5))
+    signed = await sign(mw, request)
 
-    assert signed.priority == 5
-    assert not signed.dont_filter
-    assert "bili_wbi_requeued" not in signed.meta
-    assert crawler.stats.get_value("bilicrawl/wbi/signed") == 1
+    assert urlsplit(signed).query == "aid=2&wts=1744823207&w_rid=a3cd246bd42c066932752b24694eaf0d"
+    assert request.url == VIEW_URL
+    assert request.meta["bili_wbi"] == {"wts": NOW, "mixin": VECTOR_MIXIN}
+    assert json.loads(json.dumps(request.meta)) == request.meta  # survives a JSON queue
 
 
 @deferred_f_from_coro_f
@@ -130,7 +131,7 @@ async def test_signature_verifies_with_the_fixture_keys(
     mw = build(crawler)
     url = f"{API}/x/space/wbi/arc/search?mid=2&ps=30&keyword=%E4%B8%96%20%E7%95%8C&order=pubdate"
 
-    signed = await mw.process_request(Request(url))
+    signed = await sign(mw, Request(url))
 
     params = query(signed)
     assert params["wts"] == str(NOW)
@@ -138,43 +139,51 @@ async def test_signature_verifies_with_the_fixture_keys(
     expected = signed_query(
         {"mid": "2", "ps": "30", "keyword": "世 界", "order": "pubdate"}, FIXTURE_MIXIN, NOW
     )
-    assert urlsplit(signed.url).query == expected
+    assert urlsplit(signed).query == expected
 
 
 @deferred_f_from_coro_f
 async def test_old_signature_is_replaced(crawler_factory: Callable[..., Any]) -> None:
     crawler = crawler_factory()
-    clock = Clock(NOW)
-    mw = build(crawler, clock)
+    mw = build(crawler)
     an_hour_ago = NOW - 3600
     stale_url = sign_url(VIEW_URL, VECTOR_MIXIN, an_hour_ago)
     stale = Request(stale_url, meta={"bili_wbi": {"wts": an_hour_ago, "mixin": VECTOR_MIXIN}})
 
-    signed = await mw.process_request(stale)
+    signed = await sign(mw, stale)
 
-    assert isinstance(signed, Request)
     assert query(signed)["wts"] == str(NOW)
-    assert urlsplit(signed.url).query.count("w_rid=") == 1
-    assert signed.meta["bili_wbi"]["wts"] == NOW
+    assert urlsplit(signed).query.count("w_rid=") == 1
+    assert stale.meta["bili_wbi"]["wts"] == NOW
 
 
-@pytest.mark.parametrize(("waited", "resigned"), [(59, False), (60, True)])
 @deferred_f_from_coro_f
-async def test_second_pass_within_max_age(
-    crawler_factory: Callable[..., Any], waited: int, resigned: bool
-) -> None:
-    crawler = crawler_factory()
-    clock = Clock(NOW)
-    mw = build(crawler, clock)
-    signed = await mw.process_request(Request(VIEW_URL))
+async def test_every_send_is_signed_at_its_own_time(crawler_factory: Callable[..., Any]) -> None:
+    """A retry, or a request that waited in its slot, carries a fresh wts."""
+    mw = build(crawler_factory())
+    request = Request(VIEW_URL)
+    first = await sign(mw, request, NOW)
+    retry = request.copy()  # shares the first meta["bili_wbi"] dict
 
-    clock.now += waited
-    again = await mw.process_request(signed)
+    again = await sign(mw, retry, NOW + 600)
 
-    assert isinstance(again, Request) is resigned
-    if resigned:
-        assert query(again)["wts"] == str(NOW + waited)
-        assert again.priority == REQUEUE_PRIORITY_BOOST  # boosted once, not twice
+    assert query(first)["wts"] == str(NOW)
+    assert query(again)["wts"] == str(NOW + 600)
+    assert request.meta["bili_wbi"]["wts"] == NOW, "the first send's record is untouched"
+    assert retry.meta["bili_wbi"]["wts"] == NOW + 600
+
+
+@deferred_f_from_coro_f
+async def test_redirect_off_a_wbi_path_is_not_signed(crawler_factory: Callable[..., Any]) -> None:
+    mw = build(crawler_factory())
+    request = Request(VIEW_URL)
+    await sign(mw, request)
+    redirected = request.replace(url=f"{API}/x/web-interface/view?aid=2")
+
+    assert await mw.process_request(redirected) is None
+
+    assert "bili_wbi" not in redirected.meta
+    assert sign_for_sending(redirected, NOW) is None
 
 
 @deferred_f_from_coro_f
@@ -196,12 +205,12 @@ async def test_concurrent_requests_share_one_nav_fetch(
     crawler = crawler_factory()
     mw = build(crawler)
 
-    results = await asyncio.gather(
-        *(mw.process_request(Request(f"{VIEW_URL}{i}")) for i in range(20))
-    )
+    requests = [Request(f"{VIEW_URL}{i}") for i in range(20)]
+    results = await asyncio.gather(*(mw.process_request(r) for r in requests))
 
+    assert results == [None] * 20
     assert len(crawler.engine.requests) == 1
-    assert all(r.meta["bili_wbi"]["mixin"] == VECTOR_MIXIN for r in results)
+    assert all(r.meta["bili_wbi"]["mixin"] == VECTOR_MIXIN for r in requests)
     assert crawler.stats.get_value("bilicrawl/wbi/keys_refreshed") == 1
 
 
@@ -211,16 +220,18 @@ async def test_keys_are_refreshed_after_the_ttl(crawler_factory: Callable[..., A
     crawler = crawler_factory(lambda r: json_response(r, nav_body(*keys.pop(0))))
     clock = Clock(NOW)
     mw = build(crawler, clock)
-    first = await sign_and_pass(mw, Request(VIEW_URL))
+    first = Request(VIEW_URL)
+    await sign(mw, first)
 
     clock.now += 43199
-    await sign_and_pass(mw, Request(VIEW_URL))
+    await sign(mw, Request(VIEW_URL))
     assert len(crawler.engine.requests) == 1
 
     clock.now += 2
-    resigned = await mw.process_request(first.replace(url=first.url))
+    retry = first.copy()
+    await sign(mw, retry, clock.now)
     assert len(crawler.engine.requests) == 2
-    assert resigned.meta["bili_wbi"]["mixin"] == mixin_key("a" * 32, "b" * 32)
+    assert retry.meta["bili_wbi"]["mixin"] == mixin_key("a" * 32, "b" * 32)
     assert crawler.stats.get_value("bilicrawl/wbi/keys_refreshed") == 2
 
 
@@ -235,7 +246,8 @@ async def test_stale_key_codes_invalidate_the_keys(
     crawler = crawler_factory()  # the new nav fetch returns the same keys
     clock = Clock(NOW)
     mw = build(crawler, clock)
-    signed = await sign_and_pass(mw, Request(VIEW_URL))
+    signed = Request(VIEW_URL)
+    await sign(mw, signed)
     clock.now += 2
     response = json_response(signed, {"code": code, "message": "x", "ttl": 1})
 
@@ -251,13 +263,12 @@ async def test_stale_key_codes_invalidate_the_keys(
     assert invalidated == (1 if invalidates else None)
     stale_retries = crawler.stats.get_value("bilicrawl/retry/reason_count/wbi_stale_keys")
     assert stale_retries == (2 if retried_here else None)
-    # The retry is re-signed after one new nav fetch.
+    # The retry is re-signed, after one new nav fetch if the keys were dropped.
     retry = signed.replace(url=signed.url, dont_filter=True)
-    again = await mw.process_request(retry)
+    again = await sign(mw, retry, clock.now)
     assert len(crawler.engine.requests) == (2 if invalidates else 1)
-    assert isinstance(again, Request) is invalidates
+    assert query(again)["wts"] == str(NOW + 2)
     if invalidates:
-        assert query(again)["wts"] == str(NOW + 2)
         # A late answer to a request signed before the new fetch (same keys) is ignored.
         mw.process_response(signed, response)
         assert crawler.stats.get_value("bilicrawl/wbi/keys_invalidated") == 1
@@ -267,7 +278,7 @@ async def test_stale_key_codes_invalidate_the_keys(
 async def test_unsigned_error_answers_keep_the_keys(crawler_factory: Callable[..., Any]) -> None:
     crawler = crawler_factory()
     mw = build(crawler)
-    await mw.process_request(Request(VIEW_URL))
+    await sign(mw, Request(VIEW_URL))
     request = Request(f"{API}/x/web-interface/view?aid=2")
 
     mw.process_response(request, json_response(request, {"code": -403}))
@@ -323,11 +334,39 @@ async def test_failed_nav_fetch_is_retried_by_the_next_request(
     assert len(crawler.engine.requests) == 1
     assert "Could not get WBI keys" in caplog.text
 
-    signed = await mw.process_request(Request(VIEW_URL))
-    assert isinstance(signed, Request)
+    await sign(mw, Request(VIEW_URL))
     assert len(crawler.engine.requests) == 2
+
+
+@deferred_f_from_coro_f
+async def test_an_answer_never_sent_keeps_the_keys(crawler_factory: Callable[..., Any]) -> None:
+    """An answer to a request the handler did not sign (from a cache, say) says nothing."""
+    crawler = crawler_factory()
+    mw = build(crawler)
+    request = Request(VIEW_URL)
+    assert await mw.process_request(request) is None
+
+    mw.process_response(request, json_response(request, {"code": -352}))
+
+    assert crawler.stats.get_value("bilicrawl/wbi/keys_invalidated") is None
 
 
 def test_settings_must_be_positive(crawler_factory: Callable[..., Any]) -> None:
     with pytest.raises(ValueError, match="must be positive"):
-        build(crawler_factory(BILI_WBI_MAX_AGE=0))
+        build(crawler_factory(BILI_WBI_KEY_TTL=0))
+
+
+@pytest.mark.parametrize(
+    "handlers",
+    [
+        pytest.param({}, id="scrapy-default"),
+        pytest.param({"http": HANDLER, "https": None}, id="https-disabled"),
+        pytest.param({"http": SCRAPY_HANDLER, "https": HANDLER}, id="http-replaced"),
+    ],
+)
+def test_refuses_to_start_without_the_signing_handler(
+    crawler_factory: Callable[..., Any], handlers: dict[str, Any]
+) -> None:
+    """Requests would go out unsigned."""
+    with pytest.raises(ConfigError, match=r"DOWNLOAD_HANDLERS\[.*BILI_DOWNLOAD_HANDLER"):
+        build(crawler_factory(DOWNLOAD_HANDLERS=handlers))

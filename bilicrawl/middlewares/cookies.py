@@ -12,18 +12,26 @@ Optional login: ``BILI_SESSDATA``, ``BILI_JCT`` and ``BILI_DEDEUSERID`` are sent
 as ``SESSDATA``, ``bili_jct`` and ``DedeUserID``. They are secrets: they are
 never logged except masked by :func:`mask_secret`, and never put in stats.
 
-How the cookies are attached: this middleware runs before Scrapy's
-``CookiesMiddleware`` (700) and adds them to ``request.cookies`` (as a list of
-cookie dicts with ``path=/``), keeping any cookie of the same name the request
-already has. ``CookiesMiddleware`` then
-merges them into the request's jar (whichever ``meta["cookiejar"]``) and builds
-the ``Cookie`` header with the jar's other cookies, including any the site sets
-with ``Set-Cookie``; for the names above, our values win over the site's. This
-uses public API only (adding them to ``CookiesMiddleware``'s jars directly would
-need its internals and one insertion per jar), so it needs ``COOKIES_ENABLED``.
-Run it after ``WbiSignMiddleware`` so the signed copy it re-queues does not
-carry the cookies through the scheduler. Note that Scrapy's own
-``COOKIES_DEBUG`` logs ``Cookie`` headers, login included, in clear.
+How the cookies are attached: once per cookie jar. This middleware runs right
+before Scrapy's ``CookiesMiddleware`` (700). The first request to a Bilibili
+host in a jar (``meta["cookiejar"]``: several jars all get them) carries the
+cookies in ``request.cookies`` (cookie dicts with ``path=/`` and, on
+bilibili.com hosts, ``domain=.bilibili.com`` as the site sets them; any cookie
+of the same name the request already has is kept); ``CookiesMiddleware``
+stores them in that jar. From then on it builds every request's ``Cookie``
+header from the jar, with the cookies the site sets with ``Set-Cookie``, so
+later requests carry nothing and cost nothing here (the jar is seeded once for
+all bilibili.com hosts, once per other configured host, and per scheme). As in
+a browser, the site may replace or expire them with ``Set-Cookie``, and cookies
+a request carries itself go into the jar too, replacing ours for later
+requests. While the buvid fetch is failing, requests carry the login cookies
+each time; the jar is seeded once buvid arrives. Public API only: putting them
+in ``CookiesMiddleware``'s jars directly would need its internals, and a
+``Cookie`` header of our own would be replaced by the one it builds from the
+jar. So it needs ``COOKIES_ENABLED``, and nothing between the two middlewares
+may drop the first request. Requests with ``meta["dont_merge_cookies"]`` get
+nothing. Note that Scrapy's own ``COOKIES_DEBUG`` logs ``Cookie`` headers,
+login included, in clear.
 
 Bilibili hosts: those of ``BILI_API_URL``, ``BILI_COMMENT_URL``,
 ``BILI_WWW_URL`` and ``BILI_LIVE_API_URL``, plus ``bilibili.com`` and its
@@ -69,6 +77,9 @@ logging.getLogger("tldextract").setLevel(logging.ERROR)
 SPI_META = "bili_buvid_fetch"
 """Meta flag of the spi request itself, which must not wait for its own result."""
 
+SITE_DOMAIN = "bilibili.com"
+SITE_SUFFIX = f".{SITE_DOMAIN}"
+
 HOST_SETTINGS = ("BILI_API_URL", "BILI_COMMENT_URL", "BILI_WWW_URL", "BILI_LIVE_API_URL")
 
 LOGIN_SETTINGS = {
@@ -99,13 +110,15 @@ def _buvid_from_spi(response: Response) -> tuple[str, str]:
     return buvid3, buvid4
 
 
-def _merge_cookies(request: Request, cookies: dict[str, str]) -> None:
+def _merge_cookies(request: Request, cookies: dict[str, str], domain: str | None) -> None:
     """Add *cookies* to ``request.cookies`` unless the request has one of that name.
 
     They get ``path=/``: without it, the jar scopes each to the directory of the
-    first URL it came with and sends duplicates to deeper paths. A new list is
-    assigned rather than updated in place: copies of a request share their
-    ``cookies`` object.
+    first URL it came with and sends duplicates to deeper paths. On bilibili.com
+    hosts they get ``domain=.bilibili.com``, as the site sets them: a
+    ``Set-Cookie`` of the site then replaces ours instead of joining it as a
+    second cookie of the same name. A new list is assigned rather than updated
+    in place: copies of a request share their ``cookies`` object.
     """
     existing: list[VerboseCookie] = (
         [{"name": name, "value": value} for name, value in request.cookies.items()]
@@ -113,10 +126,11 @@ def _merge_cookies(request: Request, cookies: dict[str, str]) -> None:
         else request.cookies
     )
     present = {cookie["name"] for cookie in existing}
+    scope = {"path": "/", **({"domain": domain} if domain else {})}
     request.cookies = [
         *existing,
         *(
-            VerboseCookie(name=name, value=value, path="/")
+            VerboseCookie(name=name, value=value, **scope)  # type: ignore[typeddict-item]
             for name, value in cookies.items()
             if name not in present
         ),
@@ -147,6 +161,8 @@ class BiliCookiesMiddleware:
         self._failed_at: float | None = None
         self._warned = False
         self._fetch: asyncio.Task[dict[str, str]] | None = None
+        self._seeded: set[tuple[object, str, str]] = set()
+        """(cookiejar, scheme, host or ".bilibili.com") whose jar holds the cookies."""
         if self.login:
             logger.info(
                 "Sending login cookies: %(cookies)s",
@@ -160,14 +176,22 @@ class BiliCookiesMiddleware:
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
-        if request.meta.get(SPI_META) or request.meta.get("dont_merge_cookies"):
+        meta = request.meta
+        url = urlparse_cached(request)
+        host = url.hostname or ""
+        on_site = host == SITE_DOMAIN or host.endswith(SITE_SUFFIX)
+        # Cookies on the site are shared by its hosts (domain=.bilibili.com).
+        jar = (meta.get("cookiejar"), url.scheme, SITE_SUFFIX if on_site else host)
+        if jar in self._seeded or meta.get(SPI_META) or meta.get("dont_merge_cookies"):
             return
-        if not self._is_bili_host(urlparse_cached(request).hostname or ""):
+        if not (on_site or host in self.hosts):
             return
-        _merge_cookies(request, {**await self._buvid_cookies(), **self.login})
-
-    def _is_bili_host(self, host: str) -> bool:
-        return host in self.hosts or host == "bilibili.com" or host.endswith(".bilibili.com")
+        buvid = await self._buvid_cookies()
+        if jar in self._seeded:  # by another request while this one waited
+            return
+        _merge_cookies(request, {**buvid, **self.login}, SITE_SUFFIX if on_site else None)
+        if buvid:
+            self._seeded.add(jar)
 
     async def _buvid_cookies(self) -> dict[str, str]:
         """Return the buvid cookies, fetching them if needed; empty while unavailable."""

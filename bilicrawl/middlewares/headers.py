@@ -4,9 +4,19 @@ Bilibili rejects clients that do not look like a browser (HTTP 412 for a
 missing or scripted User-Agent; relation lists and ``/x/article/cards`` also
 want a ``bilibili.com`` Referer). One User-Agent is chosen per crawl, because
 cookies such as ``buvid3`` are tied to it; headers a request already carries win.
+It runs before Scrapy's ``DefaultHeadersMiddleware`` (400), whose
+``DEFAULT_REQUEST_HEADERS`` (an HTML ``Accept``, ``Accept-Language: en``) would
+otherwise be set first and win.
+
+With ``BILI_IMPERSONATE`` (see :mod:`bilicrawl.handlers`) no User-Agent is set:
+curl_cffi then sends the impersonated browser's own, which matches its TLS
+fingerprint and the ``sec-ch-ua`` headers it sends with it. A User-Agent from
+the pool would contradict them (a Firefox UA over a Chrome handshake), which is
+what fingerprinting looks for; and the impersonated browser is one per crawl too.
 
 Settings: ``BILI_HEADERS_ENABLED`` (True), ``BILI_USER_AGENTS`` (a pool of
-current desktop browsers), ``BILI_REFERER`` (``https://www.bilibili.com/``).
+current desktop browsers), ``BILI_REFERER`` (``https://www.bilibili.com/``),
+``BILI_IMPERSONATE``.
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
+
+from bilicrawl.handlers import impersonated_browser
 
 if TYPE_CHECKING:
     from typing import Self
@@ -31,18 +43,19 @@ class BrowserHeadersMiddleware:
         settings = crawler.settings
         if not settings.getbool("BILI_HEADERS_ENABLED"):
             raise NotConfigured("BILI_HEADERS_ENABLED is off")
-        user_agents = settings.getlist("BILI_USER_AGENTS")
-        if not user_agents:
-            raise ValueError("BILI_USER_AGENTS is empty: Bilibili rejects non-browser clients")
         referer = settings["BILI_REFERER"]
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(referer))
         self.headers = {
-            "User-Agent": random.choice(user_agents),  # noqa: S311 (not security)
             "Accept": "application/json, text/plain, */*",
             "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
             "Referer": referer,
             "Origin": origin,
         }
+        if not impersonated_browser(settings):
+            user_agents = settings.getlist("BILI_USER_AGENTS")
+            if not user_agents:
+                raise ValueError("BILI_USER_AGENTS is empty: Bilibili rejects non-browser clients")
+            self.headers["User-Agent"] = random.choice(user_agents)  # noqa: S311 (not security)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

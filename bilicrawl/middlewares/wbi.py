@@ -1,10 +1,10 @@
-"""WBI signing of ``/wbi/`` requests, at download time.
+"""WBI signing of ``/wbi/`` requests, at send time.
 
 Every request whose URL path contains ``/wbi/`` is signed (``wts`` and ``w_rid``
-added, any old ones replaced) when the downloader takes it, never when it is
-built, so requests that waited in a queue or in Redis, and retries, carry a
-fresh ``wts``. The mixing and hashing are the pure functions of
-:mod:`bilicrawl.signing`.
+added, any old ones replaced) when it is sent, never when it is built, so
+requests that waited in a queue, in Redis or in their slot's download delay,
+and retries, carry a fresh ``wts``. The mixing and hashing are the pure
+functions of :mod:`bilicrawl.signing`.
 
 Keys. The two site-wide keys come from ``{BILI_API_URL}/x/web-interface/nav``
 (``data.wbi_img``), fetched through Scrapy with ``engine.download_async`` (so
@@ -19,33 +19,33 @@ retry is re-signed with the new keys. When a fetch fails, the requests waiting f
 are retried (reason ``wbi_keys_unavailable``, within their retry budget, then
 dropped with Scrapy's "Gave up retrying" error); the next request tries again.
 
-Delivery of the signed URL. ``Request.url`` is read-only in Scrapy's public
-API, so ``process_request`` returns ``request.replace(url=signed)``, which
-Scrapy sends back through the scheduler. The replacement is marked with
-``meta["bili_wbi"] = {"wts": ..., "mixin": ...}``, has ``dont_filter=True``
-(the fingerprint ignores ``w_rid``/``wts``, so the dupefilter would drop it) and
-its priority raised by :data:`REQUEUE_PRIORITY_BOOST` so it is dequeued next;
-the original ``priority``/``dont_filter`` are kept in
-``meta["bili_wbi_requeued"]`` and restored on the next pass, so retries and
-redirects of it do not inherit the boost. On that next pass it is downloaded
-as is if it was signed after the latest key fetch, with those keys, less than
-``BILI_WBI_MAX_AGE`` seconds ago, and re-signed otherwise (so are retries). This
-cannot spin: a request is sent back again only if it waited
-``BILI_WBI_MAX_AGE`` seconds since its last signing or the keys were fetched
-again in between, which takes real time (TTL) or a -403/-352 answer.
+Two halves. :class:`WbiSignMiddleware` owns the keys: its ``process_request``
+waits for current keys and puts their mixin in ``meta["bili_wbi"] =
+{"mixin": ...}``; its ``process_response`` reads the answer. The signing itself
+is :func:`sign_for_sending`, called by the download handler
+:class:`bilicrawl.handlers.BiliDownloadHandler` (``DOWNLOAD_HANDLERS`` for http
+and https) after the slot's download delay: it signs at the current second,
+records ``wts`` in the same meta key and hands the delegate handler
+``request.replace(url=signed)``. The request itself keeps its unsigned URL, so
+``response.request.url`` is the URL the spider built (what the fingerprint,
+the dupefilter, the logs and retries see) and ``response.url`` is the signed
+URL that was sent. The middleware refuses to start (``ConfigError``) when the
+handler is not installed for both schemes: requests would go out unsigned.
 
-The alternative, ``request._set_url(signed)`` in place, saves the scheduler hop
-but uses a private method and mutates a request other components have already
-seen: ``urlparse_cached`` and the fingerprint cache are keyed on the request
-object and would keep the unsigned URL (the HTTP/2 handler builds its ``:path``
-from ``urlparse_cached``). ``replace`` is the documented way to change a URL.
-
-Signing happens when the downloader accepts a request, before its slot's
-download delay: under a long risk-control back-off a ``wts`` can be as old as
-that delay when the request is sent.
+Why not sign in ``process_request``: ``Request.url`` is read-only in Scrapy's
+public API, so a middleware can only return ``request.replace(url=signed)``,
+which Scrapy sends back through the scheduler and every downloader middleware
+a second time (about 8 % more CPU per response), with ``dont_filter``, a
+priority boost and a maximum age to keep that hop correct; and it signed
+before the slot's delay, so under a long back-off a ``wts`` was as old as the
+delay. ``request._set_url(signed)`` in place would save the hop but is private
+and would leave ``urlparse_cached`` and the fingerprint cache, keyed on the
+request object, with the unsigned URL. ``DOWNLOAD_HANDLERS`` and
+``Request.replace`` are public, and the handler sees every request exactly
+when it is sent.
 
 Settings: ``BILI_API_URL`` (``https://api.bilibili.com``), ``BILI_WBI_KEY_TTL``
-(43200 s: the keys rotate daily), ``BILI_WBI_MAX_AGE`` (60 s).
+(43200 s: the keys rotate daily), ``DOWNLOAD_HANDLERS`` (see above).
 
 Stats: ``bilicrawl/wbi/signed``, ``bilicrawl/wbi/keys_refreshed``,
 ``bilicrawl/wbi/keys_invalidated``, ``bilicrawl/wbi/keys_failed``.
@@ -63,7 +63,9 @@ from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import load_object
 
+from bilicrawl.config import ConfigError
 from bilicrawl.middlewares.api import decode_envelope
 from bilicrawl.signing import key_from_url, mixin_key, signed_query
 from bilicrawl.stats import RETRY_BASE, stat_key
@@ -78,13 +80,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WBI_META = "bili_wbi"
-"""Meta key of a signed request: ``{"wts": <Unix seconds>, "mixin": <mixin key>}``."""
+"""Meta key of a request to sign: ``{"mixin": <mixin key>}`` from the middleware, plus
+``"wts": <Unix seconds>`` once the handler has signed it."""
 
-REQUEUED_META = "bili_wbi_requeued"
-"""Meta key holding the ``priority`` and ``dont_filter`` to restore after the hop."""
-
-REQUEUE_PRIORITY_BOOST = 1_000_000
-"""Added to the priority of a re-queued signed request so it is dequeued next."""
+HANDLER = "bilicrawl.handlers.BiliDownloadHandler"
+"""The download handler that signs; ``DOWNLOAD_HANDLERS`` must use it for http and https."""
 
 STALE_SIGNATURE_CODE = -403
 INVALIDATING_CODES = frozenset({STALE_SIGNATURE_CODE, -352})
@@ -121,17 +121,53 @@ def sign_url(url: str, mixin: str, wts: int) -> str:
     return urlunsplit(parts._replace(query=signed_query(params, mixin, wts)))
 
 
+def sign_for_sending(request: Request, now: float) -> str | None:
+    """Return the URL to send for *request*, signed at *now*; None if it is not to be signed.
+
+    The request is to be signed when :class:`WbiSignMiddleware` put a mixin key in
+    ``meta["bili_wbi"]``; the signing time is recorded there as ``wts``. A new dict
+    is stored, not the old one updated: copies of a request (retries) share it.
+    """
+    signature = request.meta.get(WBI_META)
+    if signature is None:
+        return None
+    mixin, wts = signature["mixin"], int(now)
+    request.meta[WBI_META] = {"mixin": mixin, "wts": wts}
+    return sign_url(request.url, mixin, wts)
+
+
+def check_handlers(crawler: Crawler) -> None:
+    """Raise ConfigError unless http and https downloads go through :data:`HANDLER`.
+
+    Its own settings are checked here too: Scrapy only logs a handler that fails to load.
+    """
+    from bilicrawl.handlers import delegate_class  # noqa: PLC0415 (it imports this module)
+
+    handlers = crawler.settings.getwithbase("DOWNLOAD_HANDLERS")
+    signer = load_object(HANDLER)
+    for scheme in ("http", "https"):
+        path = handlers.get(scheme)
+        handler = load_object(path) if path else None
+        if not (isinstance(handler, type) and issubclass(handler, signer)):
+            raise ConfigError(
+                f"WbiSignMiddleware needs DOWNLOAD_HANDLERS[{scheme!r}] = {HANDLER!r}, "
+                f"which signs requests when they are sent, not {path!r}; to download "
+                f"with another handler, set BILI_DOWNLOAD_HANDLER to it"
+            )
+    delegate_class(crawler.settings)
+
+
 class WbiSignMiddleware:
-    """Signs ``/wbi/`` requests with fresh WBI keys (see the module docstring)."""
+    """Keeps WBI keys and marks ``/wbi/`` requests for signing (see the module docstring)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         settings = crawler.settings
         self.nav_url = settings["BILI_API_URL"].rstrip("/") + "/x/web-interface/nav"
         self.key_ttl = settings.getfloat("BILI_WBI_KEY_TTL")
-        self.max_age = settings.getfloat("BILI_WBI_MAX_AGE")
-        if self.key_ttl <= 0 or self.max_age <= 0:
-            raise ValueError("BILI_WBI_KEY_TTL and BILI_WBI_MAX_AGE must be positive")
+        if self.key_ttl <= 0:
+            raise ValueError("BILI_WBI_KEY_TTL must be positive")
+        check_handlers(crawler)
         self.clock: Callable[[], float] = time.time
         self._mixin: str | None = None
         self._fetched_at = 0.0
@@ -143,11 +179,9 @@ class WbiSignMiddleware:
 
     async def process_request(self, request: Request) -> Request | None:
         if "/wbi/" not in urlparse_cached(request).path:
+            # e.g. a redirect away from a /wbi/ path, which copied the meta
+            request.meta.pop(WBI_META, None)
             return None
-        requeued = request.meta.pop(REQUEUED_META, None)
-        if requeued is not None:
-            request.priority = requeued["priority"]
-            request.dont_filter = requeued["dont_filter"]
         try:
             mixin = await self._current_mixin()
         except IgnoreRequest:
@@ -156,32 +190,14 @@ class WbiSignMiddleware:
             if retry is None:
                 raise
             return retry
-        now = self.clock()
-        signature = request.meta.get(WBI_META)
-        if self._uses_current_keys(signature) and now - signature["wts"] < self.max_age:
-            return None
-        wts = int(now)
-        self.crawler.stats.inc_value(stat_key("wbi", "signed"))
-        logger.debug(
-            "WBI-signed %(request)s (wts=%(wts)s)",
-            {"request": request, "wts": wts},
-            extra={"spider": self.crawler.spider},
-        )
-        return request.replace(
-            url=sign_url(request.url, mixin, wts),
-            priority=request.priority + REQUEUE_PRIORITY_BOOST,
-            dont_filter=True,
-            meta={
-                **request.meta,
-                WBI_META: {"wts": wts, "mixin": mixin},
-                REQUEUED_META: {"priority": request.priority, "dont_filter": request.dont_filter},
-            },
-        )
+        request.meta[WBI_META] = {"mixin": mixin}
+        return None
 
     def _uses_current_keys(self, signature: dict[str, Any] | None) -> bool:
         """Tell whether *signature* was made with the keys of the latest fetch, after it."""
         return (
             signature is not None
+            and "wts" in signature  # else never sent (an answer from a cache, say)
             and signature["mixin"] == self._mixin
             # A refetch after -403/-352 may return the same keys: older signatures are stale.
             and int(self._fetched_at) <= signature["wts"]
