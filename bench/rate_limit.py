@@ -169,7 +169,7 @@ def report(options: Options, results: list[Settling], *, duration: int, stretch:
         f"(`-s BILI_THROTTLE_MAX_RPS=2R`) and with the throttle's timings shortened so that "
         f"it settles within the run: `{throttle}` (back-off from 0.5 s up to 4 s instead of "
         f"10 s up to 10 min; the rate grows back every 3 s instead of every 60 s, by 10 % "
-        f"of the cap, up to 90 % of the last blocked rate). Every other setting is the "
+        f"of the cap, up to 95 % of the last blocked rate). Every other setting is the "
         f"project's. Figures from the fake API's log; times are seconds after the first "
         f"request; *refused* counts the requests answered with a ban. The target: at least "
         f"{TARGET:.0%} of R over the final {stretch} s, with no ban in them.",

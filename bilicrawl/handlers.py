@@ -41,7 +41,6 @@ Stats: ``bilicrawl/wbi/signed``.
 from __future__ import annotations
 
 import inspect
-import logging
 import time
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -60,7 +59,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
 
-logger = logging.getLogger(__name__)
 
 DEFAULT_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
 IMPERSONATE_HANDLER = "scrapy_impersonate.ImpersonateDownloadHandler"
@@ -134,11 +132,6 @@ class BiliDownloadHandler:
             return await self.delegate.download_request(request)
         if signed_url is not None:
             self.crawler.stats.inc_value(stat_key("wbi", "signed"))
-            logger.debug(
-                "WBI-signed %(request)s",
-                {"request": request},
-                extra={"spider": self.crawler.spider},
-            )
         sent = self._to_send(request, signed_url or request.url)
         try:
             response: Response = await self.delegate.download_request(sent)

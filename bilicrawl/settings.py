@@ -16,7 +16,9 @@ NEWSPIDER_MODULE = "bilicrawl.spiders"
 # The API hosts serve JSON to browsers; their robots.txt is written for pages.
 ROBOTSTXT_OBEY = False
 FEED_EXPORT_ENCODING = "utf-8"
+# No control port per crawl: neither Scrapy's telnet console nor its remote-control server.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 # `scrapy crawl` is bilicrawl's own: one-line errors, an exit status that says how it went.
 COMMANDS_MODULE = "bilicrawl.commands"
 # INFO: what the crawl does and decides, without a line per request or item; the crawl
@@ -78,7 +80,7 @@ BILI_THROTTLE_TRANSIENT_START = 1.0
 # Rate limiting: a block that outlives the START pause lowers the slot's rate to DECREASE
 # times the rate it was sending at when the block began, remembered as its ceiling. After
 # each RECOVER_SECONDS without such a block the rate grows by RECOVER_STEP of the cap, up
-# to the cap or 90% of the ceiling; the ceiling is forgotten after FORGET_SECONDS.
+# to the cap or 95% of the ceiling; the ceiling is forgotten after FORGET_SECONDS.
 BILI_THROTTLE_DECREASE = 0.8
 BILI_THROTTLE_RECOVER_SECONDS = 60.0
 BILI_THROTTLE_RECOVER_STEP = 0.1
@@ -95,8 +97,15 @@ DOWNLOAD_DELAY_JITTER = 0
 DOWNLOADER_MIDDLEWARES = {
     # Outermost: sees only final failures, and counts them for the summary.
     "bilicrawl.middlewares.outcome.RequestOutcomeMiddleware": 10,
-    # Replaced by the header middleware: one browser UA per crawl.
+    # Replaced by the header middleware: one browser UA per crawl, and the Accept headers.
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
+    "scrapy.downloadermiddlewares.defaultheaders.DefaultHeadersMiddleware": None,
+    # Off, each a cost on every request with nothing to do for these APIs: spiders build
+    # every URL from the BILI_*_URL hosts (no off-site links), no host asks for HTTP auth,
+    # JSON answers have no <meta refresh>.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "bilicrawl.middlewares.headers.BrowserHeadersMiddleware": 390,
     # Between RetryMiddleware (550) and HttpCompressionMiddleware (590), so it
     # sees decompressed bodies and its retries reuse Scrapy's retry accounting.
@@ -133,6 +142,15 @@ BILI_DEDEUSERID = os.environ.get("BILI_DEDEUSERID", "")
 REQUEST_FINGERPRINTER_CLASS = "bilicrawl.dupefilters.BiliRequestFingerprinter"
 BILI_DUPEFILTER_IGNORE_PARAMS = ["w_rid", "wts"]
 
+# Off: the Referer middleware would send the previous API URL (signature included) as the
+# Referer of follow-up requests, where a browser sends the page; bilicrawl's own follow-ups
+# (pages, fan-out) are not crawled "in depth", nor are their URLs ever too long.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+}
+
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "scrapy.extensions.corestats.CoreStats": None,
@@ -142,7 +160,11 @@ EXTENSIONS = {
     "bilicrawl.extensions.circuit_breaker.DeadHostBreaker": 115,
     "bilicrawl.extensions.shutdown.FastShutdown": 120,
     "bilicrawl.extensions.summary.CrawlSummary": 130,
+    "bilicrawl.extensions.gc.GcTuning": 140,
 }
+# Python's collector runs every BILI_GC_THRESHOLD allocations while crawling, not every
+# 700 (0: leave it alone); see bilicrawl/extensions/gc.py.
+BILI_GC_THRESHOLD = 10000
 # Close the crawl after this many consecutive risk-control answers (0: never), or when
 # consecutive risk answers (at least 3) have lasted BILI_CIRCUIT_BREAKER_SECONDS (0: no
 # time rule). With the default back-off a lasting ban is recognised in about 5 minutes.

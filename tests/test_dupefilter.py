@@ -9,7 +9,8 @@ from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.request import RequestFingerprinter
 from scrapy.utils.test import get_crawler
 
-from bilicrawl.dupefilters import BiliRequestFingerprinter, RedisDupeFilter, strip_query_params
+from bilicrawl.distributed import RedisDupeFilter
+from bilicrawl.dupefilters import BiliRequestFingerprinter, strip_query_params
 
 API = "https://api.bilibili.com/x/space/wbi/arc/search"
 SETTINGS = {

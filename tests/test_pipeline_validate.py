@@ -17,7 +17,15 @@ from jsonschema.validators import Draft202012Validator
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from bilicrawl.items import Owner, StaffMember, VideoItem, VideoPage, VideoStat, VideoTag
+from bilicrawl.items import (
+    ITEM_CLASSES,
+    Owner,
+    StaffMember,
+    VideoItem,
+    VideoPage,
+    VideoStat,
+    VideoTag,
+)
 from bilicrawl.parsers.video import parse_view, parse_view_detail
 from bilicrawl.pipelines import validate as validate_module
 from bilicrawl.pipelines.documents import document
@@ -357,3 +365,10 @@ def test_a_rejection_jsonschema_cannot_explain_is_explained_by_the_compiled_vali
         "Invalid VideoItem aid=113784589289472: at pages.1.cid: data.pages[1].cid must be integer"
     )
     assert crawler.stats.get_value("bilicrawl/validate/dropped_reason/pages.cid:type") == 1
+
+
+@pytest.mark.parametrize("item_class", ITEM_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_item_schema_is_a_valid_json_schema(item_class: type) -> None:
+    """Checked here rather than at every crawl's start."""
+    validator = build_validator(item_class)  # raises SchemaError for an invalid schema
+    assert validator.schema == ItemAdapter.get_json_schema(item_class)

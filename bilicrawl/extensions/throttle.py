@@ -69,7 +69,7 @@ logger = logging.getLogger(__name__)
 SLOT_META = "download_slot"
 RATE_WINDOW = 10.0
 """Seconds of a slot's answers its sending rate is measured over."""
-CEILING_MARGIN = 0.9
+CEILING_MARGIN = 0.95
 """Recovery stops at this fraction of the rate that was last blocked."""
 PROBING, BACKING_OFF, RATE_LIMITED = 1, 2, 3
 """Back-off levels: risk answers in a row, each to a request sent after the last step."""

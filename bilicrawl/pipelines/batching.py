@@ -38,6 +38,7 @@ from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
+import orjson
 from scrapy.utils.defer import deferred_from_coro
 
 from bilicrawl import signals
@@ -79,8 +80,17 @@ ROUTES: dict[type, Route] = {
 
 
 def dump_document(document: Document) -> str:
-    """Serialise a document as compact JSON that keeps CJK and emoji as-is."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    """Serialise a document as compact JSON that keeps CJK and emoji as-is.
+
+    orjson writes what ``json.dumps(ensure_ascii=False, separators=(",", ":"))``
+    writes, several times faster (a float may be spelled differently: ``1e-7``
+    for ``1e-07``); what it refuses (integers beyond 64 bits) the standard
+    library writes.
+    """
+    try:
+        return orjson.dumps(document).decode()
+    except TypeError:
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def key_of(document: Document, natural_key: tuple[str, ...]) -> tuple[Any, ...]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import BadVideoId, parse_video_id
 from bilicrawl.items import VideoItem
+from bilicrawl.middlewares.api import envelope_data
 from bilicrawl.parsers.video import PayloadError, parse_tags, parse_view, parse_view_detail
 from bilicrawl.spiders.base import BadInput, BiliSpider, Key
 from bilicrawl.stats import stat_key
@@ -73,12 +74,12 @@ class VideoSpider(BiliSpider):
         ]
 
     def parse_detail(self, response: Response) -> Iterator[VideoItem]:
-        item = self.video_item(response.request, parse_view_detail, response.json()["data"])
+        item = self.video_item(response.request, parse_view_detail, envelope_data(response))
         if item is not None:
             yield item
 
     def parse_view(self, response: Response) -> Iterator[Request]:
-        view = response.json()["data"]
+        view = envelope_data(response)
         yield self.api_request(
             "/x/web-interface/view/detail/tag",
             {"aid": view["aid"]},
@@ -92,7 +93,7 @@ class VideoSpider(BiliSpider):
         if item is None:
             return
         try:
-            item.tags = parse_tags(response.json()["data"])
+            item.tags = parse_tags(envelope_data(response))
         except PayloadError as exc:
             self.tags_missing(response.request, exc)
         yield item
