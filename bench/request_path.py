@@ -69,11 +69,11 @@ VARIANTS: dict[str, list[str]] = {
     # More runs of bilicrawl against the static replay, each with extra `scrapy crawl`
     # arguments on top of POLITENESS_OFF; each is reported as "bilicrawl+NAME", with its
     # ratios to the baselines. `--variant NAME='-s X=Y ...'` adds one for a single run.
-    # For example (bilicrawl's handler signs requests, then hands them to
-    # BILI_DOWNLOAD_HANDLER or, with BILI_IMPERSONATE, to scrapy-impersonate's):
-    #   "impersonate": ["-s", "BILI_IMPERSONATE=chrome"],
-    #   "aiohttp-handler": ["-s", "BILI_DOWNLOAD_HANDLER="
-    #                       "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"],
+    # bilicrawl's handler signs requests, then hands them to BILI_DOWNLOAD_HANDLER or, with
+    # BILI_IMPERSONATE, to scrapy-impersonate's: the optional TLS fingerprint's cost.
+    # Another handler, for example: "aiohttp-handler": ["-s", "BILI_DOWNLOAD_HANDLER="
+    #     "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"],
+    "impersonate": ["-s", "BILI_IMPERSONATE=chrome"],
 }
 
 TARGETS = {"plain-scrapy": 1.5, "raw-aiohttp": 0.25}
