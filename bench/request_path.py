@@ -273,8 +273,10 @@ def run(options: Options) -> Section:
     return report(options, names, runs, count=count, repeats=repeats, sizes=sizes)
 
 
-def _ratios(runs: list[Run], numerator: str, denominator: str) -> list[float]:
-    """Videos/s of *numerator* over *denominator*, per repetition where both succeeded."""
+def _ratios(
+    runs: list[Run], numerator: str, denominator: str, speed: Callable[[Run], float]
+) -> list[float]:
+    """*speed* of *numerator* over *denominator*, per repetition where both succeeded."""
     by_rep: dict[int, dict[str, Run]] = {}
     for result in runs:
         by_rep.setdefault(result.repetition, {})[result.client] = result
@@ -282,20 +284,7 @@ def _ratios(runs: list[Run], numerator: str, denominator: str) -> list[float]:
     for pair in by_rep.values():
         top, bottom = pair.get(numerator), pair.get(denominator)
         if top and bottom and top.ok and bottom.ok:
-            ratios.append(top.rate / bottom.rate)
-    return ratios
-
-
-def _cpu_ratios(runs: list[Run], numerator: str, denominator: str) -> list[float]:
-    """CPU per response of *denominator* over *numerator* (higher: *numerator* is cheaper)."""
-    by_rep: dict[int, dict[str, Run]] = {}
-    for result in runs:
-        by_rep.setdefault(result.repetition, {})[result.client] = result
-    ratios = []
-    for pair in by_rep.values():
-        top, bottom = pair.get(numerator), pair.get(denominator)
-        if top and bottom and top.ok and bottom.ok:
-            ratios.append(bottom.cpu_ms / top.cpu_ms)
+            ratios.append(speed(top) / speed(bottom))
     return ratios
 
 
@@ -377,8 +366,9 @@ def report(
         if not name.startswith("bilicrawl") or name == "bilicrawl-fake":
             continue
         for baseline, target in TARGETS.items():
-            ratios = _ratios(runs, name, baseline)
-            cpu = _cpu_ratios(runs, name, baseline)
+            ratios = _ratios(runs, name, baseline, lambda run: run.rate)
+            # Higher is cheaper: the baseline's CPU per response over this client's.
+            cpu = _ratios(runs, name, baseline, lambda run: 1 / run.cpu_ms)
             if ratios:
                 median = statistics.median(ratios)
                 everywhere = sum(ratio >= target for ratio in ratios)
