@@ -24,7 +24,6 @@ import asyncio
 import gzip
 import json
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -165,24 +164,10 @@ def create_app(recording: dict[str, Any]) -> web.Application:
 
 
 async def _serve(recording_path: Path) -> None:
-    from aiohttp import web  # noqa: PLC0415
+    from tests.fakeapi.app import serve_until_signalled  # noqa: PLC0415 (aiohttp, child only)
 
     recording = json.loads(recording_path.read_text(encoding="utf-8"))
-    runner = web.AppRunner(create_app(recording), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, done.set)
-    sys.stdout.write(f"http://{host}:{port}\n")
-    sys.stdout.flush()
-    try:
-        await done.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signalled(create_app(recording), "127.0.0.1", 0)
 
 
 class ReplayServer:

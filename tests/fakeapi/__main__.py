@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
-import sys
 
-from aiohttp import web
-
-from tests.fakeapi.app import Knobs, create_app
+from tests.fakeapi.app import Knobs, create_app, serve_until_signalled
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,22 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    runner = web.AppRunner(create_app(args.knobs, args.fault_seed), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    host = f"[{host}]" if ":" in host else host
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    sys.stdout.write(f"http://{host}:{port}\n")
-    sys.stdout.flush()
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signalled(create_app(args.knobs, args.fault_seed), args.host, args.port)
 
 
 def main(argv: list[str] | None = None) -> None:

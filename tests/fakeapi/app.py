@@ -18,6 +18,8 @@ import hashlib
 import hmac
 import json
 import random
+import signal
+import sys
 import time
 import uuid
 import zlib
@@ -487,3 +489,26 @@ def create_app(knobs: Knobs | None = None, fault_seed: int = 0) -> web.Applicati
     app.router.add_get("/_fake/keys", _get_keys)
     app.router.add_get("/{path:.*}", _api)
     return app
+
+
+async def serve_until_signalled(app: web.Application, host: str, port: int) -> None:
+    """Serve *app*, print its base URL on one line, and stop on SIGTERM or SIGINT.
+
+    Port 0 picks a free port; the printed line is how a parent process learns it.
+    """
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    bound_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    sys.stdout.write(f"http://{bound_host}:{bound_port}\n")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
