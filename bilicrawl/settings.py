@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from scrapy.settings import default_settings
+
 BOT_NAME = "bilicrawl"
 SPIDER_MODULES = ["bilicrawl.spiders"]
 NEWSPIDER_MODULE = "bilicrawl.spiders"
@@ -17,8 +19,15 @@ NEWSPIDER_MODULE = "bilicrawl.spiders"
 ROBOTSTXT_OBEY = False
 FEED_EXPORT_ENCODING = "utf-8"
 # No control port per crawl: neither Scrapy's telnet console nor its remote-control server.
+# The latter is also left out of Scrapy's base extensions: Scrapy imports every extension
+# it lists, even a disabled one, and this one imports aiohttp (0.2 s of every start-up).
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
+EXTENSIONS_BASE = {
+    path: order
+    for path, order in default_settings.EXTENSIONS_BASE.items()
+    if path != "scrapy.extensions.remote_control.RemoteControl"
+}
 # `scrapy crawl` is bilicrawl's own: one-line errors, an exit status that says how it went.
 COMMANDS_MODULE = "bilicrawl.commands"
 # INFO: what the crawl does and decides, without a line per request or item; the crawl

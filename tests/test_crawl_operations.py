@@ -181,6 +181,24 @@ def test_exit_status_says_whether_anything_was_stored(fakeapi: Any, tmp_path: Pa
     assert "stored: videos 1" in something.output()
 
 
+def test_a_sqlite_crawl_imports_nothing_it_does_not_use(fakeapi: Any, tmp_path: Path) -> None:
+    """Start-up cost: pymongo, jsonschema (drops only) and aiohttp are not imported."""
+    env = {**os.environ, "BILI_API_URL": fakeapi.url, "SQLITE_PATH": str(tmp_path / "s.db")}
+    env.pop("MONGO_URI", None)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-X", "importtime", "-m", "scrapy", "crawl", "video", "-a", "aids=2"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == OK, result.stderr[-3000:]
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"scrapy", "sqlite3"} <= imported
+    assert {"pymongo", "jsonschema", "aiohttp"}.isdisjoint(imported)
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
