@@ -1,4 +1,4 @@
-"""Bilibili video ids: AV <-> BV conversion and parsing of user input.
+"""Bilibili ids: AV <-> BV conversion, and parsing of the video and user ids users give.
 
 The BV id is a reversible encoding of the av number (aid): the current scheme
 (2024, for aids up to 2**51) XORs the aid, writes it in base 58 with a shuffled
@@ -25,6 +25,17 @@ _BV_IN_TEXT = re.compile(rf"(?:^|/)(BV1[{ALPHABET}]{{9}})(?:$|[/?#])")
 
 class BadVideoId(ValueError):
     """Raised for input that does not name a video; the message says why."""
+
+
+class BadUserId(ValueError):
+    """Raised for input that does not name a user; the message says why."""
+
+
+MAX_MID = 1 << 63
+"""User ids are signed 64-bit integers on the site; recent ones have 16 digits."""
+_MAX_MID_DIGITS = len(str(MAX_MID - 1))
+_UID_PREFIX = re.compile(r"uid\s*[:：]?\s*", re.IGNORECASE)
+_SPACE_HOSTS = frozenset({"space.bilibili.com", "m.bilibili.com", "www.bilibili.com"})
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -109,3 +120,39 @@ def parse_video_id(text: str) -> int:
     if match := _AV_IN_TEXT.search(parts.path):
         return parse_aid(match.group(1))
     raise BadVideoId(f"{_shown(text)} is not a video URL")
+
+
+def _mid_of_digits(digits: str, text: str) -> int:
+    if not digits.isascii() or not digits.isdigit():
+        raise BadUserId(f"{_shown(text)} is not a user id (mid)")
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_MID_DIGITS:
+        raise BadUserId(f"a mid of {len(significant)} digits is out of range (1 to 2**63 - 1)")
+    mid = int(significant or "0")
+    if not 0 < mid < MAX_MID:
+        raise BadUserId(f"mid {mid} is out of range (1 to 2**63 - 1)")
+    return mid
+
+
+def parse_mid(text: str) -> int:
+    """Return the user id named by *text*: a mid, ``UID:2``, or a space URL.
+
+    Space URLs are ``space.bilibili.com/<mid>`` with any sub-page
+    (``https://space.bilibili.com/2/video``) and the mobile
+    ``m.bilibili.com/space/<mid>``.
+    """
+    value = text.strip()
+    if not value:
+        raise BadUserId("empty user id")
+    if "/" not in value:
+        return _mid_of_digits(_UID_PREFIX.sub("", value, count=1), text)
+    try:
+        parts = urlsplit(value if "://" in value else f"https://{value}")
+    except ValueError as exc:
+        raise BadUserId(f"{_shown(text)} is not a URL: {exc}") from None
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if parts.hostname == "space.bilibili.com" and segments:
+        return _mid_of_digits(segments[0], text)
+    if parts.hostname in _SPACE_HOSTS and segments[:1] == ["space"] and len(segments) > 1:
+        return _mid_of_digits(segments[1], text)
+    raise BadUserId(f"{_shown(text)} is not a user's space URL")

@@ -138,6 +138,9 @@ BILI_IMPERSONATE = ""
 
 # --- WBI signing (bilicrawl.middlewares.wbi).
 BILI_WBI_KEY_TTL = 12 * 3600  # the site rotates its keys daily; -403/-352 also refresh them
+# Signed requests under these paths also carry the dm_img_* risk parameters (drawn once
+# per crawl): the space endpoints answer -352 to anonymous clients without them.
+BILI_DM_IMG_PATHS = ["/x/space/wbi/"]
 
 # --- Cookies (bilicrawl.middlewares.cookies): buvid3/buvid4 from /x/frontend/finger/spi,
 # plus an optional login. The secrets are read from the environment and never logged.

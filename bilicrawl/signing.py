@@ -9,12 +9,15 @@ See docs/bilibili-api.md for the algorithm and its test vectors.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import posixpath
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import Mapping
 
 MIXIN_KEY_ENC_TAB = (
@@ -57,3 +60,44 @@ def signed_query(params: Mapping[str, object], mixin: str, wts: int) -> str:
     query = urlencode(sorted(items.items()), quote_via=quote)
     w_rid = hashlib.md5((query + mixin).encode()).hexdigest()  # noqa: S324 (Bilibili's choice)
     return f"{query}&w_rid={w_rid}"
+
+
+WEBGL_VERSIONS = ("WebGL 1.0 (OpenGL ES 2.0 Chromium)", "WebGL 1.0")
+WEBGL_RENDERERS = (
+    "ANGLE (Intel, Intel(R) UHD Graphics 620 Direct3D11 vs_5_0 ps_5_0, D3D11)Google Inc. (Intel)",
+    "ANGLE (NVIDIA, NVIDIA GeForce GTX 1660 SUPER Direct3D11 vs_5_0 ps_5_0, D3D11)"
+    "Google Inc. (NVIDIA)",
+    "ANGLE (AMD, AMD Radeon RX 580 Series Direct3D11 vs_5_0 ps_5_0, D3D11)Google Inc. (AMD)",
+)
+"""Unmasked WebGL renderer + vendor strings of common Windows Chrome set-ups."""
+SCREENS = ((1920, 1080), (2560, 1440), (1536, 864), (1366, 768))
+
+
+def _webgl_string(text: str) -> str:
+    """Base64 of *text* without its last two characters, as the site's script sends it."""
+    return base64.b64encode(text.encode()).decode()[:-2]
+
+
+def dm_img_params(rng: random.Random) -> dict[str, str]:
+    """Return plausible ``dm_img_*`` risk parameters of one browser, drawn with *rng*.
+
+    The space endpoints answer -352 to anonymous clients without them. No mouse
+    events (``dm_img_list`` empty, which the site accepts), the WebGL version and
+    renderer strings of a common set-up, and ``dm_img_inter`` derived from a
+    screen size and an unscrolled page as the site's script derives them
+    (docs/bilibili-api.md).
+    """
+    width, height = rng.choice(SCREENS)
+    size_noise, offset_noise = rng.randrange(114), rng.randrange(514)
+    inter = {
+        "ds": [],
+        "wh": [2 * width + 2 * height + 3 * size_noise, 4 * width - height + size_noise,
+               size_noise],
+        "of": [offset_noise, 2 * offset_noise, offset_noise],
+    }
+    return {
+        "dm_img_list": "[]",
+        "dm_img_str": _webgl_string(rng.choice(WEBGL_VERSIONS)),
+        "dm_cover_img_str": _webgl_string(rng.choice(WEBGL_RENDERERS)),
+        "dm_img_inter": json.dumps(inter, separators=(",", ":")),
+    }

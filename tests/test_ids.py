@@ -2,7 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from bilicrawl.ids import MAX_AID, BadVideoId, av2bv, bv2av, parse_video_id
+from bilicrawl.ids import (
+    MAX_AID,
+    MAX_MID,
+    BadUserId,
+    BadVideoId,
+    av2bv,
+    bv2av,
+    parse_mid,
+    parse_video_id,
+)
 
 # REFERENCE §4.9: every vector checked both ways.
 VECTORS = [
@@ -129,3 +138,41 @@ def test_a_huge_bad_id_gives_a_short_message(text: str) -> None:
         parse_video_id(text)
     assert len(str(error.value)) < 150
     assert f"({len(text)} characters)" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "mid"),
+    [
+        ("2", 2),
+        (" 208259 ", 208259),
+        ("UID:2", 2),
+        ("uid：2", 2),
+        ("UID 3493000000000001", 3493000000000001),
+        ("https://space.bilibili.com/2", 2),
+        ("https://space.bilibili.com/2/video?tid=0", 2),
+        ("space.bilibili.com/208259/dynamic", 208259),
+        ("https://m.bilibili.com/space/2", 2),
+        (str(MAX_MID - 1), MAX_MID - 1),
+    ],
+)
+def test_parse_mid_accepts_every_form(text: str, mid: int) -> None:
+    assert parse_mid(text) == mid
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "empty"),
+        ("0", "out of range"),
+        (str(MAX_MID), "out of range"),
+        ("9" * 5000, "digits is out of range"),
+        ("UID:abc", "not a user id"),
+        ("２", "not a user id"),  # full-width digit
+        ("https://www.bilibili.com/video/BV1xx411c7mD", "not a user's space URL"),
+        ("https://space.bilibili.com/", "not a user's space URL"),
+        ("https://space.bilibili.com/x2/video", "not a user id"),
+    ],
+)
+def test_parse_mid_rejects_with_a_reason(text: str, says: str) -> None:
+    with pytest.raises(BadUserId, match=says):
+        parse_mid(text)

@@ -370,3 +370,23 @@ def test_refuses_to_start_without_the_signing_handler(
     """Requests would go out unsigned."""
     with pytest.raises(ConfigError, match=r"DOWNLOAD_HANDLERS\[.*BILI_DOWNLOAD_HANDLER"):
         build(crawler_factory(DOWNLOAD_HANDLERS=handlers))
+
+
+@deferred_f_from_coro_f
+async def test_space_requests_carry_the_crawls_dm_img_params_signed(
+    crawler_factory: Callable[..., Any],
+) -> None:
+    crawler = crawler_factory(BILI_DM_IMG_PATHS=["/x/space/wbi/"])
+    mw = build(crawler)
+    url = f"{API}/x/space/wbi/acc/info?mid=2"
+
+    first, second = await sign(mw, Request(url)), await sign(mw, Request(url))
+
+    params = query(first)
+    dm_img = {name: value for name, value in params.items() if name.startswith("dm_")}
+    assert set(dm_img) == {"dm_img_list", "dm_img_str", "dm_cover_img_str", "dm_img_inter"}
+    assert query(second) == params, "drawn once per crawl"
+    expected = signed_query({"mid": "2", **dm_img}, VECTOR_MIXIN, NOW)
+    assert urlsplit(first).query == expected, "signed together with the other parameters"
+    other = await sign(mw, Request(VIEW_URL))
+    assert not any(name.startswith("dm_") for name in query(other)), "only the listed paths"

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import base64
 import json
+import random
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
 
-from bilicrawl.signing import MIXIN_KEY_ENC_TAB, key_from_url, mixin_key, signed_query
+from bilicrawl.signing import (
+    MIXIN_KEY_ENC_TAB,
+    WEBGL_RENDERERS,
+    WEBGL_VERSIONS,
+    dm_img_params,
+    key_from_url,
+    mixin_key,
+    signed_query,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -89,3 +99,19 @@ def test_key_from_url_on_nav_payload() -> None:
 def test_key_from_url_ignores_query() -> None:
     url = f"https://i0.hdslb.com/bfs/wbi/{IMG_KEY}.png?v=1"
     assert key_from_url(url) == IMG_KEY
+
+
+def test_dm_img_params_look_like_a_browsers() -> None:
+    params = dm_img_params(random.Random(7))
+
+    assert params == dm_img_params(random.Random(7))
+    assert params["dm_img_list"] == "[]"
+    for name, strings in (("dm_img_str", WEBGL_VERSIONS), ("dm_cover_img_str", WEBGL_RENDERERS)):
+        value = params[name]
+        assert any(base64.b64encode(text.encode()).decode()[:-2] == value for text in strings)
+    inter = json.loads(params["dm_img_inter"])
+    assert params["dm_img_inter"] == json.dumps(inter, separators=(",", ":")), "compact"
+    assert inter["ds"] == []
+    width_height, offsets = inter["wh"], inter["of"]
+    assert len(width_height) == 3 and 0 <= width_height[2] < 114
+    assert offsets == [offsets[0], 2 * offsets[0], offsets[0]] and 0 <= offsets[0] < 514

@@ -21,7 +21,11 @@ dropped with Scrapy's "Gave up retrying" error); the next request tries again.
 
 Two halves. :class:`WbiSignMiddleware` owns the keys: its ``process_request``
 waits for current keys and puts their mixin in ``meta["bili_wbi"] =
-{"mixin": ...}``; its ``process_response`` reads the answer. The signing itself
+{"mixin": ...}``; its ``process_response`` reads the answer.
+For paths under ``BILI_DM_IMG_PATHS`` (the space endpoints, which answer -352 to
+anonymous clients without them) it also puts the crawl's ``dm_img_*`` risk
+parameters (:func:`bilicrawl.signing.dm_img_params`, drawn once per crawl) in
+``meta["bili_wbi"]["params"]``; they are added to the query before signing. The signing itself
 is :func:`sign_for_sending`, called by the download handler
 :class:`bilicrawl.handlers.BiliDownloadHandler` (``DOWNLOAD_HANDLERS`` for http
 and https) after the slot's download delay: it signs at the current second,
@@ -45,7 +49,8 @@ request object, with the unsigned URL. ``DOWNLOAD_HANDLERS`` and
 when it is sent.
 
 Settings: ``BILI_API_URL`` (``https://api.bilibili.com``), ``BILI_WBI_KEY_TTL``
-(43200 s: the keys rotate daily), ``DOWNLOAD_HANDLERS`` (see above).
+(43200 s: the keys rotate daily), ``BILI_DM_IMG_PATHS`` (``["/x/space/wbi/"]``),
+``DOWNLOAD_HANDLERS`` (see above).
 
 Stats: ``bilicrawl/wbi/signed``, ``bilicrawl/wbi/keys_refreshed``,
 ``bilicrawl/wbi/keys_invalidated``, ``bilicrawl/wbi/keys_failed``.
@@ -55,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -67,11 +73,11 @@ from scrapy.utils.misc import load_object
 
 from bilicrawl.config import ConfigError
 from bilicrawl.middlewares.api import decode_envelope
-from bilicrawl.signing import key_from_url, mixin_key, signed_query
+from bilicrawl.signing import dm_img_params, key_from_url, mixin_key, signed_query
 from bilicrawl.stats import RETRY_BASE, stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Self
 
     from scrapy.crawler import Crawler
@@ -80,7 +86,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WBI_META = "bili_wbi"
-"""Meta key of a request to sign: ``{"mixin": <mixin key>}`` from the middleware, plus
+"""Meta key of a request to sign: ``{"mixin": <mixin key>}`` from the middleware, with
+``"params"`` (more query parameters to sign, the ``dm_img_*`` ones) for some paths, plus
 ``"wts": <Unix seconds>`` once the handler has signed it."""
 
 HANDLER = "bilicrawl.handlers.BiliDownloadHandler"
@@ -111,13 +118,13 @@ def _mixin_from_nav(response: Response) -> str:
     return mixin_key(img_key, sub_key)
 
 
-def sign_url(url: str, mixin: str, wts: int) -> str:
-    """Return *url* with its query signed by *mixin* at time *wts*.
+def sign_url(url: str, mixin: str, wts: int, extra: Mapping[str, str] | None = None) -> str:
+    """Return *url* with its query, plus the *extra* parameters, signed by *mixin* at *wts*.
 
     Repeated query parameters keep their last value: WBI endpoints take none.
     """
     parts = urlsplit(url)
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    params = {**dict(parse_qsl(parts.query, keep_blank_values=True)), **(extra or {})}
     return urlunsplit(parts._replace(query=signed_query(params, mixin, wts)))
 
 
@@ -131,9 +138,9 @@ def sign_for_sending(request: Request, now: float) -> str | None:
     signature = request.meta.get(WBI_META)
     if signature is None:
         return None
-    mixin, wts = signature["mixin"], int(now)
-    request.meta[WBI_META] = {"mixin": mixin, "wts": wts}
-    return sign_url(request.url, mixin, wts)
+    wts = int(now)
+    request.meta[WBI_META] = {**signature, "wts": wts}
+    return sign_url(request.url, signature["mixin"], wts, signature.get("params"))
 
 
 def check_handlers(crawler: Crawler) -> None:
@@ -168,6 +175,8 @@ class WbiSignMiddleware:
         if self.key_ttl <= 0:
             raise ValueError("BILI_WBI_KEY_TTL must be positive")
         check_handlers(crawler)
+        self.dm_img_paths = tuple(settings.getlist("BILI_DM_IMG_PATHS"))
+        self.dm_img = dm_img_params(random.Random())  # noqa: S311 (a plausible browser, not a secret)
         self.clock: Callable[[], float] = time.time
         self._mixin: str | None = None
         self._fetched_at = 0.0
@@ -178,7 +187,8 @@ class WbiSignMiddleware:
         return cls(crawler)
 
     async def process_request(self, request: Request) -> Request | None:
-        if "/wbi/" not in urlparse_cached(request).path:
+        path = urlparse_cached(request).path
+        if "/wbi/" not in path:
             # e.g. a redirect away from a /wbi/ path, which copied the meta
             request.meta.pop(WBI_META, None)
             return None
@@ -190,7 +200,10 @@ class WbiSignMiddleware:
             if retry is None:
                 raise
             return retry
-        request.meta[WBI_META] = {"mixin": mixin}
+        signature: dict[str, Any] = {"mixin": mixin}
+        if path.startswith(self.dm_img_paths):
+            signature["params"] = self.dm_img
+        request.meta[WBI_META] = signature
         return None
 
     def _uses_current_keys(self, signature: dict[str, Any] | None) -> bool:
