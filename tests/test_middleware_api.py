@@ -82,6 +82,16 @@ def test_retryable_codes_are_retried(
     assert stats[f"bilicrawl/retry/reason_count/{reason}"] == 1
 
 
+def test_a_voucher_with_code_0_is_a_risk_retry(env: Any) -> None:
+    crawler, middleware, sent = env
+    response = json_response(ERRORS["wbi_missing_voucher_code0"])
+    retry = middleware.process_response(response.request, response)
+    assert isinstance(retry, Request)
+    assert sent == [(signals.risk_control, {"request": response.request,
+                                            "reason": "api_voucher"})]
+    assert crawler.stats.get_value("bilicrawl/api_code/voucher") == 1
+
+
 @pytest.mark.parametrize(
     ("code", "message"),
     [(-404, "啥都木有"), (62002, "稿件不可见"), (62004, "稿件审核中"), (-400, "请求错误")],

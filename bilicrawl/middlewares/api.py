@@ -5,8 +5,10 @@ Bilibili answers most errors with HTTP 200 and a non-zero ``code`` in
 or a JSON code. This middleware makes one decision per response:
 
 - pass: ``code == 0`` (or a code the request allows in ``meta["bili_allow_codes"]``);
-- retry: risk-control and transient codes, retryable HTTP statuses, and bodies
-  that should be JSON but are not (truncated, HTML error pages). Retries go
+- retry: risk-control and transient codes, retryable HTTP statuses, bodies
+  that should be JSON but are not (truncated, HTML error pages), and the
+  risk-control answer disguised as a success (code 0 with nothing in ``data``
+  but a ``v_voucher``, reason ``api_voucher``). Retries go
   through Scrapy's ``get_retry_request``, so they share ``RETRY_TIMES`` and the
   ``max_retry_times`` meta key with network-error retries; a request that
   exhausts them is logged with its URL and counted in ``bilicrawl/retry/max_reached``
@@ -108,6 +110,11 @@ def _decode(response: Response) -> dict[str, Any] | None:
     return None
 
 
+def _only_a_voucher(data: Any) -> bool:
+    """Tell whether ``data`` is ``{"v_voucher": ...}``, risk control's answer with code 0."""
+    return isinstance(data, dict) and len(data) == 1 and "v_voucher" in data
+
+
 def _int_set(values: list[Any]) -> frozenset[int]:
     return frozenset(int(value) for value in values)
 
@@ -135,6 +142,9 @@ class BiliApiMiddleware:
         if payload is None:
             return self._without_envelope(request, response)
         code: int = payload["code"]
+        if code == 0 and _only_a_voucher(payload.get("data")):
+            self.crawler.stats.inc_value(stat_key("api_code", "voucher"))
+            return self._retry(request, "api_voucher", "a voucher instead of data", risk=True)
         if code == 0 or code in request.meta.get("bili_allow_codes", ()):
             self._send(signals.clean_answer, request)
             return response
