@@ -206,9 +206,15 @@ BILI_VIDEO_ENDPOINT = "detail"
 CONCURRENT_ITEMS = 1
 ITEM_PIPELINES = {
     "bilicrawl.pipelines.validate.ValidationPipeline": 100,
+    "bilicrawl.pipelines.pseudonymize.PseudonymizePipeline": 200,
     "bilicrawl.pipelines.mongo.MongoPipeline": 300,
     "bilicrawl.pipelines.sqlite.SQLitePipeline": 310,
 }
+# Personal data: with BILI_PSEUDONYMIZE every user id is stored as a keyed hash (HMAC with
+# BILI_PSEUDONYM_KEY, at least 16 characters, the same for crawls to be joined) and names,
+# avatars, signatures and birthdays are not stored (bilicrawl/pipelines/pseudonymize.py).
+BILI_PSEUDONYMIZE = False
+BILI_PSEUDONYM_KEY = os.environ.get("BILI_PSEUDONYM_KEY", "")
 # MongoDB is used when MONGO_URI is set; the SQLite store otherwise.
 MONGO_URI = os.environ.get("MONGO_URI", "")
 MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "bilicrawl")

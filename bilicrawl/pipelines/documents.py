@@ -81,8 +81,11 @@ class DocumentHandoff:
             handoff = cls._by_crawler[crawler] = cls()
         return handoff
 
-    def give(self, item: Any, document: Document) -> None:
-        """Leave the document of a validated item for the store; replaces an earlier one."""
+    def give(self, item: Any, document: Document) -> bool:
+        """Leave the document of a validated item for the store; replaces an earlier one.
+
+        Return False when the item cannot be weakly referenced: nothing is kept then.
+        """
         key = id(item)
         entries = self._entries
 
@@ -94,8 +97,9 @@ class DocumentHandoff:
         try:
             ref = weakref.ref(item, forget)
         except TypeError:
-            return  # not weakly referenceable: take() builds the document
+            return False  # take() builds the document
         entries[key] = (ref, document)
+        return True
 
     def take(self, item: Any) -> Document:
         """Return, and forget, the document given for this very item; else build it."""
