@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from bilicrawl.config import ConfigError
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import BadVideoId, parse_video_id
 from bilicrawl.items import VideoItem
@@ -44,30 +45,29 @@ if TYPE_CHECKING:
 ENDPOINTS = ("detail", "view")
 
 
-class VideoSpider(BiliSpider):
-    name = "video"
-    input_args = ("aids", "bvids")
-    item_class = VideoItem
-    endpoint = "detail"
+class VideoRequests:
+    """The requests that fetch a video and the callbacks that make it an item.
+
+    A mixin for every spider that stores videos (``video``, and ``user`` for
+    uploads), so that they fetch and parse videos the same way; it needs
+    :class:`~bilicrawl.spiders.base.BiliSpider` for ``api_request``.
+    """
+
+    video_endpoint = "detail"
+    """``BILI_VIDEO_ENDPOINT``: one signed request, or the unsigned view + tags pair."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.endpoint = crawler.settings.get("BILI_VIDEO_ENDPOINT", cls.endpoint)
-        if spider.endpoint not in ENDPOINTS:
-            raise ValueError(f"BILI_VIDEO_ENDPOINT must be one of {ENDPOINTS}, "
-                             f"not {spider.endpoint!r}")
+        spider = super().from_crawler(crawler, *args, **kwargs)  # type: ignore[misc]
+        spider.video_endpoint = crawler.settings.get("BILI_VIDEO_ENDPOINT", cls.video_endpoint)
+        if spider.video_endpoint not in ENDPOINTS:
+            raise ConfigError(f"BILI_VIDEO_ENDPOINT must be one of {ENDPOINTS}, "
+                              f"not {spider.video_endpoint!r}")
         return spider
 
-    def parse_input(self, text: str) -> Key:
-        try:
-            return (parse_video_id(text),)
-        except BadVideoId as exc:
-            raise BadInput(str(exc)) from exc
-
-    def requests_for(self, key: Key) -> list[Request]:
-        (aid,) = key
-        if self.endpoint == "view":
+    def video_requests(self, aid: int) -> list[Request]:
+        """Return the requests that fetch video *aid*; their callbacks yield its item."""
+        if self.video_endpoint == "view":
             return [self.api_request("/x/web-interface/view", {"aid": aid}, self.parse_view)]
         return [
             self.api_request("/x/web-interface/wbi/view/detail", {"aid": aid}, self.parse_detail)
@@ -125,3 +125,19 @@ class VideoSpider(BiliSpider):
         self.logger.warning("Storing %(url)s without tags: %(reason)s", {
             "url": request.url, "reason": reason,
         })
+
+
+class VideoSpider(VideoRequests, BiliSpider):
+    name = "video"
+    input_args = ("aids", "bvids")
+    item_class = VideoItem
+
+    def parse_input(self, text: str) -> Key:
+        try:
+            return (parse_video_id(text),)
+        except BadVideoId as exc:
+            raise BadInput(str(exc)) from exc
+
+    def requests_for(self, key: Key) -> list[Request]:
+        (aid,) = key
+        return self.video_requests(aid)
