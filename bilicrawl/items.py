@@ -2,9 +2,15 @@
 
 Each item class declares the MongoDB collection it is stored in and its natural
 key (the fields that identify one document); storage upserts by that key, so a
-re-crawl updates documents and never duplicates them. Pipelines and exporters
-see items only through ``ItemAdapter``. Times are Unix seconds unless a field
-says otherwise.
+re-crawl updates documents and never duplicates them. A class with
+``partial = True`` is a partial document: its fields are merged into the stored
+document (created if absent) and the fields it lacks are kept, so a user seen
+in a follower list never erases the profile a ``user`` crawl stored. Classes
+also name where they hold user ids (``user_id_fields``) and personal data
+(``personal_fields``), for ``BILI_PSEUDONYMIZE``; a path ``a.b`` is a nested
+field, ``a[].b`` a field of every element of the list ``a``. Pipelines and
+exporters see items only through ``ItemAdapter``. Times are Unix seconds unless
+a field says otherwise.
 """
 
 from __future__ import annotations
@@ -81,6 +87,9 @@ class VideoItem:
 
     collection: ClassVar[str] = "videos"
     natural_key: ClassVar[tuple[str, ...]] = ("aid",)
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ("owner.mid", "staff[].mid")
+    personal_fields: ClassVar[tuple[str, ...]] = ("owner.name", "owner.face", "staff[].name")
 
     aid: int
     """The av number; above 2**30 for recent uploads, up to 2**51."""
@@ -123,5 +132,158 @@ class VideoItem:
     """Tags, or None when they could not be fetched."""
 
 
-ITEM_CLASSES: tuple[type, ...] = (VideoItem,)
+@attrs.define(kw_only=True)
+class Official:
+    """Official verification (认证) of a user, as in ``/x/space/wbi/acc/info``."""
+
+    role: int
+    """0 none; 1-7 the kind of person or organisation verified."""
+    title: str
+    """What the verification says, e.g. "bilibili创始人（站长）"."""
+    desc: str
+    type: int
+    """-1 none, 0 a person, 1 an organisation."""
+
+
+@attrs.define(kw_only=True)
+class OfficialVerify:
+    """The part of a user's verification that follower and following lists give."""
+
+    type: int
+    """-1 none, 0 a person, 1 an organisation."""
+    desc: str
+
+
+@attrs.define(kw_only=True)
+class Vip:
+    """A user's membership (大会员)."""
+
+    type: int
+    """0 none, 1 monthly, 2 yearly."""
+    status: int
+    """1 active."""
+    label: str
+    """The label shown, e.g. "年度大会员"; "" for none."""
+
+
+@attrs.define(kw_only=True)
+class LiveRoom:
+    """The live room of a user, as their profile shows it."""
+
+    room_id: int
+    live_status: int
+    """0 off air, 1 live."""
+    title: str
+    url: str
+    cover: str
+
+
+@attrs.define(kw_only=True)
+class UserItem:
+    """A user's profile and counters, from /x/space/wbi/acc/info and /x/web-interface/card."""
+
+    collection: ClassVar[str] = "users"
+    natural_key: ClassVar[tuple[str, ...]] = ("mid",)
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ("mid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ("name", "face", "sign", "birthday")
+
+    mid: int
+    """User id."""
+    name: str
+    sex: str
+    """"男", "女" or "保密" (not given)."""
+    face: str
+    """Avatar URL."""
+    sign: str
+    """The profile's signature line."""
+    level: int
+    """0-6."""
+    birthday: str
+    """"MM-DD" as given, "" when hidden."""
+    silence: int
+    """1 when the account is banned."""
+    is_senior_member: int
+    """1 for a hardcore (硬核) member."""
+    official: Official
+    vip: Vip
+    live_room: LiveRoom | None
+    """None when the user has no live room."""
+    follower: int
+    following: int
+    archive_count: int
+    """Videos uploaded."""
+    article_count: int
+    """Articles published."""
+    likes: int
+    """Likes received, all uploads together."""
+    archive_view: int | None
+    """Views of all videos; None unless the crawl is logged in (/x/space/upstat)."""
+    article_view: int | None
+    """Views of all articles; None unless the crawl is logged in."""
+    crawled_at: int
+    """When bilicrawl fetched the profile; absent from users known only from lists."""
+
+
+@attrs.define(kw_only=True)
+class UserStubItem:
+    """What a follower or following list says about a user: merged into ``users``."""
+
+    collection: ClassVar[str] = "users"
+    natural_key: ClassVar[tuple[str, ...]] = ("mid",)
+    partial: ClassVar[bool] = True
+    user_id_fields: ClassVar[tuple[str, ...]] = ("mid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ("name", "face", "sign")
+
+    mid: int
+    name: str
+    face: str
+    sign: str
+    official: OfficialVerify
+    vip: Vip
+
+
+@attrs.define(kw_only=True)
+class RelationItem:
+    """One edge of the follower graph: ``src_mid`` follows ``dst_mid``."""
+
+    collection: ClassVar[str] = "relations"
+    natural_key: ClassVar[tuple[str, ...]] = ("src_mid", "dst_mid")
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ("src_mid", "dst_mid")
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    src_mid: int
+    dst_mid: int
+    mtime: int
+    """When the follow happened, as the list gives it (refreshed on a mutual follow)."""
+    crawled_at: int
+
+
+@attrs.define(kw_only=True)
+class RelationListItem:
+    """How much of one user's follower or following list a crawl got."""
+
+    collection: ClassVar[str] = "relation_lists"
+    natural_key: ClassVar[tuple[str, ...]] = ("mid", "direction")
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ("mid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    mid: int
+    direction: str
+    """"followers" (who follows ``mid``) or "followings" (whom ``mid`` follows)."""
+    total: int | None
+    """The list's length as the site reports it; None if it could not be read."""
+    seen: int
+    """Distinct users stored from the list in this crawl."""
+    status: str
+    """"complete"; "capped" (the site's or BILI_*_CAP's limit stopped it); "hidden" (the
+    user hides it); "login_required"; "failed" (a page could not be fetched)."""
+    crawled_at: int
+
+
+ITEM_CLASSES: tuple[type, ...] = (
+    VideoItem, UserItem, UserStubItem, RelationItem, RelationListItem,
+)
 """Every stored item class; storage creates a collection and index for each."""

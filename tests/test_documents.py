@@ -21,7 +21,15 @@ from itemadapter import ItemAdapter
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 
-from bilicrawl.items import ITEM_CLASSES, VideoItem
+from bilicrawl.items import (
+    ITEM_CLASSES,
+    RelationItem,
+    RelationListItem,
+    UserItem,
+    UserStubItem,
+    VideoItem,
+)
+from bilicrawl.parsers.user import parse_relation_list, parse_user
 from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
 from bilicrawl.pipelines import documents as documents_module
 from bilicrawl.pipelines import validate as validate_module
@@ -29,6 +37,7 @@ from bilicrawl.pipelines.batching import dump_document
 from bilicrawl.pipelines.documents import DocumentHandoff, document
 from bilicrawl.pipelines.sqlite import SQLitePipeline
 from bilicrawl.pipelines.validate import InvalidItem, ValidationPipeline
+from tests.test_parsers_user import ACC_INFO, CARD, FOLLOWINGS, UPSTAT
 from tests.test_parsers_video import CRAWLED_AT, FIXTURES, load
 from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
@@ -75,10 +84,22 @@ def sqlite_settings(db_path: Path) -> dict[str, Any]:
 def examples() -> dict[type, list[Any]]:
     """Instances of every item class and of every class nested in one."""
     video = make_video()
+    user = parse_user(ACC_INFO, CARD, UPSTAT, crawled_at=CRAWLED_AT)
+    anonymous = parse_user(ACC_INFO, CARD, None, crawled_at=CRAWLED_AT)
+    listed = parse_relation_list(FOLLOWINGS).users
     found: dict[type, list[Any]] = {
-        VideoItem: [video, make_video(aid=2**51, staff=None, tags=None), *GOLDEN.values()]
-    }
-    for value in [video.owner, video.stat, *video.pages, *video.staff, *video.tags]:
+        VideoItem: [video, make_video(aid=2**51, staff=None, tags=None), *GOLDEN.values()],
+        UserItem: [user, anonymous],
+        UserStubItem: [entry.stub for entry in listed],
+        RelationItem: [RelationItem(src_mid=2, dst_mid=2**62, mtime=1, crawled_at=CRAWLED_AT)],
+        RelationListItem: [
+            RelationListItem(mid=2, direction="followers", total=None, seen=0, status="hidden",
+                             crawled_at=CRAWLED_AT),
+        ],
+    }  # fmt: skip
+    nested = [video.owner, video.stat, *video.pages, *video.staff, *video.tags]
+    nested += [user.official, user.vip, user.live_room, *(entry.stub.official for entry in listed)]
+    for value in nested:
         found.setdefault(type(value), []).append(value)
     return found
 
@@ -99,7 +120,7 @@ def test_every_item_class_has_examples() -> None:
     for item_class in ITEM_CLASSES:
         for annotation in typing.get_type_hints(item_class).values():
             classes |= _attrs_classes(annotation)
-    assert len(classes) == 6
+    assert len(classes) == 14
     assert classes <= set(EXAMPLES)
 
 

@@ -10,7 +10,8 @@ import pytest
 from itemadapter import ItemAdapter
 
 from bilicrawl.items import Owner, StaffMember, VideoItem, VideoPage, VideoStat, VideoTag
-from bilicrawl.parsers.video import PayloadError, parse_tags, parse_view, parse_view_detail
+from bilicrawl.parsers.payload import PayloadError
+from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CRAWLED_AT = 1700000000

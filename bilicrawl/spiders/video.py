@@ -28,7 +28,8 @@ from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import BadVideoId, parse_video_id
 from bilicrawl.items import VideoItem
 from bilicrawl.middlewares.api import envelope_data
-from bilicrawl.parsers.video import PayloadError, parse_tags, parse_view, parse_view_detail
+from bilicrawl.parsers.payload import PayloadError
+from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
 from bilicrawl.spiders.base import BadInput, BiliSpider, Key
 from bilicrawl.stats import stat_key
 
