@@ -185,7 +185,7 @@ def test_a_sqlite_crawl_imports_nothing_it_does_not_use(fakeapi: Any, tmp_path: 
     """Start-up cost: pymongo, jsonschema (drops only) and aiohttp are not imported."""
     env = {**os.environ, "BILI_API_URL": fakeapi.url, "SQLITE_PATH": str(tmp_path / "s.db")}
     env.pop("MONGO_URI", None)
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "scrapy", "crawl", "video", "-a", "aids=2"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )

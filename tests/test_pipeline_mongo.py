@@ -30,12 +30,13 @@ from scrapy.utils.misc import build_from_crawler
 
 from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
-from bilicrawl.pipelines.mongo import MongoPipeline, mask_uri
+from bilicrawl.pipelines.batching import Upsert, merge_document
+from bilicrawl.pipelines.mongo import MongoPipeline, mask_uri, set_paths
 from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from pymongo.database import Database
     from scrapy.crawler import Crawler
@@ -55,20 +56,24 @@ class SharedMongomockClient(mongomock.MongoClient):
 
 
 def _let_mongomock_accept_sort(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pymongo >= 4.11 passes ``sort`` to bulk replaces; mongomock 4.3 does not take it.
+    """pymongo >= 4.11 passes ``sort`` to bulk replaces and updates; mongomock 4.3 does not
+    take it.
 
     https://github.com/mongomock/mongomock/issues/912
     """
-    add_replace = BulkOperationBuilder.add_replace
-    if "sort" in inspect.signature(add_replace).parameters:
-        return
+    for name in ("add_replace", "add_update"):
+        add = getattr(BulkOperationBuilder, name)
+        if "sort" not in inspect.signature(add).parameters:
+            monkeypatch.setattr(BulkOperationBuilder, name, _ignoring_no_sort(add))
 
-    def add_replace_with_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> None:
+
+def _ignoring_no_sort(add: Callable[..., None]) -> Callable[..., None]:
+    def add_with_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> None:
         if sort is not None:
-            raise NotImplementedError("mongomock cannot sort a bulk replace")
-        add_replace(self, *args, **kwargs)
+            raise NotImplementedError("mongomock cannot sort a bulk write")
+        add(self, *args, **kwargs)
 
-    monkeypatch.setattr(BulkOperationBuilder, "add_replace", add_replace_with_sort)
+    return add_with_sort
 
 
 @dataclass
@@ -247,10 +252,10 @@ async def test_failed_batch_goes_to_the_dead_letter_file(
 ) -> None:
     write = MongoPipeline._write
 
-    def flaky_write(self: MongoPipeline, collection: str, documents: list[Document]) -> None:
-        if any(document["aid"] == 2 for document in documents):
+    def flaky_write(self: MongoPipeline, collection: str, upserts: list[Upsert]) -> None:
+        if any(upsert.document["aid"] == 2 for upsert in upserts):
             raise AutoReconnect("connection reset by peer")
-        write(self, collection, documents)
+        write(self, collection, upserts)
 
     monkeypatch.setattr(MongoPipeline, "_write", flaky_write)
     monkeypatch.setattr(MongoPipeline, "retry_delays", (0.0, 0.01))
@@ -287,6 +292,105 @@ async def test_stored_keys_lists_every_stored_document(mongo: MongoBackend) -> N
         assert await second.stored_keys("videos") == {(1,), (2**40,), (7,)}
     finally:
         await second.close_spider()
+
+
+def test_set_paths_flattens_objects_to_dotted_paths() -> None:
+    patch = {
+        "name": "碧诗",
+        "official": {"type": 1, "desc": "认证", "extra": {"level": 2, "none": {}}},
+        "tags": [{"tag_id": 1}],
+        "live_room": None,
+        "empty": {},
+    }
+
+    assert set_paths(patch) == {
+        "name": "碧诗",
+        "official.type": 1,
+        "official.desc": "认证",
+        "official.extra.level": 2,
+        "tags": [{"tag_id": 1}],
+        "live_room": None,
+    }
+
+
+PROFILE = {
+    "mid": 2,
+    "name": "碧诗",
+    "official": {"role": 2, "title": "bilibili创始人（站长）", "desc": "", "type": 0},
+    "vip": {"type": 2, "status": 1, "label": "十年大会员"},
+    "tags": [1, 2],
+    "crawled_at": 1_767_225_600,
+}
+STUB = {
+    "mid": 2,
+    "name": "碧诗 🎉",
+    "official": {"type": 1, "desc": "bilibili 知名UP主"},
+    "vip": {"type": 1, "status": 0, "label": ""},
+    "tags": [3],
+}
+
+
+@deferred_f_from_coro_f
+async def test_partial_documents_merge_as_merge_document_does(mongo: MongoBackend) -> None:
+    pipeline, _ = build_pipeline(mongo)
+    await pipeline.open_spider()
+    try:
+        await pipeline._run(pipeline._write, "users", [Upsert(PROFILE, partial=False)])
+        new_user = {**STUB, "mid": 3}
+        await pipeline._run(
+            pipeline._write, "users", [Upsert(STUB, partial=True), Upsert(new_user, True)]
+        )
+    finally:
+        await pipeline.close_spider()
+
+    stored = {d["mid"]: d for d in mongo.database["users"].find({}, {"_id": False})}
+    assert stored == {2: merge_document(PROFILE, STUB), 3: new_user}
+    assert stored[2]["official"] == {
+        "role": 2, "title": "bilibili创始人（站长）", "desc": "bilibili 知名UP主", "type": 1,
+    }
+    assert stored[2]["crawled_at"] == 1_767_225_600
+
+
+@deferred_f_from_coro_f
+async def test_a_partial_document_with_nothing_to_set_only_creates_the_document(
+    mongo: MongoBackend,
+) -> None:
+    pipeline, _ = build_pipeline(mongo)
+    await pipeline.open_spider()
+    try:
+        await pipeline._run(pipeline._write, "users", [Upsert(PROFILE, partial=False)])
+        await pipeline._run(
+            pipeline._write,
+            "users",
+            [Upsert({"mid": 2, "official": {}}, True), Upsert({"mid": 5}, True)],
+        )
+    finally:
+        await pipeline.close_spider()
+
+    stored = {d["mid"]: d for d in mongo.database["users"].find({}, {"_id": False})}
+    assert stored == {2: PROFILE, 5: {"mid": 5}}
+
+
+@deferred_f_from_coro_f
+async def test_stored_keys_having_a_field_leaves_out_null_and_missing_values(
+    mongo: MongoBackend,
+) -> None:
+    mongo.database["users"].insert_many(
+        [
+            {"mid": 1, "crawled_at": 1_767_225_600},
+            {"mid": 2, "crawled_at": None},
+            {"mid": 3},
+            {"mid": 4, "crawled_at": 0},
+            {"mid": 5, "crawled_at": {"nested": None}},
+        ]
+    )
+    pipeline, _ = build_pipeline(mongo)
+    await pipeline.open_spider()
+    try:
+        assert await pipeline.stored_keys("users", having="crawled_at") == {(1,), (4,), (5,)}
+        assert len(await pipeline.stored_keys("users")) == 5
+    finally:
+        await pipeline.close_spider()
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from scrapy.utils.test import get_crawler
 from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
 from bilicrawl.pipelines.sqlite import SQLitePipeline, count_documents, iter_documents
+from tests.test_pipeline_store import make_stub, make_user, with_stub
 from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
-    from bilicrawl.pipelines.batching import Document
+    from bilicrawl.pipelines.batching import Upsert
 
 
 @pytest.fixture
@@ -184,12 +185,12 @@ def fail_writes(
     attempts: list[list[int]] = []
     write = SQLitePipeline._write
 
-    def flaky_write(self: SQLitePipeline, collection: str, documents: list[Document]) -> None:
-        aids = [document["aid"] for document in documents]
+    def flaky_write(self: SQLitePipeline, collection: str, upserts: list[Upsert]) -> None:
+        aids = [upsert.document["aid"] for upsert in upserts]
         attempts.append(aids)
         if should_fail(aids):
             raise error or sqlite3.OperationalError("database is locked")
-        write(self, collection, documents)
+        write(self, collection, upserts)
 
     monkeypatch.setattr(SQLitePipeline, "_write", flaky_write)
     monkeypatch.setattr(SQLitePipeline, "retry_delays", (0.0, 0.01))
@@ -339,6 +340,49 @@ async def test_stored_keys_lists_every_stored_document(db_path: Path) -> None:
         assert await second.stored_keys("videos") == {(1,), (2**40,), (7,)}
     finally:
         await second.close_spider()
+
+
+@deferred_f_from_coro_f
+async def test_a_partial_document_is_read_merged_and_written_in_one_immediate_transaction(
+    db_path: Path,
+) -> None:
+    profile, stub = make_user(mid=2), make_stub(mid=2)
+    first, _ = build_pipeline(db_path)
+    await store(first, [profile])
+    statements: list[str] = []
+    second, _ = build_pipeline(db_path)
+    await second.open_spider()
+    # The connection belongs to the worker thread.
+    await second._run(second._connection.set_trace_callback, statements.append)
+    await second.process_item(stub)
+    await second.close_spider()
+
+    assert [statement.split(" ", 1)[0] for statement in statements] == [
+        "BEGIN", "SELECT", "INSERT", "COMMIT",
+    ]
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements[1] == 'SELECT doc FROM "users" WHERE "mid" = 2'
+    assert list(iter_documents(db_path, "users")) == [
+        with_stub(ItemAdapter(profile).asdict(), stub)
+    ]
+
+
+@deferred_f_from_coro_f
+async def test_merged_documents_keep_integers_of_any_size(db_path: Path) -> None:
+    profile = make_user(mid=2**62, likes=2**64 + 3, follower=2**63 - 1)
+    stub = make_stub(mid=2**62)
+    first, _ = build_pipeline(db_path)
+    await store(first, [profile])
+
+    second, _ = build_pipeline(db_path)
+    await store(second, [stub])
+
+    [stored] = iter_documents(db_path, "users")
+    assert stored == with_stub(ItemAdapter(profile).asdict(), stub)
+    assert (stored["likes"], stored["follower"]) == (2**64 + 3, 2**63 - 1)
+    with closing(sqlite3.connect(db_path)) as connection:
+        [(doc,)] = connection.execute("SELECT doc FROM users")
+    assert '"likes":18446744073709551619' in doc
 
 
 def _file_in_the_way(tmp_path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Both storage pipelines: flushes on a timer and on closing, forced exits, failed opens.
+"""Both storage pipelines: flushes on a timer and on closing, forced exits, failed opens,
+partial documents merged into stored ones.
 
 Each test runs on SQLite and on mongomock. A forced exit is tested by calling the
 "before shutdown" trigger (``before_exit``) directly: the test reactor keeps running.
@@ -7,6 +8,7 @@ Each test runs on SQLite and on mongomock. A forced exit is tested by calling th
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import sqlite3
@@ -25,7 +27,8 @@ from twisted.internet import reactor
 
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
-from bilicrawl.pipelines.batching import dump_document
+from bilicrawl.items import LiveRoom, Official, OfficialVerify, UserItem, UserStubItem, Vip
+from bilicrawl.pipelines.batching import Upsert, combine, dump_document, merge_document
 from bilicrawl.pipelines.mongo import MongoPipeline
 from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
 from bilicrawl.pipelines.validate import ValidationPipeline
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
 
     from bilicrawl.pipelines.batching import BatchingStorePipeline, Document
 
+CRAWLED_AT = 1_767_225_600
+
 
 @dataclass
 class Backend:
@@ -52,6 +57,8 @@ class Backend:
     """The stored videos, aid to title."""
     stored_json: Callable[[int], str]
     """The stored video of an aid as compact JSON: SQLite's doc column, MongoDB's without _id."""
+    stored_users: Callable[[], dict[int, Document]]
+    """The stored users by mid, without MongoDB's _id."""
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
@@ -67,6 +74,7 @@ def backend(
             dead_letter_dir=path.parent,
             stored_titles=lambda: {d["aid"]: d["title"] for d in iter_documents(path, "videos")},
             stored_json=lambda aid: _sqlite_doc(path, aid),
+            stored_users=lambda: {d["mid"]: d for d in iter_documents(path, "users")},
         )
         return
     _let_mongomock_accept_sort(monkeypatch)
@@ -74,6 +82,7 @@ def backend(
     database_name = f"bilicrawl_test_{uuid.uuid4().hex[:12]}"
     client = SharedMongomockClient(uri)
     videos = client[database_name]["videos"]
+    users = client[database_name]["users"]
     yield Backend(
         pipeline_class=MongoPipeline,
         settings={
@@ -86,6 +95,7 @@ def backend(
         dead_letter_dir=tmp_path / "data",
         stored_titles=lambda: {d["aid"]: d["title"] for d in videos.find()},
         stored_json=lambda aid: dump_document(videos.find_one({"aid": aid}, {"_id": False})),
+        stored_users=lambda: {d["mid"]: d for d in users.find({}, {"_id": False})},
     )
     client.drop_database(database_name)
     client.close()
@@ -110,8 +120,8 @@ def storage_stats(crawler: Crawler) -> dict[str, Any]:
     }
 
 
-def dead_letters(backend: Backend) -> list[Document]:
-    path = backend.dead_letter_dir / "failed-videos.jsonl"
+def dead_letters(backend: Backend, name: str = "failed-videos.jsonl") -> list[Document]:
+    path = backend.dead_letter_dir / name
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -120,15 +130,19 @@ def dead_letters(backend: Backend) -> list[Document]:
 def on_write(
     monkeypatch: pytest.MonkeyPatch, backend: Backend, hook: Callable[[list[int]], None]
 ) -> list[list[int]]:
-    """Call ``hook(aids)`` (which may block or raise) before each write; return the aids."""
+    """Call ``hook(ids)`` (which may block or raise) before each write; return the ids.
+
+    An id is a document's first natural key field: a video's aid, a user's mid.
+    """
     attempts: list[list[int]] = []
     write = backend.pipeline_class._write
 
-    def hooked_write(self: Any, collection: str, documents: list[Document]) -> None:
-        aids = [document["aid"] for document in documents]
-        attempts.append(aids)
-        hook(aids)
-        write(self, collection, documents)
+    def hooked_write(self: Any, collection: str, upserts: list[Upsert]) -> None:
+        id_field = self.collections[collection][0]
+        ids = [upsert.document[id_field] for upsert in upserts]
+        attempts.append(ids)
+        hook(ids)
+        write(self, collection, upserts)
 
     monkeypatch.setattr(backend.pipeline_class, "_write", hooked_write)
     return attempts
@@ -385,3 +399,361 @@ async def test_close_after_a_failed_or_no_open_only_stops_the_worker(
 
     with pytest.raises(RuntimeError, match="after shutdown"):
         pipeline._executor.submit(print)
+
+
+def make_user(mid: int = 2, **overrides: Any) -> UserItem:
+    """Return a full profile, as a ``user`` crawl stores it."""
+    fields: dict[str, Any] = {
+        "mid": mid,
+        "name": "碧诗",
+        "sex": "男",
+        "face": "https://i2.hdslb.com/bfs/face/ef0457addb24141e.jpg",
+        "sign": "https://kami.im 直男过气网红 #  We Are Star Dust",
+        "level": 6,
+        "birthday": "09-19",
+        "silence": 0,
+        "is_senior_member": 0,
+        "official": Official(role=2, title="bilibili创始人（站长）", desc="", type=0),
+        "vip": Vip(type=2, status=1, label="十年大会员"),
+        "live_room": LiveRoom(
+            room_id=1024,
+            live_status=0,
+            title="试图恰鸡",
+            url="https://live.bilibili.com/1024",
+            cover="http://i0.hdslb.com/bfs/live/new_room_cover/96ee5bfd.jpg",
+        ),
+        "follower": 969_999,
+        "following": 234,
+        "archive_count": 37,
+        "article_count": 0,
+        "likes": 3_547_978,
+        "archive_view": 213_567_370,
+        "article_view": None,
+        "crawled_at": CRAWLED_AT,
+    }
+    fields.update(overrides)
+    return UserItem(**fields)
+
+
+def make_stub(mid: int = 2, **overrides: Any) -> UserStubItem:
+    """Return what a follower list says about a user, different from ``make_user``."""
+    fields: dict[str, Any] = {
+        "mid": mid,
+        "name": "碧诗 🎉",
+        "face": "https://i2.hdslb.com/bfs/face/new-avatar.jpg",
+        "sign": "新签名 ✨",
+        "official": OfficialVerify(type=1, desc="bilibili 知名UP主"),
+        "vip": Vip(type=1, status=0, label=""),
+    }
+    fields.update(overrides)
+    return UserStubItem(**fields)
+
+
+def with_stub(profile: Document, stub: UserStubItem) -> Document:
+    """Return the profile as a stub updates it, spelt out field by field."""
+    return {
+        **profile,
+        "name": stub.name,
+        "face": stub.face,
+        "sign": stub.sign,
+        "official": {
+            "role": profile["official"]["role"],
+            "title": profile["official"]["title"],
+            "desc": stub.official.desc,
+            "type": stub.official.type,
+        },
+        "vip": {"type": stub.vip.type, "status": stub.vip.status, "label": stub.vip.label},
+    }
+
+
+async def store(backend: Backend, items: list[Any], **settings: Any) -> Crawler:
+    """Run a whole crawl's worth of pipeline calls; return the crawler."""
+    pipeline, crawler = build_pipeline(backend, **settings)
+    await pipeline.open_spider()
+    for item in items:
+        await pipeline.process_item(item)
+    await pipeline.close_spider()
+    return crawler
+
+
+def batches_of(size: int) -> dict[str, int]:
+    return {"SQLITE_BATCH_SIZE": size, "MONGO_BATCH_SIZE": size}
+
+
+BATCHINGS = pytest.mark.parametrize(
+    "batching", [batches_of(1), batches_of(10)], ids=["separate batches", "one batch"]
+)
+
+
+def test_merge_document_merges_objects_at_every_depth() -> None:
+    stored = {"mid": 2, "official": {"role": 2, "title": "站长", "inner": {"a": 1, "b": 2}}}
+    patch = {"official": {"title": "新", "inner": {"b": 3, "c": 4}}, "name": "碧诗"}
+
+    assert merge_document(stored, patch) == {
+        "mid": 2,
+        "official": {"role": 2, "title": "新", "inner": {"a": 1, "b": 3, "c": 4}},
+        "name": "碧诗",
+    }
+
+
+def test_merge_document_replaces_whatever_is_not_two_objects() -> None:
+    stored = {"tags": [1, 2, 3], "live_room": {"room_id": 1}, "level": {"now": 5}, "vip": None}
+    patch = {"tags": [4], "live_room": None, "level": 6, "vip": {"type": 1}}
+
+    assert merge_document(stored, patch) == {
+        "tags": [4],
+        "live_room": None,
+        "level": 6,
+        "vip": {"type": 1},
+    }
+
+
+def test_merge_document_changes_neither_input() -> None:
+    stored = {"mid": 2, "official": {"role": 2, "desc": ""}, "pages": [{"cid": 1}]}
+    patch = {"official": {"desc": "新"}, "pages": [{"cid": 2}]}
+    stored_before, patch_before = copy.deepcopy(stored), copy.deepcopy(patch)
+
+    merged = merge_document(stored, patch)
+
+    assert (stored, patch) == (stored_before, patch_before)
+    assert merged is not stored
+    assert merged["official"] is not stored["official"]
+
+
+def test_combine_keeps_one_upsert_per_key_with_the_kind_of_the_first_full_one() -> None:
+    full = Upsert({"mid": 2, "name": "a", "level": 6}, partial=False)
+    newer_full = Upsert({"mid": 2, "name": "z"}, partial=False)
+    stub = Upsert({"mid": 2, "name": "b"}, partial=True)
+    newer_stub = Upsert({"mid": 2, "name": "c", "sign": "s"}, partial=True)
+
+    assert combine(None, stub) == stub
+    assert combine(stub, full) == full
+    assert combine(full, newer_full) == newer_full
+    assert combine(full, stub) == Upsert({"mid": 2, "name": "b", "level": 6}, partial=False)
+    assert combine(stub, newer_stub) == Upsert({"mid": 2, "name": "c", "sign": "s"}, True)
+
+
+@BATCHINGS
+@deferred_f_from_coro_f
+async def test_a_stub_after_a_full_profile_updates_only_its_own_fields(
+    backend: Backend, batching: dict[str, int]
+) -> None:
+    profile, stub = make_user(), make_stub()
+
+    crawler = await store(backend, [profile, stub], **batching)
+
+    [stored] = backend.stored_users().values()
+    expected = with_stub(ItemAdapter(profile).asdict(), stub)
+    assert stored == expected
+    assert stored["official"] == {
+        "role": 2, "title": "bilibili创始人（站长）", "desc": "bilibili 知名UP主", "type": 1,
+    }
+    assert (stored["crawled_at"], stored["follower"]) == (CRAWLED_AT, 969_999)
+    assert stored["live_room"]["room_id"] == 1024
+    upserted = 2 if batching["SQLITE_BATCH_SIZE"] == 1 else 1
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/users") == upserted
+
+
+@BATCHINGS
+@deferred_f_from_coro_f
+async def test_a_stub_in_a_later_crawl_updates_only_its_own_fields(
+    backend: Backend, batching: dict[str, int]
+) -> None:
+    profile, stub = make_user(), make_stub()
+    await store(backend, [profile])
+
+    crawler = await store(backend, [stub], **batching)
+
+    assert backend.stored_users() == {2: with_stub(ItemAdapter(profile).asdict(), stub)}
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/users") == 1
+
+
+@BATCHINGS
+@deferred_f_from_coro_f
+async def test_a_full_profile_after_a_stub_replaces_it(
+    backend: Backend, batching: dict[str, int]
+) -> None:
+    profile = make_user(live_room=None)
+
+    await store(backend, [make_stub(), profile], **batching)
+
+    assert backend.stored_users() == {2: ItemAdapter(profile).asdict()}
+
+
+@BATCHINGS
+@deferred_f_from_coro_f
+async def test_stubs_for_the_same_user_merge_into_the_stored_profile(
+    backend: Backend, batching: dict[str, int]
+) -> None:
+    profile = make_user()
+    first = make_stub(official=OfficialVerify(type=0, desc="旧认证"), sign="旧签名")
+    second = make_stub(vip=Vip(type=2, status=1, label="年度大会员"))
+    await store(backend, [profile])
+
+    crawler = await store(backend, [first, second], **batching)
+
+    [stored] = backend.stored_users().values()
+    assert stored == with_stub(ItemAdapter(profile).asdict(), second)
+    assert stored["sign"] == "新签名 ✨"
+    assert stored["official"]["title"] == "bilibili创始人（站长）"
+    assert stored["vip"]["label"] == "年度大会员"
+    assert stored["crawled_at"] == CRAWLED_AT
+    upserted = 2 if batching["SQLITE_BATCH_SIZE"] == 1 else 1
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/users") == upserted
+
+
+@BATCHINGS
+@deferred_f_from_coro_f
+async def test_stubs_for_a_user_never_stored_create_the_document(
+    backend: Backend, batching: dict[str, int]
+) -> None:
+    stub = make_stub(mid=3_493_118_494_116_797)
+
+    await store(backend, [make_stub(mid=stub.mid, name="旧名", sign="旧签名"), stub], **batching)
+
+    assert backend.stored_users() == {stub.mid: ItemAdapter(stub).asdict()}
+
+
+@deferred_f_from_coro_f
+async def test_a_full_profile_replaces_everything_stubs_merged_into_an_older_one(
+    backend: Backend,
+) -> None:
+    await store(backend, [make_user(), make_stub()])
+    newer = make_user(
+        official=Official(role=0, title="", desc="", type=-1),
+        live_room=None,
+        article_view=3_230_808,
+        crawled_at=CRAWLED_AT + 86_400,
+    )
+
+    await store(backend, [newer])
+
+    assert backend.stored_users() == {2: ItemAdapter(newer).asdict()}
+
+
+@deferred_f_from_coro_f
+async def test_stored_keys_having_a_field_leaves_out_documents_without_it(
+    backend: Backend,
+) -> None:
+    await store(
+        backend,
+        [make_user(mid=1), make_user(mid=2, crawled_at=None), make_stub(mid=3), make_stub(mid=1)],
+    )
+    pipeline, _ = build_pipeline(backend)
+    await pipeline.open_spider()
+    try:
+        assert await pipeline.stored_keys("users") == {(1,), (2,), (3,)}
+        assert await pipeline.stored_keys("users", having="crawled_at") == {(1,)}
+        assert await pipeline.stored_keys("users", having="live_room.room_id") == {(1,), (2,)}
+    finally:
+        await pipeline.close_spider()
+
+
+@deferred_f_from_coro_f
+async def test_partial_documents_that_could_not_be_written_have_their_own_dead_letter_file(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(ids: list[int]) -> None:
+        raise OSError("store gone")
+
+    on_write(monkeypatch, backend, refuse)
+    monkeypatch.setattr(backend.pipeline_class, "retry_delays", ())
+    profile, stub, other_stub = make_user(mid=1), make_stub(mid=1), make_stub(mid=2)
+
+    with caplog.at_level(logging.ERROR, logger="bilicrawl"):
+        crawler = await store(backend, [profile, stub, other_stub], **batches_of(10))
+
+    # The stub merged into the buffered profile is still a full document.
+    assert dead_letters(backend, "failed-users.jsonl") == [
+        with_stub(ItemAdapter(profile).asdict(), stub)
+    ]
+    assert dead_letters(backend, "failed-users.partial.jsonl") == [
+        ItemAdapter(other_stub).asdict()
+    ]
+    assert crawler.stats.get_value("bilicrawl/storage/failed/users") == 2
+    [error] = messages(caplog, logging.ERROR)
+    assert str(backend.dead_letter_dir / "failed-users.jsonl") in error
+    assert str(backend.dead_letter_dir / "failed-users.partial.jsonl") in error
+
+
+@deferred_f_from_coro_f
+async def test_forced_exit_writes_a_buffered_stub_as_a_merge(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    profile, stub = make_user(), make_stub()
+    await store(backend, [profile])
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_FLUSH_SECONDS=3600)
+    await pipeline.open_spider()
+    await pipeline.process_item(stub)
+
+    with caplog.at_level(logging.WARNING, logger="bilicrawl"):
+        await maybe_deferred_to_future(pipeline.before_exit())
+
+    assert backend.stored_users() == {2: with_stub(ItemAdapter(profile).asdict(), stub)}
+    assert messages(caplog, logging.WARNING) == [
+        "Forced exit: wrote 1 buffered documents to the store"
+    ]
+    await pipeline.close_spider()
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/users") == 1
+
+
+@deferred_f_from_coro_f
+async def test_forced_exit_merges_a_stub_into_a_profile_waiting_for_a_retry(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = iter([True])
+
+    def fail_once(ids: list[int]) -> None:
+        if next(failures, False):
+            raise OSError("database is locked")
+
+    attempts = on_write(monkeypatch, backend, fail_once)
+    monkeypatch.setattr(backend.pipeline_class, "retry_delays", (0.2,))
+    pipeline, _ = build_pipeline(backend, **batches_of(1))
+    await pipeline.open_spider()
+    profile, stub = make_user(), make_stub()
+    # The profile failed and waits to be retried; the stub waits for it.
+    pending = asyncio.gather(pipeline.process_item(profile), pipeline.process_item(stub))
+    await eventually(lambda: len(attempts) == 1)
+
+    await maybe_deferred_to_future(pipeline.before_exit())
+    await pending
+    await pipeline.close_spider()
+
+    # One write of the profile with the stub merged in; the retry did not undo it.
+    assert attempts == [[2], [2]]
+    assert backend.stored_users() == {2: with_stub(ItemAdapter(profile).asdict(), stub)}
+
+
+@deferred_f_from_coro_f
+async def test_forced_exit_dead_letters_stubs_as_partial_documents(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(ids: list[int]) -> None:
+        raise OSError("store gone")
+
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_FLUSH_SECONDS=3600)
+    await pipeline.open_spider()
+    first, second, late = make_stub(name="旧名"), make_stub(), make_stub(mid=5)
+    for item in (make_user(mid=1), first, second):
+        await pipeline.process_item(item)
+    on_write(monkeypatch, backend, refuse)
+
+    with caplog.at_level(logging.WARNING, logger="bilicrawl"):
+        await maybe_deferred_to_future(pipeline.before_exit())
+        await pipeline.process_item(late)
+    await pipeline.close_spider()
+
+    full = dead_letters(backend, "failed-users.jsonl")
+    assert full == [ItemAdapter(make_user(mid=1)).asdict()]
+    # The two stubs of mid 2 were combined into one, newest values winning.
+    assert dead_letters(backend, "failed-users.partial.jsonl") == [
+        ItemAdapter(second).asdict(),
+        ItemAdapter(late).asdict(),
+    ]
+    [not_stored, appended] = messages(caplog, logging.WARNING)
+    assert "2 buffered documents were not stored" in not_stored
+    assert str(backend.dead_letter_dir / "failed-users.jsonl") in not_stored
+    assert str(backend.dead_letter_dir / "failed-users.partial.jsonl") in not_stored
+    assert appended.endswith("failed-users.partial.jsonl")
+    assert crawler.stats.get_value("bilicrawl/storage/failed/users") == 3

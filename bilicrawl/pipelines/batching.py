@@ -6,19 +6,24 @@ validation pipeline left it (and builds it only if it is not there), buffers it
 per collection and writes a batch once ``batch_size`` documents are pending, at
 least every ``flush_seconds`` (``BILI_STORE_FLUSH_SECONDS``, default 5), as soon
 as the crawl starts closing (``bilicrawl.signals.crawl_closing``: a circuit
-breaker, the first Ctrl-C) and at close. Within a batch the last
-document for a natural key wins. All store I/O runs on one worker thread, so the
+breaker, the first Ctrl-C) and at close. A full document replaces the stored
+one; a partial one (of an item class with ``partial = True``) is merged into it
+by :func:`merge_document`. A batch holds one upsert per natural key: a full
+document replaces what is buffered for its key, a partial one is merged into
+it, which stays full if it was. All store I/O runs on one worker thread, so the
 reactor never blocks and a store client that is bound to its thread (sqlite3)
 stays on it; a lock keeps batches, their retries and the final close in the
 order they were started.
 
 A batch that still fails after ``retry_delays`` is logged at ERROR with its keys,
 counted and appended as JSON lines to ``<dead-letter dir>/failed-<collection>.jsonl``,
-so no document is lost silently. A forced exit (a second Ctrl-C stops the reactor
-without closing the spider) runs :meth:`BatchingStorePipeline.before_exit`, which
-writes every document not yet stored, or dead-letters it if the store fails or
-takes longer than ``exit_timeout``. Subclasses implement ``_connect``, ``_write``,
-``_read_keys`` and ``_disconnect``, which run on the worker thread.
+or ``failed-<collection>.partial.jsonl`` for partial documents, which must be
+replayed as merges, so no document is lost silently. A forced exit (a second
+Ctrl-C stops the reactor without closing the spider) runs
+:meth:`BatchingStorePipeline.before_exit`, which writes every document not yet
+stored, or dead-letters it if the store fails or takes longer than
+``exit_timeout``. Subclasses implement ``_connect``, ``_write``, ``_read_keys``
+and ``_disconnect``, which run on the worker thread.
 
 Stats: ``bilicrawl/storage/{upserted,batches,retries,failed,lost}/<collection>``,
 and ``bilicrawl/storage/flushes/{timer,closing}``, the writes the timer and the
@@ -59,24 +64,67 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 class Route(NamedTuple):
-    """Where an item class is stored: its collection and natural key fields."""
+    """Where an item class is stored: its collection, natural key fields, and whether partial."""
 
     collection: str
     natural_key: tuple[str, ...]
+    partial: bool
+    """Its documents are merged into the stored ones instead of replacing them."""
+
+
+class Upsert(NamedTuple):
+    """A document to store by natural key: replacing the stored one, or merged in if partial."""
+
+    document: Document
+    partial: bool
 
 
 class Batch(NamedTuple):
-    """Documents taken from a collection's buffer to be written together."""
+    """Upserts taken from a collection's buffer to be written together, one per natural key."""
 
     collection: str
-    documents: list[Document]
+    upserts: list[Upsert]
 
 
 ROUTES: dict[type, Route] = {
-    cls: Route(cls.collection, cls.natural_key)  # type: ignore[attr-defined]
+    cls: Route(
+        cls.collection,  # type: ignore[attr-defined]
+        cls.natural_key,  # type: ignore[attr-defined]
+        getattr(cls, "partial", False),
+    )
     for cls in ITEM_CLASSES
 }
-"""Route of every stored item class, from its ``collection`` and ``natural_key``."""
+"""Route of every stored item class, from its ``collection``, ``natural_key`` and ``partial``."""
+
+
+def merge_document(stored: Document, patch: Document) -> Document:
+    """Return *stored* with the partial document *patch* deep-merged in, as both stores do.
+
+    Where the stored and the new value of a field are both objects they are
+    merged the same way; any other new value (a list, None) replaces the stored
+    one, and fields *patch* lacks are kept. The inputs are not changed; values
+    that needed no merge are shared with them.
+    """
+    merged = dict(stored)
+    for field, value in patch.items():
+        old = merged.get(field)
+        merged[field] = (
+            merge_document(old, value)
+            if isinstance(old, dict) and isinstance(value, dict)
+            else value
+        )
+    return merged
+
+
+def combine(earlier: Upsert | None, later: Upsert) -> Upsert:
+    """Return the one upsert for a key that stores what *earlier*, then *later*, would.
+
+    A full document replaces anything before it; a partial one is merged into
+    the earlier upsert, which keeps its kind.
+    """
+    if earlier is None or not later.partial:
+        return later
+    return Upsert(merge_document(earlier.document, later.document), earlier.partial)
 
 
 def dump_document(document: Document) -> str:
@@ -144,7 +192,7 @@ class BatchingStorePipeline(ABC):
         self.documents = DocumentHandoff.for_crawler(crawler)
         """Where the validation pipeline leaves the documents of valid items."""
         self.collections = {route.collection: route.natural_key for route in ROUTES.values()}
-        self._buffers: dict[str, dict[tuple[Any, ...], Document]] = {}
+        self._buffers: dict[str, dict[tuple[Any, ...], Upsert]] = {}
         # Batches taken from the buffers and not yet written or dead-lettered, by
         # start order: what a forced exit still has to save.
         self._unsaved: dict[int, Batch] = {}
@@ -175,11 +223,10 @@ class BatchingStorePipeline(ABC):
             raise TypeError(
                 f"Cannot store {type(item).__name__}: not in bilicrawl.items.ITEM_CLASSES"
             ) from None
-        document = self.documents.take(item)
+        upsert = Upsert(self.documents.take(item), route.partial)
         if self._exiting:
             # The reactor is stopping: a batch started now might never be written.
-            path = self._dead_letter_now(route.collection, [document])
-            if path is not None:
+            for path in self._dead_letter_now(route.collection, [upsert]):
                 logger.warning(
                     "Forced exit: appended a document scraped meanwhile to %(path)s",
                     {"path": path},
@@ -187,7 +234,8 @@ class BatchingStorePipeline(ABC):
                 )
             return item
         buffer = self._buffers.setdefault(route.collection, {})
-        buffer[key_of(document, route.natural_key)] = document
+        key = key_of(upsert.document, route.natural_key)
+        buffer[key] = combine(buffer.get(key), upsert)
         if len(buffer) >= self.batch_size:
             await self._flush(route.collection)
         return item
@@ -215,10 +263,16 @@ class BatchingStorePipeline(ABC):
                 self._exit_trigger = None
             self._executor.shutdown()
 
-    async def stored_keys(self, collection: str) -> set[tuple[Any, ...]]:
-        """Return the natural key of every document stored in a collection."""
+    async def stored_keys(
+        self, collection: str, having: str | None = None
+    ) -> set[tuple[Any, ...]]:
+        """Return the natural key of every document stored in a collection.
+
+        With *having*, only of the documents where that field is present and not
+        null: ``having="crawled_at"`` leaves out users known only from lists.
+        """
         async with self._lock:
-            return await self._run(self._read_keys, collection)
+            return await self._run(self._read_keys, collection, having)
 
     def before_exit(self) -> Deferred[None]:
         """Save every document not yet stored: the reactor's "before shutdown" trigger.
@@ -233,12 +287,12 @@ class BatchingStorePipeline(ABC):
         """Open the store and prepare every collection (worker thread)."""
 
     @abstractmethod
-    def _write(self, collection: str, documents: list[Document]) -> None:
-        """Upsert documents into a collection by natural key (worker thread)."""
+    def _write(self, collection: str, upserts: list[Upsert]) -> None:
+        """Apply a batch, one upsert per natural key, as one ordered step (worker thread)."""
 
     @abstractmethod
-    def _read_keys(self, collection: str) -> set[tuple[Any, ...]]:
-        """Return the natural keys stored in a collection (worker thread)."""
+    def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
+        """Return the natural keys stored in a collection, as stored_keys (worker thread)."""
 
     @abstractmethod
     def _disconnect(self) -> None:
@@ -254,10 +308,10 @@ class BatchingStorePipeline(ABC):
         # start the next batches, which are written after these.
         batch_ids = []
         for collection in collections:
-            documents = list(self._buffers.pop(collection, {}).values())
-            if documents:
+            upserts = list(self._buffers.pop(collection, {}).values())
+            if upserts:
                 batch_id = next(self._batch_ids)
-                self._unsaved[batch_id] = Batch(collection, documents)
+                self._unsaved[batch_id] = Batch(collection, upserts)
                 batch_ids.append(batch_id)
         if batch_ids:
             async with self._lock:
@@ -299,14 +353,15 @@ class BatchingStorePipeline(ABC):
             batch = self._unsaved.get(batch_id)
             if batch is None:
                 return  # a forced exit saved it with newer documents: don't write it over them
-            collection, documents = batch
+            collection, upserts = batch
             try:
-                # Upserts by natural key are idempotent, so retrying a batch that
+                # Upserts by natural key are idempotent (a merge too: merging the
+                # same fields again changes nothing), so retrying a batch that
                 # was partly applied is safe.
-                await self._run(self._write, collection, documents)
+                await self._run(self._write, collection, upserts)
             except Exception as error:
                 if attempt == attempts:
-                    await self._dead_letter(collection, documents, error)
+                    await self._dead_letter(collection, upserts, error)
                     del self._unsaved[batch_id]
                     return
                 delay = self.retry_delays[attempt - 1]
@@ -314,7 +369,7 @@ class BatchingStorePipeline(ABC):
                     "Writing %(count)d documents to %(collection)s failed (attempt %(attempt)d"
                     " of %(attempts)d), retrying in %(delay).1fs: %(error)r",
                     {
-                        "count": len(documents),
+                        "count": len(upserts),
                         "collection": collection,
                         "attempt": attempt,
                         "attempts": attempts,
@@ -327,10 +382,10 @@ class BatchingStorePipeline(ABC):
                 await asyncio.sleep(delay)
             else:
                 self._unsaved.pop(batch_id, None)
-                self._count_written(collection, len(documents))
+                self._count_written(collection, len(upserts))
                 logger.debug(
                     "Upserted %(count)d documents into %(collection)s",
-                    {"count": len(documents), "collection": collection},
+                    {"count": len(upserts), "collection": collection},
                     extra={"spider": self.crawler.spider},
                 )
                 return
@@ -368,11 +423,12 @@ class BatchingStorePipeline(ABC):
                 {"count": sum(len(batches[collection]) for collection in written)},
                 extra={"spider": self.crawler.spider},
             )
-        unwritten = {c: docs for c, docs in batches.items() if c not in written}
+        unwritten = {c: upserts for c, upserts in batches.items() if c not in written}
         if unwritten:
             paths = [
-                self._dead_letter_now(collection, documents)
-                for collection, documents in unwritten.items()
+                path
+                for collection, upserts in unwritten.items()
+                for path in self._dead_letter_now(collection, upserts)
             ]
             logger.warning(
                 "Forced exit: %(count)d buffered documents were not stored (%(reason)s);"
@@ -380,69 +436,78 @@ class BatchingStorePipeline(ABC):
                 {
                     "count": sum(map(len, unwritten.values())),
                     "reason": reason,
-                    "paths": ", ".join(str(path) for path in paths if path),
+                    "paths": ", ".join(map(str, paths)),
                 },
                 extra={"spider": self.crawler.spider},
             )
 
-    def _take_unsaved(self) -> dict[str, list[Document]]:
-        """Take every unsaved document, per collection, the newest for each key."""
-        merged: dict[str, dict[tuple[Any, ...], Document]] = {}
-        for collection, documents in self._unsaved.values():
-            for document in documents:
-                key = key_of(document, self.collections[collection])
-                merged.setdefault(collection, {})[key] = document
-        for collection, buffer in self._buffers.items():
-            merged.setdefault(collection, {}).update(buffer)
+    def _take_unsaved(self) -> dict[str, list[Upsert]]:
+        """Take every unsaved upsert, per collection, combined into one per key in order."""
+        buffered = (Batch(name, [*buffer.values()]) for name, buffer in self._buffers.items())
+        combined: dict[str, dict[tuple[Any, ...], Upsert]] = {}
+        for collection, upserts in itertools.chain(self._unsaved.values(), buffered):
+            natural_key = self.collections[collection]
+            pending = combined.setdefault(collection, {})
+            for upsert in upserts:
+                key = key_of(upsert.document, natural_key)
+                pending[key] = combine(pending.get(key), upsert)
         self._unsaved.clear()
         self._buffers.clear()
-        return {collection: list(documents.values()) for collection, documents in merged.items()}
+        return {collection: list(pending.values()) for collection, pending in combined.items()}
 
-    def _write_all(self, batches: dict[str, list[Document]], written: list[str]) -> None:
-        for collection, documents in batches.items():
-            self._write(collection, documents)
+    def _write_all(self, batches: dict[str, list[Upsert]], written: list[str]) -> None:
+        for collection, upserts in batches.items():
+            self._write(collection, upserts)
             written.append(collection)
 
-    def _dead_letter_path(self, collection: str) -> Path:
-        return self.dead_letter_dir / f"failed-{collection}.jsonl"
+    def _dead_letter_files(
+        self, collection: str, upserts: list[Upsert]
+    ) -> dict[Path, list[Document]]:
+        """Group documents by dead-letter file: partial ones apart, so none is replayed as full."""
+        files: dict[Path, list[Document]] = {}
+        for document, partial in upserts:
+            name = f"failed-{collection}{'.partial' if partial else ''}.jsonl"
+            files.setdefault(self.dead_letter_dir / name, []).append(document)
+        return files
 
-    async def _dead_letter(
-        self, collection: str, documents: list[Document], error: Exception
-    ) -> None:
-        path = self._dead_letter_path(collection)
-        keys = [key_of(document, self.collections[collection]) for document in documents]
-        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(documents))
+    async def _dead_letter(self, collection: str, upserts: list[Upsert], error: Exception) -> None:
+        files = self._dead_letter_files(collection, upserts)
+        keys = [key_of(document, self.collections[collection]) for document, _ in upserts]
+        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(upserts))
         logger.error(
             "Could not write %(count)d documents to %(collection)s: %(error)r;"
-            " appending them to %(path)s. Keys %(fields)s: %(keys)s",
+            " appending them to %(paths)s. Keys %(fields)s: %(keys)s",
             {
-                "count": len(documents),
+                "count": len(upserts),
                 "collection": collection,
                 "error": error,
-                "path": path,
+                "paths": ", ".join(map(str, files)),
                 "fields": self.collections[collection],
                 "keys": keys,
             },
             extra={"spider": self.crawler.spider},
         )
-        try:
-            await self._run(_append_documents, path, documents)
-        except Exception:
-            self._lost(collection, documents, path)
+        for path, documents in files.items():
+            try:
+                await self._run(_append_documents, path, documents)
+            except Exception:
+                self._lost(collection, documents, path)
 
-    def _dead_letter_now(self, collection: str, documents: list[Document]) -> Path | None:
-        """Append documents to the dead-letter file on this thread: the worker may be stuck.
+    def _dead_letter_now(self, collection: str, upserts: list[Upsert]) -> list[Path]:
+        """Append upserts to their dead-letter files on this thread: the worker may be stuck.
 
-        Return the file, or None if it could not be written either.
+        Return the files written; a file that could not be written is left out.
         """
-        path = self._dead_letter_path(collection)
-        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(documents))
-        try:
-            _append_documents(path, documents)
-        except Exception:
-            self._lost(collection, documents, path)
-            return None
-        return path
+        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(upserts))
+        written = []
+        for path, documents in self._dead_letter_files(collection, upserts).items():
+            try:
+                _append_documents(path, documents)
+            except Exception:
+                self._lost(collection, documents, path)
+            else:
+                written.append(path)
+        return written
 
     def _lost(self, collection: str, documents: list[Document], path: Path) -> None:
         self.crawler.stats.inc_value(stat_key("storage", "lost", collection), len(documents))

@@ -2,8 +2,10 @@
 
 Each item class goes to its ``collection``, which gets a unique index on the
 class's ``natural_key`` at open; a document is ``ItemAdapter(item).asdict()``
-(MongoDB adds ``_id``). Buffering, flushes, retries and dead letters are
-described in :mod:`bilicrawl.pipelines.batching`.
+(MongoDB adds ``_id``). A batch is one ordered ``bulk_write``: a full document
+is a ``ReplaceOne``, a partial one an ``UpdateOne`` that ``$set``s its fields by
+dotted path (:func:`set_paths`), both upserts. Buffering, flushes, retries and
+dead letters are described in :mod:`bilicrawl.pipelines.batching`.
 
 ``MONGO_URI`` is checked with pymongo's parser when the crawl starts, and the
 server must answer a ``ping`` within ``MONGO_CONNECT_TIMEOUT`` when the spider
@@ -20,7 +22,8 @@ Settings:
 - ``MONGO_CONNECT_TIMEOUT`` (``5.0``): seconds to find a server at open.
 - ``MONGO_BATCH_SIZE`` (``500``): documents per collection per bulk write.
 - ``MONGO_DEAD_LETTER_DIR`` (``"data"``): where batches that could not be written
-  are appended, as ``failed-<collection>.jsonl``.
+  are appended, as ``failed-<collection>.jsonl`` (``.partial.jsonl`` for partial
+  documents).
 - ``BILI_STORE_FLUSH_SECONDS`` (``5.0``): buffered documents are written at least
   this often.
 """
@@ -36,7 +39,13 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
 from bilicrawl.config import ConfigError, get_float, get_int
-from bilicrawl.pipelines.batching import BatchingStorePipeline, Document, check_directory, key_of
+from bilicrawl.pipelines.batching import (
+    BatchingStorePipeline,
+    Document,
+    Upsert,
+    check_directory,
+    key_of,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -73,6 +82,25 @@ def _host_list(nodelist: list[tuple[str, int | None]]) -> str:
 
 # pymongo appends its socket timeouts to every connection error; they are not the cause.
 _TIMEOUTS_NOTE = re.compile(r" \(configured timeouts:[^)]*\)")
+
+
+def set_paths(patch: Document, prefix: str = "") -> Document:
+    """Flatten a partial document to the ``$set`` that merges it as ``merge_document`` does.
+
+    Nested objects become dotted paths down to their other values, so the
+    stored siblings of a nested field are kept. Two known limits, which no item
+    schema reaches: an empty object sets nothing (``merge_document`` stores
+    ``{}`` where the field was absent), and MongoDB refuses a path under a
+    stored value that is not an object (``a.b`` where ``a`` is null), which
+    ``merge_document`` replaces.
+    """
+    paths: Document = {}
+    for field, value in patch.items():
+        if isinstance(value, dict):
+            paths.update(set_paths(value, f"{prefix}{field}."))
+        else:
+            paths[f"{prefix}{field}"] = value
+    return paths
 
 
 class MongoPipeline(BatchingStorePipeline):
@@ -191,26 +219,30 @@ class MongoPipeline(BatchingStorePipeline):
             )
         return f"{where}: MongoDB at {self.hosts} cannot be used: {error}"
 
-    def _write(self, collection: str, documents: list[Document]) -> None:
-        from pymongo import ReplaceOne  # noqa: PLC0415 (see from_crawler)
+    def _write(self, collection: str, upserts: list[Upsert]) -> None:
+        from pymongo import ReplaceOne, UpdateOne  # noqa: PLC0415 (see from_crawler)
 
         natural_key = self.collections[collection]
-        self._database[collection].bulk_write(
-            [
-                ReplaceOne(
-                    {field: document[field] for field in natural_key}, document, upsert=True
-                )
-                for document in documents
-            ],
-            ordered=True,
-        )
+        requests: list[ReplaceOne[Document] | UpdateOne] = []
+        for document, partial in upserts:
+            key = {field: document[field] for field in natural_key}
+            if not partial:
+                requests.append(ReplaceOne(key, document, upsert=True))
+                continue
+            fields = set_paths({f: v for f, v in document.items() if f not in key})
+            # MongoDB before 5.0 refuses an empty $set; $setOnInsert of the key is a no-op.
+            update = {"$set": fields} if fields else {"$setOnInsert": key}
+            requests.append(UpdateOne(key, update, upsert=True))
+        self._database[collection].bulk_write(requests, ordered=True)
 
-    def _read_keys(self, collection: str) -> set[tuple[Any, ...]]:
+    def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
         natural_key = self.collections[collection]
         projection = {"_id": False, **dict.fromkeys(natural_key, True)}
+        # A null in a query matches a missing field too: {"$ne": None} is present and not null.
+        query = {} if having is None else {having: {"$ne": None}}
         return {
             key_of(document, natural_key)
-            for document in self._database[collection].find({}, projection)
+            for document in self._database[collection].find(query, projection)
         }
 
     def _disconnect(self) -> None:

@@ -5,9 +5,12 @@ Each collection is a table of the same name, created at open for every class in
 the field's type) forming the primary key, ``doc`` holding the document as
 compact JSON (``ItemAdapter(item).asdict()``, exactly what MongoDB would hold
 without ``_id``) and ``updated_at``, the Unix time of the last write. Integers in
-``doc`` round-trip exactly, whatever their size. The database uses WAL mode, so
-:func:`iter_documents` and :func:`count_documents` can read while a crawl writes.
-Buffering, retries and dead letters are described in :mod:`bilicrawl.pipelines.batching`.
+``doc`` round-trip exactly, whatever their size. A batch is one ``BEGIN IMMEDIATE``
+transaction: a partial document is merged (:func:`~bilicrawl.pipelines.batching.merge_document`)
+into the ``doc`` read in it, so no other writer comes between the read and the
+write. The database uses WAL mode, so :func:`iter_documents` and
+:func:`count_documents` can read while a crawl writes. Buffering, retries and
+dead letters are described in :mod:`bilicrawl.pipelines.batching`.
 
 Settings:
 
@@ -19,7 +22,8 @@ Settings:
   and the OS reason, raised then, before anything is fetched.
 - ``SQLITE_BATCH_SIZE`` (``500``): documents per collection per transaction.
 - ``SQLITE_DEAD_LETTER_DIR`` (``""``): where batches that could not be written are
-  appended, as ``failed-<collection>.jsonl``; empty means next to ``SQLITE_PATH``.
+  appended, as ``failed-<collection>.jsonl`` (``.partial.jsonl`` for partial
+  documents); empty means next to ``SQLITE_PATH``.
 - ``BILI_STORE_FLUSH_SECONDS`` (``5.0``): buffered documents are written at least
   this often.
 """
@@ -44,10 +48,12 @@ from bilicrawl.pipelines.batching import (
     ROUTES,
     BatchingStorePipeline,
     Document,
+    Upsert,
     check_directory,
     dump_document,
     key_of,
     location_error,
+    merge_document,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +70,8 @@ _COLUMN_TYPES: dict[object, str] = {int: "INTEGER", str: "TEXT"}
 class _Statements(NamedTuple):
     create: str
     upsert: str
+    select: str
+    """The ``doc`` stored for a natural key."""
 
 
 def _quote(identifier: str) -> str:
@@ -71,8 +79,8 @@ def _quote(identifier: str) -> str:
 
 
 def _statements(item_class: type) -> _Statements:
-    """Build the CREATE TABLE and upsert statements of an item class's table."""
-    collection, natural_key = ROUTES[item_class]
+    """Build the CREATE TABLE, upsert and select statements of an item class's table."""
+    collection, natural_key = ROUTES[item_class].collection, ROUTES[item_class].natural_key
     field_types = typing.get_type_hints(item_class)
     key_columns = []
     for field in natural_key:
@@ -95,6 +103,10 @@ def _statements(item_class: type) -> _Statements:
             f"INSERT INTO {table} ({keys}, doc, updated_at) VALUES ({placeholders}, ?, ?)"  # noqa: S608
             f" ON CONFLICT ({keys}) DO UPDATE SET"
             " doc = excluded.doc, updated_at = excluded.updated_at"
+        ),
+        select=(
+            f"SELECT doc FROM {table} WHERE "  # noqa: S608 (quoted names; values bound)
+            + " AND ".join(f"{_quote(field)} = ?" for field in natural_key)
         ),
     )
 
@@ -171,20 +183,36 @@ class SQLitePipeline(BatchingStorePipeline):
             extra={"spider": self.crawler.spider},
         )
 
-    def _write(self, collection: str, documents: list[Document]) -> None:
+    def _write(self, collection: str, upserts: list[Upsert]) -> None:
         natural_key = self.collections[collection]
+        statements = self._statements[collection]
         updated_at = int(time.time())
-        rows = [
-            (*key_of(document, natural_key), dump_document(document), updated_at)
-            for document in documents
-        ]
-        with self._connection:  # one transaction per batch
-            self._connection.executemany(self._statements[collection].upsert, rows)
+        with self._connection:  # one transaction per batch: committed, or rolled back
+            # IMMEDIATE takes the write lock now: no other writer can change a
+            # document between reading it and writing a partial merged into it.
+            self._connection.execute("BEGIN IMMEDIATE")
+            rows = []
+            for upsert in upserts:
+                document = upsert.document
+                key = key_of(document, natural_key)
+                if upsert.partial:
+                    document = merge_document(self._stored(statements, key), document)
+                rows.append((*key, dump_document(document), updated_at))
+            self._connection.executemany(statements.upsert, rows)
 
-    def _read_keys(self, collection: str) -> set[tuple[Any, ...]]:
+    def _stored(self, statements: _Statements, key: tuple[Any, ...]) -> Document:
+        """Return the document stored for a key, or an empty one."""
+        row = self._connection.execute(statements.select, key).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
         columns = ", ".join(map(_quote, self.collections[collection]))
         query = f"SELECT {columns} FROM {_quote(collection)}"  # noqa: S608 (our own names)
-        return set(self._connection.execute(query))
+        if having is None:
+            return set(self._connection.execute(query))
+        # json_extract gives NULL both for a JSON null and for a missing field.
+        query += " WHERE json_extract(doc, ?) IS NOT NULL"
+        return set(self._connection.execute(query, (f"$.{having}",)))
 
     def _disconnect(self) -> None:
         self._connection.close()
