@@ -195,6 +195,13 @@ BILI_INPUT_BACKLOG = 1000
 # "detail": one WBI-signed request per video (video and tags together);
 # "view": two unsigned requests (view, then tags), if the signed one is blocked.
 BILI_VIDEO_ENDPOINT = "detail"
+# The relation spider stops reading a list after this many users (the site itself stops
+# at 1000 followers and 100 followings of other users, fewer when not logged in).
+BILI_FOLLOWERS_CAP = 1000
+BILI_FOLLOWINGS_CAP = 100
+# A user's uploads (user spider, -a uploads=true): "arc_search", the signed space list
+# (50 a page), or "series", the unsigned /x/series/recArchivesByKeywords (100 a page).
+BILI_UPLOADS_ENDPOINT = "arc_search"
 
 # --- Items and storage.
 # Items of one response go through the pipelines one at a time. Scrapy starts this many
@@ -220,7 +227,8 @@ MONGO_URI = os.environ.get("MONGO_URI", "")
 MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "bilicrawl")
 MONGO_CLIENT_CLASS = "pymongo.MongoClient"
 MONGO_BATCH_SIZE = 500
-# A batch that still fails after retries is appended to <dir>/failed-<collection>.jsonl.
+# A batch that still fails after retries is appended to <dir>/failed-<collection>.jsonl
+# (partial documents, to be applied as merges: failed-<collection>.partial.jsonl).
 MONGO_DEAD_LETTER_DIR = "data"
 SQLITE_PATH = os.environ.get("SQLITE_PATH", "data/bilicrawl.db")
 SQLITE_BATCH_SIZE = 500

@@ -60,7 +60,7 @@ def test_summary_lines_say_what_was_stored_and_what_was_not() -> None:
         "inputs: 3 accepted, 2 bad, 1 duplicate, 0 already stored",
         "stored: videos 3",
         "not fetched: 5 (api_code_-404 4, network 1)",
-        "dead-lettered (in failed-<collection>.jsonl): videos 5",
+        "dead-lettered (in failed-<collection>[.partial].jsonl): videos 5",
         "finish reason: finished",
         "exit status: 1",
         f"next: {outcome.explanation}",

@@ -86,7 +86,7 @@ def exit_status(stats: dict[str, Any], reason: str) -> Outcome:
         (reason in BREAKER_ADVICE, Outcome(BLOCKED, BREAKER_ADVICE.get(reason, ""))),
         (bool(not_written),
          Outcome(FAILED, f"{not_written} fetched documents could not be stored: see the"
-                         " errors above and the failed-<collection>.jsonl files.")),
+                         " errors above and the failed-<collection>[.partial].jsonl files.")),
         (reason == "start_error",
          Outcome(FAILED, "Reading the inputs failed: see the error above.")),
         (bool(accepted) and not stored,
@@ -122,7 +122,8 @@ def summary_lines(stats: dict[str, Any], reason: str, outcome: Outcome) -> list[
         + (f" ({_counts(unfetched)})" if unfetched else ""),
     ]
     if dead_lettered:
-        lines.append(f"dead-lettered (in failed-<collection>.jsonl): {_counts(dead_lettered)}")
+        where = "failed-<collection>[.partial].jsonl"
+        lines.append(f"dead-lettered (in {where}): {_counts(dead_lettered)}")
     if lost:
         lines.append(f"LOST (could not be written anywhere): {_counts(lost)}")
     lines += [
