@@ -40,7 +40,7 @@ STOP_GRACE = 15.0
 RSS_SAMPLE = 0.05
 """Seconds between two reads of a child's peak RSS."""
 
-# Aids the fake API answers with an error instead of a video (tests.fakeapi.data.ERROR_AIDS);
+# Aids the fake API answers with an error instead of a video (tests.fakeapi.videos.ERROR_AIDS);
 # copied so that the clients' modules need not import the fake API.
 _ERROR_AIDS = frozenset({404, 62002, 62004, 62012})
 

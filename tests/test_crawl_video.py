@@ -14,7 +14,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from bilicrawl.ids import av2bv
 from bilicrawl.pipelines.sqlite import iter_documents
 from bilicrawl.spiders.video import VideoSpider
-from tests.fakeapi import data
+from tests.fakeapi import videos
 from tests.utils import run_crawl
 
 STAT_FIELDS = ("view", "danmaku", "reply", "favorite", "coin", "share", "like")
@@ -26,7 +26,7 @@ SCALAR_FIELDS = (
 
 def expected_document(aid: int) -> dict[str, Any]:
     """The document a correct crawl stores for *aid*, read off the fake API's data."""
-    view = data.video_view(aid)
+    view = videos.video_view(aid)
     document = {field: view[field] for field in SCALAR_FIELDS}
     document["owner"] = {key: view["owner"][key] for key in ("mid", "name", "face")}
     document["stat"] = {key: view["stat"][key] for key in STAT_FIELDS}
@@ -41,7 +41,7 @@ def expected_document(aid: int) -> dict[str, Any]:
     )
     document["tags"] = [
         {key: tag[key] for key in ("tag_id", "tag_name", "tag_type")}
-        for tag in data.video_tags(aid)
+        for tag in videos.video_tags(aid)
     ]
     return document
 
@@ -52,7 +52,7 @@ def sample_aids(count: int, seed: int) -> list[int]:
     aids: set[int] = set()
     while len(aids) < count:
         aid = rng.randrange(1, 2**32) if len(aids) % 2 else rng.randrange(2**32, 2**51)
-        if aid not in data.ERROR_AIDS:
+        if aid not in videos.ERROR_AIDS:
             aids.add(aid)
     return sorted(aids)
 
@@ -120,7 +120,7 @@ async def test_crawl_stores_every_valid_video_once(
     assert stats["bilicrawl/input/bad"] == len(bad_inputs)
     assert stats["bilicrawl/storage/upserted/videos"] == len(aids)
     for aid in unavailable:
-        assert stats[f"bilicrawl/api_code/{data.ERROR_AIDS[aid][0]}"] == 1
+        assert stats[f"bilicrawl/api_code/{videos.ERROR_AIDS[aid][0]}"] == 1
     assert stats["bilicrawl/input/duplicate"] == 1, "the same video as a BV id"
     assert "dupefilter/filtered" not in stats
     assert "bilicrawl/retry/count" not in stats

@@ -22,8 +22,10 @@ import pytest
 
 from bilicrawl.ids import MAX_AID, av2bv
 from bilicrawl.signing import key_from_url, mixin_key, signed_query
-from tests.fakeapi import data
+from tests.fakeapi import videos
+from tests.fakeapi.answers import BAD_REQUEST
 from tests.fakeapi.app import FAULT_KINDS, Knobs
+from tests.fakeapi.data import user_card
 from tests.fakeapi.process import FakeApi, FakeApiError
 
 if TYPE_CHECKING:
@@ -277,12 +279,12 @@ def test_view_has_every_key_of_the_real_example(api: FakeApi, aid: int) -> None:
     status, body = get(api, VIEW, f"aid={aid}")
     assert status == 200
     assert shape_problems(body, VIEW_SHAPE, ("data.staff", "data.honor_reply.honor")) == []
-    assert body["data"] == data.video_view(aid)
+    assert body["data"] == videos.video_view(aid)
 
 
 def test_staff_and_honors_have_the_real_shape(api: FakeApi) -> None:
-    staffed = next(aid for aid in range(1, 500) if "staff" in data.video_view(aid))
-    honored = next(aid for aid in range(1, 500) if data.video_view(aid)["honor_reply"])
+    staffed = next(aid for aid in range(1, 500) if "staff" in videos.video_view(aid))
+    honored = next(aid for aid in range(1, 500) if videos.video_view(aid)["honor_reply"])
     for aid, optional in ((staffed, "data.honor_reply.honor"), (honored, "data.staff")):
         assert shape_problems(get(api, VIEW, f"aid={aid}")[1], VIEW_SHAPE, (optional,)) == []
 
@@ -291,29 +293,29 @@ def test_pagelist_tags_and_detail_shapes(api: FakeApi) -> None:
     aid = 170001
     _, pages = get(api, "/x/player/pagelist", f"aid={aid}")
     assert shape_problems(pages, PAGELIST_SHAPE) == []
-    assert [{**p, "ctime": data.video_view(aid)["ctime"]} for p in pages["data"]] == (
-        data.video_view(aid)["pages"]
+    assert [{**p, "ctime": videos.video_view(aid)["ctime"]} for p in pages["data"]] == (
+        videos.video_view(aid)["pages"]
     )
     _, tags = get(api, "/x/web-interface/view/detail/tag", f"bvid={av2bv(aid)}")
     assert tags["code"] == 0
-    assert tags["data"] == data.video_tags(aid)
-    tag_types = {tag["tag_type"] for a in range(1, 200) for tag in data.video_tags(a)}
+    assert tags["data"] == videos.video_tags(aid)
+    tag_types = {tag["tag_type"] for a in range(1, 200) for tag in videos.video_tags(a)}
     assert tag_types == {"old_channel", "topic", "bgm"}
-    for tag in (tag for a in range(1, 200) for tag in data.video_tags(a)):
+    for tag in (tag for a in range(1, 200) for tag in videos.video_tags(a)):
         assert set(tag) == {"tag_id", "tag_name", "music_id", "tag_type", "jump_url"}
         assert tag["music_id"].startswith("MA") == (tag["tag_type"] == "bgm")
 
     status, detail = get(api, DETAIL, signed(api, {"aid": str(aid)}), cookies="buvid3=x")
     assert (status, detail["code"]) == (200, 0)
     assert set(detail["data"]) == {"View", "Tags", "Card", "Related"}
-    assert detail["data"]["View"] == data.video_view(aid)
+    assert detail["data"]["View"] == videos.video_view(aid)
     card = {**detail, "data": detail["data"]["Card"]}
     assert shape_problems(card, CARD_SHAPE) == []
-    assert card["data"]["card"]["mid"] == str(data.video_view(aid)["owner"]["mid"])
-    related_lengths = {len(data.related(a)) for a in range(1, 100)}
+    assert card["data"]["card"]["mid"] == str(videos.video_view(aid)["owner"]["mid"])
+    related_lengths = {len(videos.related(a)) for a in range(1, 100)}
     assert min(related_lengths) == 0
     assert max(related_lengths) == 10
-    for item in data.related(aid):
+    for item in videos.related(aid):
         assert "pages" not in item
         assert item["bvid"] == av2bv(item["aid"])
 
@@ -347,7 +349,7 @@ def test_finger_spi_gives_fresh_buvids(api: FakeApi) -> None:
 
 
 def test_generated_videos_are_consistent_and_varied() -> None:
-    views = [data.video_view(aid) for aid in range(1, 400)]
+    views = [videos.video_view(aid) for aid in range(1, 400)]
     for view in views:
         pages = view["pages"]
         assert [page["page"] for page in pages] == list(range(1, len(pages) + 1))
@@ -361,7 +363,7 @@ def test_generated_videos_are_consistent_and_varied() -> None:
         assert view["ctime"] <= view["pubdate"]
         assert view["copyright"] in (1, 2)
         assert view["bvid"] == av2bv(view["aid"])
-        assert view["owner"]["name"] == data.user_card(view["owner"]["mid"])["card"]["name"]
+        assert view["owner"]["name"] == user_card(view["owner"]["mid"])["card"]["name"]
         if "staff" in view:
             assert 2 <= len(view["staff"]) <= 4
             assert view["staff"][0]["title"] == "UP主"
@@ -391,10 +393,10 @@ def test_same_video_by_aid_bvid_and_in_another_process(api: FakeApi) -> None:
 
 
 ERROR_CASES = [
-    *((f"aid={aid}", code, message) for aid, (code, message) in data.ERROR_AIDS.items()),
-    *((f"bvid={av2bv(aid)}", code, message) for aid, (code, message) in data.ERROR_AIDS.items()),
+    *((f"aid={aid}", code, message) for aid, (code, message) in videos.ERROR_AIDS.items()),
+    *((f"bvid={av2bv(aid)}", code, message) for aid, (code, message) in videos.ERROR_AIDS.items()),
     *(
-        (query, *data.BAD_REQUEST)
+        (query, *BAD_REQUEST)
         for query in ("", "aid=", "aid=abc", "aid=0", "aid=-5", f"aid={MAX_AID}", "aid=1.5",
                       "bvid=BV1xx411c7m", "bvid=BV1xx411c7mO", "bvid=av170001")
     ),
@@ -489,7 +491,7 @@ def test_wbi_signatures(api: FakeApi) -> None:
     assert get(api, DETAIL, stale, cookies=buvid)[1] == denied
     assert get(api, "/x/web-interface/wbi/view", signed(api, {"aid": "2"}), cookies=buvid)[1][
         "data"
-    ] == data.video_view(2)
+    ] == videos.video_view(2)
 
     old_keys = api.keys()
     new_keys = api.rotate_keys()

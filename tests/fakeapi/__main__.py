@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wbi-rotate-seconds", type=float, default=0.0, help="0 = never")
     parser.add_argument("--no-require-wbi", dest="require_wbi", action="store_false")
     parser.add_argument("--no-require-buvid", dest="require_buvid", action="store_false")
+    parser.add_argument("--no-require-dm-img", dest="require_dm_img", action="store_false")
+    parser.add_argument("--relation-login-required", action="store_true")
     args = parser.parse_args(argv)
     try:
         args.knobs = Knobs()
@@ -34,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "fault_rate": args.fault_rate,
                 "require_wbi": args.require_wbi,
                 "require_buvid": args.require_buvid,
+                "require_dm_img": args.require_dm_img,
+                "relation_login_required": args.relation_login_required,
                 "wbi_rotate_seconds": args.wbi_rotate_seconds,
             }
         )

@@ -1,37 +1,50 @@
 """The fake Bilibili API as an aiohttp application, with its risk control and faults.
 
-Every API request goes through the same screens, in the real API's spirit and
-in this order: browser User-Agent, ``ban_all``, the per-client rate limiter,
-the ``buvid3`` cookie, the WBI signature, then random fault injection; only
-then is the real answer built from ``tests.fakeapi.data``. Every API request is
-recorded in a bounded in-memory log. The ``/_fake/`` admin endpoints read and
-change the knobs at run time and are never screened or logged.
+Every API request goes through the same screens (``_screen``), in the real
+API's spirit and in this order: browser User-Agent, ``ban_all``, the
+per-client rate limiter, what a browser sends (the ``buvid3`` cookie, the
+``dm_img_*`` parameters of anonymous space requests, the relation lists'
+``Referer``), the WBI signature, the relation lists' login; then random fault
+injection; only then is the answer built by the endpoint of its area
+(``videos``, ``users``, ``session``). Every API request is recorded in a
+bounded in-memory log, with whether it was logged in. The ``/_fake/`` admin
+endpoints read and change the knobs at run time and are never screened or
+logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import gzip
-import hashlib
 import hmac
 import json
 import random
 import signal
 import sys
 import time
-import uuid
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bilicrawl.ids import MAX_AID, BadVideoId, bv2av
 from bilicrawl.signing import mixin_key, signed_query
-from tests.fakeapi import data
+from tests.fakeapi import session, users, videos
+from tests.fakeapi.answers import (
+    HTML,
+    Answer,
+    blocked_html,
+    blocked_json,
+    denied,
+    dumps,
+    envelope,
+    not_found,
+    voucher,
+)
+from tests.fakeapi.data import wbi_keys
 
 try:
     import brotli
@@ -45,22 +58,19 @@ RATE_WINDOW = 1.0
 
 _BROWSER_UA_PREFIX = "mozilla/5.0"
 _TOOL_UA_WORDS = ("python", "curl", "scrapy", "requests", "httpx", "wget", "go-http", "okhttp")
-_JSON = "application/json; charset=utf-8"
-_HTML = "text/html; charset=utf-8"
-_BLOCKED_HTML = (
-    '<!DOCTYPE html><html><head><meta charset="utf-8"><title>出错啦! - bilibili.com</title>'
-    '</head><body><div class="error-container"><div class="error-panel">'
-    "<h2>412 Precondition Failed</h2>"
-    "<p>由于触发哔哩哔哩安全风控策略，该次访问请求被拒绝。</p>"
-    "<p>The request was rejected because of the bilibili security control policy.</p>"
-    "</div></div></body></html>"
-)
 _SERVER_ERROR_HTML = (
     "<html><head><title>{status} {reason}</title></head><body>"
     "<center><h1>{status} {reason}</h1></center><hr><center>openresty</center></body></html>"
 )
 _SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
-_WBI_IMAGE = "https://i0.hdslb.com/bfs/wbi/{}.png"
+_DM_IMG_PARAMS = ("dm_img_list", "dm_img_str", "dm_cover_img_str", "dm_img_inter")
+_DM_IMG_INTER_KEYS = frozenset({"ds", "wh", "of"})
+ENDPOINTS: dict[str, Callable[[web.Request], Answer]] = {
+    **videos.ENDPOINTS,
+    **users.ENDPOINTS,
+    **session.ENDPOINTS,
+}
+"""Every API path the fake serves, and the function answering it."""
 
 
 @dataclasses.dataclass
@@ -76,6 +86,10 @@ class Knobs:
     require_buvid: bool = True
     wbi_rotate_seconds: float = 0.0
     wbi_max_age: float = 600.0
+    require_dm_img: bool = True
+    """Anonymous ``/x/space/wbi/`` requests need the ``dm_img_*`` parameters (else -352)."""
+    relation_login_required: bool = False
+    """Anonymous relation-list requests get -101, as the API notes say they should."""
     delay: float = 0.0
     """Seconds every API answer waits before it is sent: a slow server, requests in flight."""
 
@@ -104,16 +118,6 @@ class Knobs:
             setattr(self, name, value)
 
 
-@dataclasses.dataclass
-class Answer:
-    """A response to send: HTTP status, body text and the JSON ``code`` (None for HTML)."""
-
-    status: int
-    body: str
-    code: int | None
-    content_type: str = _JSON
-
-
 class FakeState:
     """The server's mutable state: knobs, WBI key generation, rate windows, bans, log."""
 
@@ -136,7 +140,7 @@ class FakeState:
 
     def keys(self) -> tuple[str, str]:
         """The current (img_key, sub_key)."""
-        return data.wbi_keys(self.key_generation())
+        return wbi_keys(self.key_generation())
 
     def rotate_keys(self) -> None:
         """Move to the next key generation now."""
@@ -192,105 +196,6 @@ class FakeState:
 STATE: web.AppKey[FakeState] = web.AppKey("state")
 
 
-# --- answers --------------------------------------------------------------------------------
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _envelope(code: int, message: str, **rest: Any) -> Answer:
-    return Answer(200, _dumps({"code": code, "message": message, "ttl": 1, **rest}), code)
-
-
-def _ok(payload: object) -> Answer:
-    return _envelope(0, "0", data=payload)
-
-
-def _blocked_html() -> Answer:
-    return Answer(412, _BLOCKED_HTML, None, _HTML)
-
-
-def _blocked_json() -> Answer:
-    return Answer(
-        412, _dumps({"code": -412, "message": "请求被拦截", "ttl": 1, "data": None}), -412
-    )
-
-
-def _voucher() -> Answer:
-    return _envelope(-352, "风控校验失败", data={"v_voucher": f"voucher_{uuid.uuid4()}"})
-
-
-def _denied() -> Answer:
-    return _envelope(-403, "访问权限不足")
-
-
-def _video_aid(request: web.Request) -> int | Answer:
-    """The aid named by ``aid=`` or ``bvid=``, or the error answer for a bad or reserved id."""
-    aid_text = request.query.get("aid", "")
-    bvid = request.query.get("bvid", "")
-    if aid_text:
-        if not (aid_text.isascii() and aid_text.isdigit()) or not 0 < int(aid_text) < MAX_AID:
-            return _envelope(*data.BAD_REQUEST)
-        aid = int(aid_text)
-    elif bvid:
-        try:
-            aid = bv2av(bvid)
-        except BadVideoId:
-            return _envelope(*data.BAD_REQUEST)
-    else:
-        return _envelope(*data.BAD_REQUEST)
-    if aid in data.ERROR_AIDS:
-        # The real API sends no "data" key with these errors.
-        return _envelope(*data.ERROR_AIDS[aid])
-    return aid
-
-
-def _video_endpoint(build: Callable[[int], object]) -> Callable[[web.Request], Answer]:
-    def endpoint(request: web.Request) -> Answer:
-        aid = _video_aid(request)
-        return aid if isinstance(aid, Answer) else _ok(build(aid))
-
-    return endpoint
-
-
-def _nav(request: web.Request) -> Answer:
-    img_key, sub_key = request.app[STATE].keys()
-    img_url, sub_url = _WBI_IMAGE.format(img_key), _WBI_IMAGE.format(sub_key)
-    sessdata = request.cookies.get("SESSDATA", "")
-    if not sessdata:
-        wbi_img = {"img_url": img_url, "sub_url": sub_url}
-        return _envelope(-101, "账号未登录", data={"isLogin": False, "wbi_img": wbi_img})
-    mid = int.from_bytes(hashlib.sha256(sessdata.encode()).digest()[:4]) + 1
-    return _ok(data.nav_logged_in(mid, img_url, sub_url))
-
-
-def _finger_spi(_request: web.Request) -> Answer:
-    """Fresh ``buvid3``/``buvid4`` values in the real formats."""
-    suffix = f"{random.randrange(100000):05d}"
-    issued = time.strftime("%y%m%d%H", time.localtime())
-    b_3 = f"{str(uuid.uuid4()).upper()}{suffix}infoc"
-    token = base64.b64encode(random.randbytes(16)).decode()
-    b_4 = f"{str(uuid.uuid4()).upper()}{suffix}-0{issued}-{token}"
-    body = {"code": 0, "data": {"b_3": b_3, "b_4": b_4}, "message": "ok"}
-    return Answer(200, _dumps(body), 0)
-
-
-ENDPOINTS: dict[str, Callable[[web.Request], Answer]] = {
-    "/x/web-interface/view": _video_endpoint(data.video_view),
-    "/x/web-interface/wbi/view": _video_endpoint(data.video_view),
-    "/x/web-interface/view/detail/tag": _video_endpoint(data.video_tags),
-    "/x/web-interface/wbi/view/detail": _video_endpoint(data.video_detail),
-    "/x/player/pagelist": _video_endpoint(data.video_pages),
-    "/x/web-interface/nav": _nav,
-    "/x/frontend/finger/spi": _finger_spi,
-}
-
-
-def _not_found(_request: web.Request) -> Answer:
-    return Answer(404, _dumps({"code": -404, "message": "啥都木有", "ttl": 1}), -404)
-
-
 # --- the screens ----------------------------------------------------------------------------
 
 
@@ -303,49 +208,88 @@ def _needs_buvid(path: str) -> bool:
     return "/wbi/" in path or path.startswith(("/x/space/", "/x/relation/"))
 
 
-def _wbi_failure(request: web.Request, state: FakeState) -> Answer | None:
+def _wbi_failure(query: Mapping[str, str], state: FakeState) -> Answer | None:
     """The answer for a missing (-352) or wrong or stale (-403) signature, else None."""
-    query = request.query
     w_rid, wts_text = query.get("w_rid", ""), query.get("wts", "")
     if not w_rid or not wts_text:
-        return _voucher()
+        return voucher()
     if not (wts_text.isascii() and wts_text.isdigit()):
-        return _denied()
+        return denied()
     wts = int(wts_text)
     if abs(time.time() - wts) > state.knobs.wbi_max_age:
-        return _denied()
+        return denied()
+    # Every parameter is signed, the dm_img_* ones included.
     params = {name: value for name, value in query.items() if name != "w_rid"}
     expected = signed_query(params, mixin_key(*state.keys()), wts).rpartition("&w_rid=")[2]
-    return None if hmac.compare_digest(expected, w_rid) else _denied()
+    return None if hmac.compare_digest(expected, w_rid) else denied()
+
+
+def _has_dm_img(query: Mapping[str, str]) -> bool:
+    """Whether *query* has the browser's ``dm_img_*`` risk parameters, all of them non-empty."""
+    if not all(query.get(name) for name in _DM_IMG_PARAMS):
+        return False
+    try:
+        inter = json.loads(query["dm_img_inter"])
+    except ValueError:
+        return False
+    return isinstance(inter, dict) and inter.keys() >= _DM_IMG_INTER_KEYS
+
+
+def _from_bilibili(referer: str) -> bool:
+    """Whether *referer* is a page of bilibili.com or of one of its subdomains."""
+    host = urlsplit(referer).hostname or ""
+    return host == "bilibili.com" or host.endswith(".bilibili.com")
+
+
+def _ban_event(state: FakeState, client: str) -> str | None:
+    """Why *client* is blocked now ("ban-all", "ban-start" or "banned"), or None."""
+    if state.knobs.ban_all:
+        return "ban-all"
+    if state.knobs.rate_limit > 0:
+        return state.rate_event(client, time.monotonic())
+    return None
+
+
+def _lacks_credentials(request: web.Request, knobs: Knobs, logged_in: bool) -> bool:
+    """Whether the request lacks something a browser sends, which the site answers with -352.
+
+    The ``buvid3`` cookie on space, relation and WBI paths; the ``dm_img_*``
+    parameters on anonymous ``/x/space/wbi/`` requests; a bilibili.com
+    ``Referer`` on the relation lists.
+    """
+    path = request.path
+    if knobs.require_buvid and _needs_buvid(path) and not request.cookies.get("buvid3"):
+        return True
+    if knobs.require_dm_img and path.startswith("/x/space/wbi/") and not logged_in:
+        return not _has_dm_img(request.query)
+    return path in users.RELATION_LISTS and not _from_bilibili(request.headers.get("Referer", ""))
 
 
 def _screen(request: web.Request, state: FakeState, entry: dict[str, Any]) -> Answer | None:
     """The risk-control answer for this request, or None if it may go on."""
-    knobs = state.knobs
+    knobs, path = state.knobs, request.path
     if not _is_browser(request.headers.get("User-Agent", "")):
-        return _blocked_html()
-    if knobs.ban_all:
-        entry["event"] = "ban-all"
-        return _blocked_json()
-    if knobs.rate_limit > 0:
-        entry["event"] = state.rate_event(entry["client"], time.monotonic())
-        if entry["event"]:
-            return _blocked_json()
-    if knobs.require_buvid and _needs_buvid(request.path) and not request.cookies.get("buvid3"):
-        return _voucher()
-    if knobs.require_wbi and "/wbi/" in request.path:
-        return _wbi_failure(request, state)
+        return blocked_html()
+    entry["event"] = _ban_event(state, entry["client"])
+    if entry["event"]:
+        return blocked_json()
+    if _lacks_credentials(request, knobs, entry["logged_in"]):
+        return voucher()
+    if knobs.require_wbi and "/wbi/" in path and (failure := _wbi_failure(request.query, state)):
+        return failure
+    if knobs.relation_login_required and path in users.RELATION_LISTS and not entry["logged_in"]:
+        return envelope(-101, "账号未登录")
     return None
 
 
 def _fault_answer(kind: str, state: FakeState) -> Answer:
     if kind == "http412":
-        return _blocked_html()
+        return blocked_html()
     if kind == "code-799":
-        return _envelope(-799, "请求过于频繁，请稍后再试")
+        return envelope(-799, "请求过于频繁，请稍后再试")
     status = state.fault_rng.choice(tuple(_SERVER_ERRORS))
     body = _SERVER_ERROR_HTML.format(status=status, reason=_SERVER_ERRORS[status])
-    return Answer(status, body, None, _HTML)
+    return Answer(status, body, None, HTML)
 
 
 def _coding(request: web.Request) -> str | None:
@@ -404,6 +348,7 @@ async def _api(request: web.Request) -> web.StreamResponse:
         "path": request.path,
         "query": dict(request.query),
         "client": request.remote or "",
+        "logged_in": session.logged_in(request),
         "status": None,
         "code": None,
         "fault": None,
@@ -422,7 +367,8 @@ async def _api(request: web.Request) -> web.StreamResponse:
         if fault in ("http412", "code-799", "http5xx"):
             answer = _fault_answer(fault, state)
         else:
-            answer = ENDPOINTS.get(request.path, _not_found)(request)
+            endpoint = ENDPOINTS.get(request.path)
+            answer = endpoint(request) if endpoint else not_found()
             if fault == "truncate-json":
                 cut = answer.body[: len(answer.body) // 2]
                 answer = Answer(answer.status, cut, None, answer.content_type)
@@ -435,7 +381,7 @@ async def _api(request: web.Request) -> web.StreamResponse:
 
 
 def _admin_json(value: object, status: int = 200) -> web.Response:
-    return web.json_response(value, status=status, dumps=_dumps)
+    return web.json_response(value, status=status, dumps=dumps)
 
 
 async def _get_config(request: web.Request) -> web.Response:
@@ -480,7 +426,8 @@ async def _get_keys(request: web.Request) -> web.Response:
 def create_app(knobs: Knobs | None = None, fault_seed: int = 0) -> web.Application:
     """The fake API application, with its admin routes and one catch-all API route."""
     app = web.Application()
-    app[STATE] = FakeState(knobs or Knobs(), fault_seed)
+    state = app[STATE] = FakeState(knobs or Knobs(), fault_seed)
+    app[session.CURRENT_KEYS] = state.keys
     app.router.add_get("/_fake/config", _get_config)
     app.router.add_post("/_fake/config", _post_config)
     app.router.add_post("/_fake/reset", _reset)

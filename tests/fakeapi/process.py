@@ -32,7 +32,13 @@ _FLAGS = {
     "fault_seed": "--fault-seed",
     "wbi_rotate_seconds": "--wbi-rotate-seconds",
 }
-_SWITCHES = {"require_wbi": "--no-require-wbi", "require_buvid": "--no-require-buvid"}
+_SWITCHES = {
+    "require_wbi": ("--no-require-wbi", False),
+    "require_buvid": ("--no-require-buvid", False),
+    "require_dm_img": ("--no-require-dm-img", False),
+    "relation_login_required": ("--relation-login-required", True),
+}
+"""Boolean options: the flag, and the value it sets (given when the option has that value)."""
 
 
 class FakeApiError(RuntimeError):
@@ -50,8 +56,9 @@ class FakeApi:
         self.args: list[str] = []
         for name, value in options.items():
             if name in _SWITCHES:
-                if not value:
-                    self.args.append(_SWITCHES[name])
+                flag, sets = _SWITCHES[name]
+                if bool(value) == sets:
+                    self.args.append(flag)
             else:
                 self.args += [_FLAGS[name], str(value)]
         self._process: subprocess.Popen[str] | None = None
