@@ -84,6 +84,7 @@ def crawl_settings(tmp_path: Any) -> dict[str, Any]:
         "MONGO_URI": "",
         "SQLITE_PATH": str(tmp_path / "bilicrawl.db"),
         "BILI_THROTTLE_MAX_RPS": 500.0,
+        "BILI_THROTTLE_FAMILIES": {},  # the space and relation endpoints at the same pace
         "BILI_THROTTLE_BACKOFF_START": 0.05,
         "BILI_THROTTLE_BACKOFF_MAX": 1.0,
         "BILI_THROTTLE_TRANSIENT_START": 0.02,

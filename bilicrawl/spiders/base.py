@@ -31,6 +31,7 @@ from scrapy import signals
 
 from bilicrawl.config import ConfigError, get_int, parse_bool
 from bilicrawl.pipelines.batching import BatchingStorePipeline
+from bilicrawl.pipelines.pseudonymize import PseudonymizePipeline, Pseudonymizer
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -125,9 +126,14 @@ class BiliSpider(scrapy.Spider):
     raising ConfigError); a subclass adds its own: ``{**BiliSpider.option_args, ...}``."""
     item_class: ClassVar[Any]
     """The item the spider stores; its natural key is what an input names."""
+    resume_field: ClassVar[str | None] = None
+    """With ``resume``, only documents holding this field count as stored: ``users`` also
+    holds partial documents from relation lists, which a user crawl must still fetch."""
 
     ids_file: Path | None = None
     resume: bool = False
+    pseudonymizer: Pseudonymizer | None = None
+    """The crawl's, with ``resume`` and ``BILI_PSEUDONYMIZE``: stored keys are hashed."""
     backlog: int = 1000
     """``BILI_INPUT_BACKLOG``: at most about this many requests wait in the scheduler."""
 
@@ -161,7 +167,9 @@ class BiliSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.resume:
-            self.stored = frozenset(await self._stored_keys())
+            pseudonymize = self.crawler.get_item_pipeline(PseudonymizePipeline)
+            self.pseudonymizer = pseudonymize and pseudonymize.pseudonymizer
+            self.stored = frozenset(await self.stored_keys(self.item_class, self.resume_field))
             self.logger.info("Resuming: %(count)d %(collection)s already stored", {
                 "count": len(self.stored), "collection": self.item_class.collection,
             })
@@ -209,9 +217,9 @@ class BiliSpider(scrapy.Spider):
         except BadInput as exc:
             self.bad_input(source, exc)
             return []
-        if key in self.stored:
+        if self.stored and self.stored_form(self.item_class, key) in self.stored:
             stats.inc_value(stat_key("input", "already_stored"))
-            return []
+            return self.requests_for_stored(key)
         if key in self.accepted:
             stats.inc_value(stat_key("input", "duplicate"))
             return []
@@ -244,6 +252,10 @@ class BiliSpider(scrapy.Spider):
         """Return the requests that fetch the item with natural key *key*."""
         raise NotImplementedError
 
+    def requests_for_stored(self, key: Key) -> list[scrapy.Request]:
+        """Return the requests still due, on ``resume``, for an input already stored."""
+        return []
+
     def api_request(
         self, path: str, params: dict[str, Any], callback: Callable[..., Any], **kwargs: Any
     ) -> scrapy.Request:
@@ -252,8 +264,13 @@ class BiliSpider(scrapy.Spider):
         url = f"{base}{path}?{urlencode(params)}" if params else f"{base}{path}"
         return scrapy.Request(url, callback=callback, **kwargs)
 
-    async def _stored_keys(self) -> set[Key]:
+    async def stored_keys(self, item_class: type, having: str | None = None) -> set[Key]:
+        """Return the natural keys stored for *item_class*, as stored (see ``stored_form``)."""
         store = self.crawler.get_item_pipeline(BatchingStorePipeline)
         if store is None:
             raise ValueError("resume needs a storage pipeline (MongoPipeline or SQLitePipeline)")
-        return await store.stored_keys(self.item_class.collection)
+        return await store.stored_keys(item_class.collection, having=having)  # type: ignore[attr-defined]
+
+    def stored_form(self, item_class: type, key: Key) -> Key:
+        """Return *key* as the store holds it: with ``BILI_PSEUDONYMIZE``, user ids hashed."""
+        return key if self.pseudonymizer is None else self.pseudonymizer.key(item_class, key)
