@@ -16,7 +16,6 @@ MASK_CODE = MAX_AID - 1
 ALPHABET = "FcwAPNKTMug3GV5Lj7EJnHpWsx4tb8haYeviqBz6rkCy12mUSDQX9RdoZf"
 _BASE = len(ALPHABET)
 _DIGIT = {char: value for value, char in enumerate(ALPHABET)}
-_MAX_AID_DIGITS = len(str(MAX_AID - 1))
 
 _BVID = re.compile(rf"BV1[{ALPHABET}]{{9}}")
 _AV_IN_TEXT = re.compile(r"(?:^|/)av(\d+)(?:$|[/?#])", re.IGNORECASE)
@@ -33,7 +32,6 @@ class BadUserId(ValueError):
 
 MAX_MID = 1 << 63
 """User ids are signed 64-bit integers on the site; recent ones have 16 digits."""
-_MAX_MID_DIGITS = len(str(MAX_MID - 1))
 _UID_PREFIX = re.compile(r"uid\s*[:：]?\s*", re.IGNORECASE)
 _SPACE_HOSTS = frozenset({"space.bilibili.com", "m.bilibili.com", "www.bilibili.com"})
 
@@ -87,14 +85,20 @@ def parse_aid(text: str) -> int:
         digits = digits[2:]
     if not digits.isascii() or not digits.isdigit():
         raise BadVideoId(f"{_shown(text)} is not an av number")
+    return _bounded(digits, "aid", MAX_AID, "2**51", BadVideoId)
+
+
+def _bounded(digits: str, name: str, limit: int, shown_limit: str, error: type[ValueError]) -> int:
+    """Return the number a string of ASCII digits writes, if 0 < number < *limit*."""
     significant = digits.lstrip("0")
-    # int() refuses more than 4300 digits (a ValueError of its own); no aid has more than 16.
-    if len(significant) > _MAX_AID_DIGITS:
-        raise BadVideoId(f"an aid of {len(significant)} digits is out of range (1 to 2**51 - 1)")
-    aid = int(significant or "0")
-    if not 0 < aid < MAX_AID:
-        raise BadVideoId(f"aid {aid} is out of range (1 to 2**51 - 1)")
-    return aid
+    # int() refuses more than 4300 digits (a ValueError of its own); no id has that many.
+    if len(significant) > len(str(limit - 1)):
+        raise error(f"{'an' if name == 'aid' else 'a'} {name} of {len(significant)} digits"
+                    f" is out of range (1 to {shown_limit} - 1)")
+    number = int(significant or "0")
+    if not 0 < number < limit:
+        raise error(f"{name} {number} is out of range (1 to {shown_limit} - 1)")
+    return number
 
 
 def parse_video_id(text: str) -> int:
@@ -125,13 +129,7 @@ def parse_video_id(text: str) -> int:
 def _mid_of_digits(digits: str, text: str) -> int:
     if not digits.isascii() or not digits.isdigit():
         raise BadUserId(f"{_shown(text)} is not a user id (mid)")
-    significant = digits.lstrip("0")
-    if len(significant) > _MAX_MID_DIGITS:
-        raise BadUserId(f"a mid of {len(significant)} digits is out of range (1 to 2**63 - 1)")
-    mid = int(significant or "0")
-    if not 0 < mid < MAX_MID:
-        raise BadUserId(f"mid {mid} is out of range (1 to 2**63 - 1)")
-    return mid
+    return _bounded(digits, "mid", MAX_MID, "2**63", BadUserId)
 
 
 def parse_mid(text: str) -> int:

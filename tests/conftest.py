@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from scrapy.core.engine import ExecutionEngine
 
+from tests.fakeapi.app import Knobs
 from tests.fakeapi.process import FakeApi
 from tests.utils import project_settings
 
@@ -55,6 +56,21 @@ def fakeapi() -> Iterator[FakeApi]:
     """One fake API for the session; tests that change its knobs use ``fakeapi_factory``."""
     with FakeApi() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeApi]:
+    """A fake API for one test module whose tests change its knobs (see ``api``)."""
+    with FakeApi() as api:
+        yield api
+
+
+@pytest.fixture
+def api(server: FakeApi) -> FakeApi:
+    """The module's fake API with default knobs and an empty log, bans and rate windows."""
+    server.configure(**vars(Knobs()))
+    server.reset()
+    return server
 
 
 @pytest.fixture

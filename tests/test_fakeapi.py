@@ -29,7 +29,7 @@ from tests.fakeapi.data import user_card
 from tests.fakeapi.process import FakeApi, FakeApiError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 VIEW_SHAPE = """
 code:int message:str ttl:int data:object data.bvid:str data.aid:int data.videos:int
@@ -252,23 +252,6 @@ def shape_problems(response: object, shape: str, optional: tuple[str, ...] = ())
         elif not actual[path] <= set(types.split("|")):
             problems.append(f"{path} is {sorted(actual[path])}, want {types}")
     return problems
-
-
-# --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeApi]:
-    with FakeApi() as api:
-        yield api
-
-
-@pytest.fixture
-def api(server: FakeApi) -> FakeApi:
-    """The shared server with default knobs and an empty log, bans and rate windows."""
-    server.configure(**vars(Knobs()))
-    server.reset()
-    return server
 
 
 # --- shapes ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from tests.fakeapi.process import FakeApi
 from tests.test_fakeapi import get, signed
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 ACC_INFO_KEYS = """
 mid name sex face face_nft face_nft_type sign rank level jointime moral silence coins fans_badge
@@ -199,23 +199,6 @@ def crawl_requests(seed: int) -> int:
         total += 4 + max(1, math.ceil(len(graph.uploads(mid)) / 50))
         total += sum(max(1, math.ceil(len(pairs) / 50)) for pairs in served)
     return total
-
-
-# --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeApi]:
-    with FakeApi() as api:
-        yield api
-
-
-@pytest.fixture
-def api(server: FakeApi) -> FakeApi:
-    """The shared server with default knobs and an empty log."""
-    server.configure(**vars(Knobs()))
-    server.reset()
-    return server
 
 
 # --- the graph ------------------------------------------------------------------------------
