@@ -15,6 +15,7 @@ a field says otherwise.
 
 from __future__ import annotations
 
+import builtins  # noqa: TC003 (ItemAdapter resolves the annotations at run time)
 from typing import ClassVar
 
 import attrs
@@ -22,10 +23,10 @@ import attrs
 
 @attrs.define(kw_only=True)
 class Owner:
-    """The uploader of a video, as embedded in the video document."""
+    """A user as embedded in another document: a video's uploader, an article's author."""
 
     mid: int
-    """User id of the uploader."""
+    """User id."""
     name: str
     """Display name at crawl time."""
     face: str
@@ -283,7 +284,212 @@ class RelationListItem:
     crawled_at: int
 
 
+@attrs.define(kw_only=True)
+class VideoCardItem:
+    """What the cards API (/x/article/cards) says of a video: merged into ``videos``.
+
+    A card has no parts, tags or staff: merged, it refreshes a stored video's
+    counters and never erases those.
+    """
+
+    collection: ClassVar[str] = "videos"
+    natural_key: ClassVar[tuple[str, ...]] = ("aid",)
+    partial: ClassVar[bool] = True
+    user_id_fields: ClassVar[tuple[str, ...]] = ("owner.mid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ("owner.name", "owner.face")
+
+    aid: int
+    bvid: str
+    title: str
+    desc: str
+    pic: str
+    owner: Owner
+    pubdate: int
+    ctime: int
+    duration: int
+    tid: int
+    tname: str
+    copyright: int
+    state: int
+    videos: int
+    dynamic: str
+    stat: VideoStat
+    refreshed_at: int
+    """When a cards crawl last refreshed the document."""
+
+
+@attrs.define(kw_only=True)
+class ArticleCategory:
+    """A category (分区) of articles."""
+
+    id: int
+    parent_id: int
+    """0 for a top-level category."""
+    name: str
+
+
+@attrs.define(kw_only=True)
+class ArticleStats:
+    """Counters of an article at crawl time."""
+
+    view: int
+    favorite: int
+    like: int
+    dislike: int
+    reply: int
+    share: int
+    coin: int
+    dynamic: int
+
+
+@attrs.define(kw_only=True)
+class ArticleList:
+    """The collection (文集) an article belongs to."""
+
+    id: int
+    name: str
+
+
+@attrs.define(kw_only=True)
+class ArticleItem:
+    """An article (专栏) with its body, from /x/article/view."""
+
+    collection: ClassVar[str] = "articles"
+    natural_key: ClassVar[tuple[str, ...]] = ("cvid",)
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ("author.mid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ("author.name", "author.face")
+
+    cvid: int
+    """The article id, the number of ``cv…``."""
+    title: str
+    summary: str
+    """The plain-text lead the site shows in lists."""
+    author: Owner
+    category: ArticleCategory
+    # builtins.list: the field "list" below would shadow the name in these annotations.
+    tags: builtins.list[str]
+    """Tag names."""
+    keywords: str
+    """Comma-separated keywords, as given."""
+    publish_time: int
+    ctime: int
+    mtime: int
+    words: int
+    banner_url: str
+    image_urls: builtins.list[str]
+    stats: ArticleStats
+    type: int
+    """0: the body was HTML; 3: the body was a Quill delta (both are stored as HTML)."""
+    original: int
+    """1 original, 0 not."""
+    reprint: int
+    list: ArticleList | None
+    """The collection (文集) the article is in, or None."""
+    dyn_id_str: str
+    """The id of the matching feed post (opus), "" when none."""
+    content_html: str
+    """The body in one normalised HTML form: paragraphs, headings, bold and italic, lists,
+    quotes, images as ``<img src>``, cards as links to what they name."""
+    content_text: str
+    """The body as plain text: one paragraph per line, no images or cards."""
+    crawled_at: int
+
+
+@attrs.define(kw_only=True)
+class ArticleCardItem:
+    """What the cards API says of an article: merged into ``articles``, never erasing the body."""
+
+    collection: ClassVar[str] = "articles"
+    natural_key: ClassVar[tuple[str, ...]] = ("cvid",)
+    partial: ClassVar[bool] = True
+    user_id_fields: ClassVar[tuple[str, ...]] = ("author.mid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ("author.name", "author.face")
+
+    cvid: int
+    title: str
+    summary: str
+    author: Owner
+    category: ArticleCategory
+    publish_time: int
+    ctime: int
+    mtime: int
+    words: int
+    banner_url: str
+    image_urls: builtins.list[str]  # builtins.list: the field "list" shadows the name
+    stats: ArticleStats
+    type: int
+    original: int
+    reprint: int
+    list: ArticleList | None
+    refreshed_at: int
+    """When a cards crawl last refreshed the document."""
+
+
+@attrs.define(kw_only=True)
+class LiveArea:
+    """The area (分区) a live room streams in."""
+
+    id: int
+    name: str
+    parent_id: int
+    parent_name: str
+
+
+@attrs.define(kw_only=True)
+class LiveRoomItem:
+    """A live room, from api.live.bilibili.com /room/v1/Room/get_info."""
+
+    collection: ClassVar[str] = "live_rooms"
+    natural_key: ClassVar[tuple[str, ...]] = ("room_id",)
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ("uid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    room_id: int
+    """The long room id, whatever id the crawl was given."""
+    short_id: int
+    """The short (vanity) id, 0 when the room has none."""
+    uid: int
+    """The streamer's user id."""
+    title: str
+    description: str
+    tags: list[str]
+    area: LiveArea
+    live_status: int
+    """0 off air, 1 live, 2 rotation (replays)."""
+    live_time: int | None
+    """When the current broadcast started (the site gives Beijing time), None off air."""
+    online: int
+    attention: int
+    """Followers of the room."""
+    user_cover: str
+    keyframe: str
+    crawled_at: int
+
+
+@attrs.define(kw_only=True)
+class LiveRoomCardItem:
+    """What the cards API says of a live room: merged into ``live_rooms``."""
+
+    collection: ClassVar[str] = "live_rooms"
+    natural_key: ClassVar[tuple[str, ...]] = ("room_id",)
+    partial: ClassVar[bool] = True
+    user_id_fields: ClassVar[tuple[str, ...]] = ("uid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    room_id: int
+    uid: int
+    title: str
+    live_status: int
+    online: int
+    user_cover: str
+    refreshed_at: int
+    """When a cards crawl last refreshed the document."""
+
+
 ITEM_CLASSES: tuple[type, ...] = (
-    VideoItem, UserItem, UserStubItem, RelationItem, RelationListItem,
+    VideoItem, UserItem, UserStubItem, RelationItem, RelationListItem, VideoCardItem,
+    ArticleItem, ArticleCardItem, LiveRoomItem, LiveRoomCardItem,
 )
 """Every stored item class; storage creates a collection and index for each."""
