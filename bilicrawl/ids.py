@@ -30,6 +30,10 @@ class BadUserId(ValueError):
     """Raised for input that does not name a user; the message says why."""
 
 
+class BadId(ValueError):
+    """Raised for input that does not name an article, a live room or a card; says why."""
+
+
 MAX_MID = 1 << 63
 """User ids are signed 64-bit integers on the site; recent ones have 16 digits."""
 _UID_PREFIX = re.compile(r"uid\s*[:：]?\s*", re.IGNORECASE)
@@ -93,7 +97,7 @@ def _bounded(digits: str, name: str, limit: int, shown_limit: str, error: type[V
     significant = digits.lstrip("0")
     # int() refuses more than 4300 digits (a ValueError of its own); no id has that many.
     if len(significant) > len(str(limit - 1)):
-        raise error(f"{'an' if name == 'aid' else 'a'} {name} of {len(significant)} digits"
+        raise error(f"{'an' if name[0] in 'aeiou' else 'a'} {name} of {len(significant)} digits"
                     f" is out of range (1 to {shown_limit} - 1)")
     number = int(significant or "0")
     if not 0 < number < limit:
@@ -154,3 +158,77 @@ def parse_mid(text: str) -> int:
     if parts.hostname in _SPACE_HOSTS and segments[:1] == ["space"] and len(segments) > 1:
         return _mid_of_digits(segments[1], text)
     raise BadUserId(f"{_shown(text)} is not a user's space URL")
+
+
+MAX_ID = 1 << 63
+"""Article and room ids are signed 64-bit integers on the site, like mids."""
+_CV_IN_PATH = re.compile(r"/read/(?:mobile/)?cv(\d+)(?:$|[/?#])", re.IGNORECASE)
+_CARD_ID = re.compile(r"(av|cv|lv)(\d+)", re.IGNORECASE)
+
+
+def _plain_id(digits: str, text: str, what: str) -> int:
+    if not digits.isascii() or not digits.isdigit():
+        raise BadId(f"{_shown(text)} is not {what}")
+    return _bounded(digits, "id", MAX_ID, "2**63", BadId)
+
+
+def parse_cvid(text: str) -> int:
+    """Return the article id named by *text*: a number, ``cv123``, or an article URL.
+
+    Article URLs are ``https://www.bilibili.com/read/cv123`` (also ``/read/mobile/cv123``
+    and ``/read/mobile?id=123``).
+    """
+    value = text.strip()
+    if not value:
+        raise BadId("empty article id")
+    if "/" not in value:
+        digits = value[2:] if value[:2].lower() == "cv" else value
+        return _plain_id(digits, text, "an article id (cv)")
+    try:
+        parts = urlsplit(value if "://" in value else f"https://{value}")
+    except ValueError as exc:
+        raise BadId(f"{_shown(text)} is not a URL: {exc}") from None
+    if match := _CV_IN_PATH.search(parts.path):
+        return _plain_id(match.group(1), text, "an article id (cv)")
+    if parts.path.rstrip("/").endswith("/read/mobile"):
+        ids = [pair[3:] for pair in parts.query.split("&") if pair.startswith("id=")]
+        if ids:
+            return _plain_id(ids[0], text, "an article id (cv)")
+    raise BadId(f"{_shown(text)} is not an article URL")
+
+
+def parse_room_id(text: str) -> int:
+    """Return the live room id (long or short) named by *text*: a number, ``lv5440``,
+    or a room URL (``https://live.bilibili.com/5440``, ``live.bilibili.com/h5/5440``)."""
+    value = text.strip()
+    if not value:
+        raise BadId("empty room id")
+    if "/" not in value:
+        digits = value[2:] if value[:2].lower() == "lv" else value
+        return _plain_id(digits, text, "a live room id")
+    try:
+        parts = urlsplit(value if "://" in value else f"https://{value}")
+    except ValueError as exc:
+        raise BadId(f"{_shown(text)} is not a URL: {exc}") from None
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if parts.hostname == "live.bilibili.com" and segments:
+        return _plain_id(segments[-1], text, "a live room id")
+    raise BadId(f"{_shown(text)} is not a live room URL")
+
+
+def parse_card_id(text: str) -> str:
+    """Return the cards API's form of a video, article or live-room id: ``av2``, ``BV1…``,
+    ``cv1`` or ``lv5440``; the kind must be written (a bare number names nothing)."""
+    value = text.strip()
+    if value[:2].upper() == "BV":
+        try:
+            bv2av(value)
+        except BadVideoId as exc:
+            raise BadId(str(exc)) from None
+        return value
+    match = _CARD_ID.fullmatch(value)
+    if match is None:
+        raise BadId(f"{_shown(text)} is not a card id (av…, BV…, cv… or lv…)")
+    kind, digits = match.group(1).lower(), match.group(2)
+    limit = (MAX_AID, "2**51") if kind == "av" else (MAX_ID, "2**63")
+    return f"{kind}{_bounded(digits, kind, *limit, BadId)}"

@@ -5,11 +5,15 @@ import pytest
 from bilicrawl.ids import (
     MAX_AID,
     MAX_MID,
+    BadId,
     BadUserId,
     BadVideoId,
     av2bv,
     bv2av,
+    parse_card_id,
+    parse_cvid,
     parse_mid,
+    parse_room_id,
     parse_video_id,
 )
 
@@ -176,3 +180,57 @@ def test_parse_mid_accepts_every_form(text: str, mid: int) -> None:
 def test_parse_mid_rejects_with_a_reason(text: str, says: str) -> None:
     with pytest.raises(BadUserId, match=says):
         parse_mid(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cvid"),
+    [
+        ("1", 1),
+        ("cv41358718", 41358718),
+        ("CV2", 2),
+        ("https://www.bilibili.com/read/cv1", 1),
+        ("https://www.bilibili.com/read/cv41358718/?from=search", 41358718),
+        ("www.bilibili.com/read/mobile/cv7", 7),
+        ("https://www.bilibili.com/read/mobile?id=8&x=1", 8),
+    ],
+)
+def test_parse_cvid_accepts_every_form(text: str, cvid: int) -> None:
+    assert parse_cvid(text) == cvid
+
+
+@pytest.mark.parametrize(
+    "text", ["", "cv", "cvx1", "0", "https://www.bilibili.com/video/av2", "9" * 30]
+)
+def test_parse_cvid_rejects(text: str) -> None:
+    with pytest.raises(BadId):
+        parse_cvid(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "room"),
+    [("5440", 5440), ("lv1", 1), ("https://live.bilibili.com/21452505?spm=x", 21452505),
+     ("live.bilibili.com/h5/5440", 5440)],
+)
+def test_parse_room_id_accepts_every_form(text: str, room: int) -> None:
+    assert parse_room_id(text) == room
+
+
+@pytest.mark.parametrize("text", ["", "lvx", "https://www.bilibili.com/5440", "-1"])
+def test_parse_room_id_rejects(text: str) -> None:
+    with pytest.raises(BadId):
+        parse_room_id(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "card"),
+    [("av2", "av2"), ("AV02", "av2"), ("BV1xx411c7mD", "BV1xx411c7mD"), ("cv1", "cv1"),
+     ("LV5440", "lv5440")],
+)
+def test_parse_card_id_normalises(text: str, card: str) -> None:
+    assert parse_card_id(text) == card
+
+
+@pytest.mark.parametrize("text", ["2", "BV1notanid00", "ss123", "av0", "cv", f"av{MAX_AID}"])
+def test_parse_card_id_rejects(text: str) -> None:
+    with pytest.raises(BadId):
+        parse_card_id(text)

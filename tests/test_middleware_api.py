@@ -116,6 +116,15 @@ def test_permanent_codes_drop_with_a_counted_reason(
     assert message in record.getMessage()
 
 
+def test_the_live_apis_no_such_room_is_dropped_with_its_msg(env: Any) -> None:
+    crawler, middleware, _ = env
+    response = json_response({"code": 1, "msg": "未找到该房间", "data": []})
+    with pytest.raises(BiliApiError) as raised:
+        middleware.process_response(response.request, response)
+    assert (raised.value.reason, raised.value.message) == ("api_code_1", "未找到该房间")
+    assert crawler.stats.get_value("bilicrawl/api_code/1") == 1
+
+
 def test_allowed_code_passes(env: Any) -> None:
     _, middleware, _ = env
     nav = json.loads((FIXTURES / "nav" / "logged_out.json").read_text(encoding="utf-8"))

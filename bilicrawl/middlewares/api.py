@@ -1,8 +1,9 @@
 """Bilibili's JSON envelope, read once for every response.
 
 Bilibili answers most errors with HTTP 200 and a non-zero ``code`` in
-``{"code", "message", "ttl", "data"}``, and risk control with either HTTP 412
-or a JSON code. This middleware makes one decision per response:
+``{"code", "message", "ttl", "data"}`` (the live API: ``{"code", "msg",
+"message", "data"}``, code 1 for a room that does not exist), and risk control
+with either HTTP 412 or a JSON code. This middleware makes one decision per response:
 
 - pass: ``code == 0`` (or a code the request allows in ``meta["bili_allow_codes"]``);
 - retry: risk-control and transient codes, retryable HTTP statuses, bodies
@@ -149,7 +150,8 @@ class BiliApiMiddleware:
             self._send(signals.clean_answer, request)
             return response
         self.crawler.stats.inc_value(stat_key("api_code", code))
-        message = str(payload.get("message", ""))
+        # The live API's envelope also has "msg" (code 1: no such room).
+        message = str(payload.get("message") or payload.get("msg") or "")
         if code in self.retry_codes:
             risk = code in self.risk_codes
             return self._retry(request, f"api_code_{code}", message, risk=risk, payload=payload)
