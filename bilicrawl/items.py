@@ -390,7 +390,8 @@ class ArticleItem:
     """The id of the matching feed post (opus), "" when none."""
     content_html: str
     """The body in one normalised HTML form: paragraphs, headings, bold and italic, lists,
-    quotes, images as ``<img src>``, cards as links to what they name."""
+    quotes, images as ``<figure><img src>``, cards as ``<figure class="card">`` links to
+    what they name, cut-offs as ``<hr>``."""
     content_text: str
     """The body as plain text: one paragraph per line, no images or cards."""
     crawled_at: int
