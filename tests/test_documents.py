@@ -23,12 +23,16 @@ from scrapy.utils.misc import build_from_crawler
 
 from bilicrawl.items import (
     ITEM_CLASSES,
+    ArticleItem,
+    LiveRoomItem,
     RelationItem,
     RelationListItem,
     UserItem,
     UserStubItem,
     VideoItem,
 )
+from bilicrawl.parsers.article import parse_article, parse_cards
+from bilicrawl.parsers.live import parse_room
 from bilicrawl.parsers.user import parse_relation_list, parse_user
 from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
 from bilicrawl.pipelines import documents as documents_module
@@ -97,7 +101,20 @@ def examples() -> dict[type, list[Any]]:
                              crawled_at=CRAWLED_AT),
         ],
     }  # fmt: skip
+    article = parse_article(load(FIXTURES / "article_view" / "cv1.json")["data"],
+                            crawled_at=CRAWLED_AT)
+    delta = parse_article(load(FIXTURES / "article_view" / "cv41358718_type3.json")["data"],
+                          crawled_at=CRAWLED_AT)
+    cards = parse_cards(load(FIXTURES / "article_cards" / "example.json")["data"],
+                        refreshed_at=CRAWLED_AT)
+    room = parse_room(load(FIXTURES / "room_get_info" / "5440.json")["data"],
+                      crawled_at=CRAWLED_AT)
+    found[ArticleItem] = [article, delta]
+    found[LiveRoomItem] = [room]
+    for card in cards.values():
+        found.setdefault(type(card), []).append(card)
     nested = [video.owner, video.stat, *video.pages, *video.staff, *video.tags]
+    nested += [article.category, article.stats, article.list, room.area]
     nested += [user.official, user.vip, user.live_room, *(entry.stub.official for entry in listed)]
     for value in nested:
         found.setdefault(type(value), []).append(value)
@@ -120,7 +137,7 @@ def test_every_item_class_has_examples() -> None:
     for item_class in ITEM_CLASSES:
         for annotation in typing.get_type_hints(item_class).values():
             classes |= _attrs_classes(annotation)
-    assert len(classes) == 14
+    assert len(classes) == 23
     assert classes <= set(EXAMPLES)
 
 
