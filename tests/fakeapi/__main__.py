@@ -26,6 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-require-buvid", dest="require_buvid", action="store_false")
     parser.add_argument("--no-require-dm-img", dest="require_dm_img", action="store_false")
     parser.add_argument("--relation-login-required", action="store_true")
+    parser.add_argument("--cards-max-ids", type=int, default=30, help="ids per cards request")
     args = parser.parse_args(argv)
     try:
         args.knobs = Knobs()
@@ -39,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "require_dm_img": args.require_dm_img,
                 "relation_login_required": args.relation_login_required,
                 "wbi_rotate_seconds": args.wbi_rotate_seconds,
+                "cards_max_ids": args.cards_max_ids,
             }
         )
     except ValueError as exc:

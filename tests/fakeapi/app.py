@@ -3,13 +3,13 @@
 Every API request goes through the same screens (``_screen``), in the real
 API's spirit and in this order: browser User-Agent, ``ban_all``, the
 per-client rate limiter, what a browser sends (the ``buvid3`` cookie, the
-``dm_img_*`` parameters of anonymous space requests, the relation lists'
-``Referer``), the WBI signature, the relation lists' login; then random fault
-injection; only then is the answer built by the endpoint of its area
-(``videos``, ``users``, ``session``). Every API request is recorded in a
-bounded in-memory log, with whether it was logged in. The ``/_fake/`` admin
-endpoints read and change the knobs at run time and are never screened or
-logged.
+``dm_img_*`` parameters of anonymous space requests, the ``Referer`` of the
+relation lists and the article cards), the WBI signature, the relation lists'
+login; then random fault injection; only then is the answer built by the
+endpoint of its area (``videos``, ``users``, ``articles``, ``live``,
+``session``). Every API request is recorded in a bounded in-memory log, with
+whether it was logged in. The ``/_fake/`` admin endpoints read and change the
+knobs at run time and are never screened or logged.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bilicrawl.signing import mixin_key, signed_query
-from tests.fakeapi import session, users, videos
+from tests.fakeapi import articles, live, session, users, videos
 from tests.fakeapi.answers import (
     HTML,
     Answer,
@@ -68,6 +68,8 @@ _DM_IMG_INTER_KEYS = frozenset({"ds", "wh", "of"})
 ENDPOINTS: dict[str, Callable[[web.Request], Answer]] = {
     **videos.ENDPOINTS,
     **users.ENDPOINTS,
+    **articles.ENDPOINTS,
+    **live.ENDPOINTS,
     **session.ENDPOINTS,
 }
 """Every API path the fake serves, and the function answering it."""
@@ -92,6 +94,8 @@ class Knobs:
     """Anonymous relation-list requests get -101, as the API notes say they should."""
     delay: float = 0.0
     """Seconds every API answer waits before it is sent: a slow server, requests in flight."""
+    cards_max_ids: int = 30
+    """The most ids one ``/x/article/cards`` request may name; more get -400."""
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply *changes* after checking every name and value; raise ``ValueError``."""
@@ -109,13 +113,21 @@ class Knobs:
                     raise ValueError(f"{name} must be true or false")
                 checked[name] = value
             else:
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ValueError(f"{name} must be a number >= 0")
-                if name == "fault_rate" and value > 1:
-                    raise ValueError("fault_rate must be between 0 and 1")
-                checked[name] = float(value)
+                checked[name] = self._number(name, value)
         for name, value in checked.items():
             setattr(self, name, value)
+
+    def _number(self, name: str, value: object) -> int | float:
+        """*value* checked for the number knob *name*: an int if the knob counts things."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0")
+        if name == "fault_rate" and value > 1:
+            raise ValueError("fault_rate must be between 0 and 1")
+        if not isinstance(getattr(self, name), int):
+            return float(value)
+        if value != int(value):
+            raise ValueError(f"{name} must be a whole number >= 0")
+        return int(value)
 
 
 class FakeState:
@@ -255,14 +267,15 @@ def _lacks_credentials(request: web.Request, knobs: Knobs, logged_in: bool) -> b
 
     The ``buvid3`` cookie on space, relation and WBI paths; the ``dm_img_*``
     parameters on anonymous ``/x/space/wbi/`` requests; a bilibili.com
-    ``Referer`` on the relation lists.
+    ``Referer`` on the relation lists and the article cards.
     """
     path = request.path
     if knobs.require_buvid and _needs_buvid(path) and not request.cookies.get("buvid3"):
         return True
     if knobs.require_dm_img and path.startswith("/x/space/wbi/") and not logged_in:
         return not _has_dm_img(request.query)
-    return path in users.RELATION_LISTS and not _from_bilibili(request.headers.get("Referer", ""))
+    needs_referer = path in users.RELATION_LISTS or path == articles.CARDS
+    return needs_referer and not _from_bilibili(request.headers.get("Referer", ""))
 
 
 def _screen(request: web.Request, state: FakeState, entry: dict[str, Any]) -> Answer | None:
@@ -428,6 +441,7 @@ def create_app(knobs: Knobs | None = None, fault_seed: int = 0) -> web.Applicati
     app = web.Application()
     state = app[STATE] = FakeState(knobs or Knobs(), fault_seed)
     app[session.CURRENT_KEYS] = state.keys
+    app[articles.CARDS_MAX_IDS] = lambda: state.knobs.cards_max_ids
     app.router.add_get("/_fake/config", _get_config)
     app.router.add_post("/_fake/config", _post_config)
     app.router.add_post("/_fake/reset", _reset)

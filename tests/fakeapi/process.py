@@ -31,6 +31,7 @@ _FLAGS = {
     "fault_rate": "--fault-rate",
     "fault_seed": "--fault-seed",
     "wbi_rotate_seconds": "--wbi-rotate-seconds",
+    "cards_max_ids": "--cards-max-ids",
 }
 _SWITCHES = {
     "require_wbi": ("--no-require-wbi", False),
