@@ -199,6 +199,9 @@ BILI_VIDEO_ENDPOINT = "detail"
 # at 1000 followers and 100 followings of other users, fewer when not logged in).
 BILI_FOLLOWERS_CAP = 1000
 BILI_FOLLOWINGS_CAP = 100
+# Ids per /x/article/cards request (article spider, -a cards=...). The limit is not
+# documented: a batch the API rejects is split and asked again.
+BILI_CARDS_BATCH = 20
 # A user's uploads (user spider, -a uploads=true): "arc_search", the signed space list
 # (50 a page), or "series", the unsigned /x/series/recArchivesByKeywords (100 a page).
 BILI_UPLOADS_ENDPOINT = "arc_search"

@@ -245,5 +245,6 @@ def test_an_unknown_spider_is_one_clear_line() -> None:
     )
     assert result.returncode == USAGE
     assert result.stderr.splitlines()[-1] == (
-        "scrapy crawl: error: unknown spider 'videos'; the spiders are: relation, user, video"
+        "scrapy crawl: error: unknown spider 'videos';"
+        " the spiders are: article, live, relation, user, video"
     )

@@ -71,6 +71,8 @@ class Input(NamedTuple):
     """Where it was read, for log lines: ``-a aids`` or ``ids.txt:12`` (file and line)."""
     error: str | None = None
     """Why it is bad whatever the spider: it is not text, or the line is too long."""
+    kind: str = "ids_file"
+    """The argument it came from (``aids``, ``mids``...), or ``ids_file``."""
 
 
 def readable_file(name: str, value: Any) -> Path:
@@ -179,6 +181,8 @@ class BiliSpider(scrapy.Spider):
             for request in self.requests_for_input(source):
                 await self._room_in_backlog()
                 yield request
+        for request in self.requests_after_inputs():
+            yield request
 
     async def _room_in_backlog(self) -> None:
         """Return once the scheduler holds fewer than ``backlog`` requests.
@@ -203,7 +207,7 @@ class BiliSpider(scrapy.Spider):
         for arg in self.input_args:
             value = getattr(self, arg, None) or ""
             for text in filter(None, _LIST_SEPARATOR.split(value)):
-                yield Input(text, f"-a {arg}")
+                yield Input(text, f"-a {arg}", kind=arg)
         if self.ids_file is not None:
             yield from read_ids_file(self.ids_file)
 
@@ -226,6 +230,23 @@ class BiliSpider(scrapy.Spider):
         self.accepted.add(key)
         stats.inc_value(stat_key("input", "accepted"))
         return self.requests_for(key)
+
+    def accept(self, source: Input, parse: Callable[[str], Any]) -> Any | None:
+        """Return what an input of another kind than the spider's items names (a user whose
+        articles are wanted, a card id), or None if it is bad or a duplicate (counted)."""
+        try:
+            if source.error is not None:
+                raise BadInput(source.error)
+            value = parse(source.text)
+        except ValueError as exc:  # BadInput, and the Bad*Id errors of bilicrawl.ids
+            self.bad_input(source, BadInput(str(exc)))
+            return None
+        if (source.kind, value) in self.accepted:
+            self.crawler.stats.inc_value(stat_key("input", "duplicate"))
+            return None
+        self.accepted.add((source.kind, value))
+        self.crawler.stats.inc_value(stat_key("input", "accepted"))
+        return value
 
     def bad_input(self, source: Input, reason: BadInput) -> None:
         """Count a bad input; log it unless ``LOGGED_BAD_INPUTS`` were logged already."""
@@ -256,11 +277,21 @@ class BiliSpider(scrapy.Spider):
         """Return the requests still due, on ``resume``, for an input already stored."""
         return []
 
+    def requests_after_inputs(self) -> list[scrapy.Request]:
+        """Return the requests due once every input is read (a last partial batch...)."""
+        return []
+
     def api_request(
-        self, path: str, params: dict[str, Any], callback: Callable[..., Any], **kwargs: Any
+        self,
+        path: str,
+        params: dict[str, Any],
+        callback: Callable[..., Any],
+        *,
+        host: str = "BILI_API_URL",
+        **kwargs: Any,
     ) -> scrapy.Request:
-        """Return a request for an ``api.bilibili.com`` endpoint (at ``BILI_API_URL``)."""
-        base = self.settings["BILI_API_URL"].rstrip("/")
+        """Return a request for an API endpoint at the *host* setting (``api.bilibili.com``)."""
+        base = self.settings[host].rstrip("/")
         url = f"{base}{path}?{urlencode(params)}" if params else f"{base}{path}"
         return scrapy.Request(url, callback=callback, **kwargs)
 

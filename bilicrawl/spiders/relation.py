@@ -41,7 +41,7 @@ from bilicrawl.spiders.base import BadInput, BiliSpider, Key, readable_file
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from typing import Self
 
     from scrapy import Request
@@ -140,13 +140,11 @@ class RelationSpider(BiliSpider):
         except BadUserId as exc:
             raise BadInput(str(exc)) from exc
 
-    async def start(self) -> AsyncIterator[Request]:
-        async for request in super().start():
-            yield request
+    def requests_after_inputs(self) -> list[Request]:
         self.seeds_read = True
         if self.open_lists == 0:  # every seed was bad, or its lists are done already
-            for request in self.next_level_requests():
-                yield request
+            return list(self.next_level_requests())
+        return []
 
     def requests_for(self, key: Key) -> list[Request]:
         (mid,) = key
