@@ -8,7 +8,12 @@ alphabet and swaps two pairs of digits. See docs/bilibili-api.md.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from urllib.parse import SplitResult
 
 XOR_CODE = 23442827791579
 MAX_AID = 1 << 51
@@ -172,48 +177,54 @@ def _plain_id(digits: str, text: str, what: str) -> int:
     return _bounded(digits, "id", MAX_ID, "2**63", BadId)
 
 
+def _id_or_url(
+    text: str, prefix: str, what: str, from_url: Callable[[SplitResult], str | None]
+) -> int:
+    """Return the id *text* names: digits with or without *prefix*, or a URL *from_url*
+    finds the digits in (None: not such a URL)."""
+    value = text.strip()
+    if not value:
+        raise BadId(f"empty {what}")
+    if "/" not in value:
+        digits = value[len(prefix):] if value[: len(prefix)].lower() == prefix else value
+        return _plain_id(digits, text, what)
+    try:
+        parts = urlsplit(value if "://" in value else f"https://{value}")
+    except ValueError as exc:
+        raise BadId(f"{_shown(text)} is not a URL: {exc}") from None
+    digits = from_url(parts)
+    if digits is None:
+        raise BadId(f"{_shown(text)} is not a URL of {what}")
+    return _plain_id(digits, text, what)
+
+
+def _cvid_in_url(parts: SplitResult) -> str | None:
+    if match := _CV_IN_PATH.search(parts.path):
+        return match.group(1)
+    if parts.path.rstrip("/").endswith("/read/mobile"):
+        ids = [pair[3:] for pair in parts.query.split("&") if pair.startswith("id=")]
+        return ids[0] if ids else None
+    return None
+
+
+def _room_in_url(parts: SplitResult) -> str | None:
+    segments = [segment for segment in parts.path.split("/") if segment]
+    return segments[-1] if parts.hostname == "live.bilibili.com" and segments else None
+
+
 def parse_cvid(text: str) -> int:
     """Return the article id named by *text*: a number, ``cv123``, or an article URL.
 
     Article URLs are ``https://www.bilibili.com/read/cv123`` (also ``/read/mobile/cv123``
     and ``/read/mobile?id=123``).
     """
-    value = text.strip()
-    if not value:
-        raise BadId("empty article id")
-    if "/" not in value:
-        digits = value[2:] if value[:2].lower() == "cv" else value
-        return _plain_id(digits, text, "an article id (cv)")
-    try:
-        parts = urlsplit(value if "://" in value else f"https://{value}")
-    except ValueError as exc:
-        raise BadId(f"{_shown(text)} is not a URL: {exc}") from None
-    if match := _CV_IN_PATH.search(parts.path):
-        return _plain_id(match.group(1), text, "an article id (cv)")
-    if parts.path.rstrip("/").endswith("/read/mobile"):
-        ids = [pair[3:] for pair in parts.query.split("&") if pair.startswith("id=")]
-        if ids:
-            return _plain_id(ids[0], text, "an article id (cv)")
-    raise BadId(f"{_shown(text)} is not an article URL")
+    return _id_or_url(text, "cv", "an article id (cv)", _cvid_in_url)
 
 
 def parse_room_id(text: str) -> int:
     """Return the live room id (long or short) named by *text*: a number, ``lv5440``,
     or a room URL (``https://live.bilibili.com/5440``, ``live.bilibili.com/h5/5440``)."""
-    value = text.strip()
-    if not value:
-        raise BadId("empty room id")
-    if "/" not in value:
-        digits = value[2:] if value[:2].lower() == "lv" else value
-        return _plain_id(digits, text, "a live room id")
-    try:
-        parts = urlsplit(value if "://" in value else f"https://{value}")
-    except ValueError as exc:
-        raise BadId(f"{_shown(text)} is not a URL: {exc}") from None
-    segments = [segment for segment in parts.path.split("/") if segment]
-    if parts.hostname == "live.bilibili.com" and segments:
-        return _plain_id(segments[-1], text, "a live room id")
-    raise BadId(f"{_shown(text)} is not a live room URL")
+    return _id_or_url(text, "lv", "a live room id", _room_in_url)
 
 
 def parse_card_id(text: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from bilicrawl.ids import av2bv
 from bilicrawl.items import (
     ArticleCardItem,
     ArticleCategory,
@@ -18,12 +17,11 @@ from bilicrawl.items import (
     ArticleList,
     ArticleStats,
     LiveRoomCardItem,
-    Owner,
     VideoCardItem,
-    VideoStat,
 )
 from bilicrawl.parsers.content import Body, from_delta, from_html
 from bilicrawl.parsers.payload import PayloadError, check, optional, required
+from bilicrawl.parsers.video import parse_owner, video_fields
 
 CardItem = VideoCardItem | ArticleCardItem | LiveRoomCardItem
 
@@ -43,15 +41,6 @@ class ArticlesPage(NamedTuple):
     cvids: list[int]
     count: int
     """Articles the user has published in all, for pagination."""
-
-
-def _owner(data: dict[str, Any], key: str) -> Owner:
-    owner = required(data, key, dict, key)
-    return Owner(
-        mid=required(owner, "mid", int, f"{key}.mid"),
-        name=required(owner, "name", str, f"{key}.name"),
-        face=required(owner, "face", str, f"{key}.face"),
-    )
 
 
 def _category(data: dict[str, Any]) -> ArticleCategory:
@@ -94,7 +83,7 @@ def _article_fields(data: dict[str, Any]) -> dict[str, Any]:
         "cvid": required(data, "id", int, "id"),
         "title": required(data, "title", str, "title"),
         "summary": required(data, "summary", str, "summary"),
-        "author": _owner(data, "author"),
+        "author": parse_owner(data, "author"),
         "category": _category(data),
         "publish_time": required(data, "publish_time", int, "publish_time"),
         "ctime": required(data, "ctime", int, "ctime"),
@@ -155,33 +144,13 @@ def parse_article_card(data: dict[str, Any], *, refreshed_at: int) -> ArticleCar
 
 
 def parse_video_card(data: dict[str, Any], *, refreshed_at: int) -> VideoCardItem:
-    """Return the video in an ``av…``/``BV…`` value of ``/x/article/cards`` ``data``.
-
-    An empty ``bvid`` (pre-BV answers) is computed from the aid, as ``parse_view`` does.
-    """
+    """Return the video in an ``av…``/``BV…`` value of ``/x/article/cards`` ``data``."""
     data = check(data, dict, "data")
-    aid = required(data, "aid", int, "aid")
-    stat = required(data, "stat", dict, "stat")
     return VideoCardItem(
-        aid=aid,
-        bvid=optional(data, "bvid", str, "bvid") or av2bv(aid),
-        title=required(data, "title", str, "title"),
-        desc=required(data, "desc", str, "desc"),
-        pic=required(data, "pic", str, "pic"),
-        owner=_owner(data, "owner"),
-        pubdate=required(data, "pubdate", int, "pubdate"),
-        ctime=required(data, "ctime", int, "ctime"),
-        duration=required(data, "duration", int, "duration"),
-        tid=required(data, "tid", int, "tid"),
-        tname=required(data, "tname", str, "tname"),
-        copyright=required(data, "copyright", int, "copyright"),
+        **video_fields(data),
         state=required(data, "state", int, "state"),
         videos=required(data, "videos", int, "videos"),
         dynamic=required(data, "dynamic", str, "dynamic"),
-        stat=VideoStat(**{
-            name: required(stat, name, int, f"stat.{name}")
-            for name in ("view", "danmaku", "reply", "favorite", "coin", "share", "like")
-        }),
         refreshed_at=refreshed_at,
     )
 

@@ -60,44 +60,54 @@ def _staff(data: dict[str, Any]) -> list[StaffMember] | None:
     return staff
 
 
+def parse_owner(data: dict[str, Any], key: str) -> Owner:
+    """Return the user embedded at *key* (a video's ``owner``, an article's ``author``)."""
+    owner = required(data, key, dict, key)
+    return Owner(
+        mid=required(owner, "mid", int, f"{key}.mid"),
+        name=required(owner, "name", str, f"{key}.name"),
+        face=required(owner, "face", str, f"{key}.face"),
+    )
+
+
+def video_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Return the fields every answer describing a video has (view, cards), by item field.
+
+    Responses from before the BV era carry ``"bvid": ""``; the BV id is then
+    computed from the aid.
+    """
+    aid = required(data, "aid", int, "aid")
+    stat = required(data, "stat", dict, "stat")
+    return {
+        "aid": aid,
+        "bvid": optional(data, "bvid", str, "bvid") or av2bv(aid),
+        "title": required(data, "title", str, "title"),
+        "desc": required(data, "desc", str, "desc"),
+        "pic": required(data, "pic", str, "pic"),
+        "owner": parse_owner(data, "owner"),
+        "pubdate": required(data, "pubdate", int, "pubdate"),
+        "ctime": required(data, "ctime", int, "ctime"),
+        "duration": required(data, "duration", int, "duration"),
+        "tid": required(data, "tid", int, "tid"),
+        "tname": required(data, "tname", str, "tname"),
+        "copyright": required(data, "copyright", int, "copyright"),
+        "stat": VideoStat(**{
+            name: required(stat, name, int, f"stat.{name}")
+            for name in ("view", "danmaku", "reply", "favorite", "coin", "share", "like")
+        }),
+    }
+
+
 def parse_view(data: dict[str, Any], *, crawled_at: int) -> VideoItem:
     """Return the video described by ``/x/web-interface/view`` ``data``.
 
     Times are Unix seconds, durations seconds, counters as the API reports
-    them. Responses from before the BV era carry ``"bvid": ""``; the BV id is
-    then computed from the aid. ``tags`` is left None: they come from
+    them. ``tags`` is left None: they come from
     ``/x/web-interface/view/detail/tag`` (see ``parse_tags``).
     """
     data = check(data, dict, "data")
-    aid = required(data, "aid", int, "aid")
-    owner = required(data, "owner", dict, "owner")
-    stat = required(data, "stat", dict, "stat")
     return VideoItem(
-        aid=aid,
-        bvid=optional(data, "bvid", str, "bvid") or av2bv(aid),
-        title=required(data, "title", str, "title"),
-        desc=required(data, "desc", str, "desc"),
-        pic=required(data, "pic", str, "pic"),
-        owner=Owner(
-            mid=required(owner, "mid", int, "owner.mid"),
-            name=required(owner, "name", str, "owner.name"),
-            face=required(owner, "face", str, "owner.face"),
-        ),
-        pubdate=required(data, "pubdate", int, "pubdate"),
-        ctime=required(data, "ctime", int, "ctime"),
-        duration=required(data, "duration", int, "duration"),
-        tid=required(data, "tid", int, "tid"),
-        tname=required(data, "tname", str, "tname"),
-        copyright=required(data, "copyright", int, "copyright"),
-        stat=VideoStat(
-            view=required(stat, "view", int, "stat.view"),
-            danmaku=required(stat, "danmaku", int, "stat.danmaku"),
-            reply=required(stat, "reply", int, "stat.reply"),
-            favorite=required(stat, "favorite", int, "stat.favorite"),
-            coin=required(stat, "coin", int, "stat.coin"),
-            share=required(stat, "share", int, "stat.share"),
-            like=required(stat, "like", int, "stat.like"),
-        ),
+        **video_fields(data),
         pages=_pages(data),
         crawled_at=crawled_at,
         videos=optional(data, "videos", int, "videos"),
