@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
@@ -45,14 +44,9 @@ from bilicrawl.parsers.article import (
 )
 from bilicrawl.parsers.content import Body, from_delta, from_html
 from bilicrawl.parsers.payload import PayloadError
+from tests.utils import DELETE, edit, payload
 
 CRAWLED_AT = 1700000000
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def payload(path: str) -> Any:
-    """The ``data`` of a saved envelope under tests/fixtures."""
-    return json.loads((FIXTURES / path).read_text(encoding="utf-8"))["data"]
 
 
 CV1 = payload("article_view/cv1.json")
@@ -60,21 +54,6 @@ CV41358718 = payload("article_view/cv41358718_type3.json")
 CARDS = payload("article_cards/example.json")
 ARTICLE_LIST = payload("article_list_web_articles/rl207146.json")
 SPACE_ARTICLES = payload("space_wbi_article/example.json")
-
-DELETE = object()
-"""Stands for "remove the field" in ``edit``."""
-
-
-def edit(root: Any, path: str, value: object) -> None:
-    """Set (or with ``DELETE`` remove) the field at an error-message path like ``tags[0].name``."""
-    *parents, last = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", path)]
-    for key in parents:
-        root = root[key]
-    if value is DELETE:
-        del root[last]
-    else:
-        root[last] = value
-
 
 CV1_SUMMARY = (
     "天空像是倾倒出的墨水，黑得静谧而深邃。黎明还远，光亮全无。夜不能寐。披衣，起床。"

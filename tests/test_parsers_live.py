@@ -8,9 +8,7 @@ bilibili-API-collect; both are copied verbatim into tests/fixtures/<endpoint>/.
 from __future__ import annotations
 
 import copy
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -20,14 +18,9 @@ from itemadapter import ItemAdapter
 from bilicrawl.items import LiveArea, LiveRoomItem
 from bilicrawl.parsers.live import parse_room, parse_room_of_user
 from bilicrawl.parsers.payload import PayloadError
+from tests.utils import payload
 
 CRAWLED_AT = 1700000000
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def payload(path: str) -> Any:
-    """The ``data`` of a saved envelope under tests/fixtures."""
-    return json.loads((FIXTURES / path).read_text(encoding="utf-8"))["data"]
 
 
 ROOM = payload("room_get_info/5440.json")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -32,16 +31,10 @@ from bilicrawl.parsers.user import (
     parse_relation_stat,
     parse_user,
 )
+from tests.utils import DELETE, FIXTURES, edit, payload
 
 CRAWLED_AT = 1700000000
-ERRORS = Path(__file__).parent / "fixtures" / "errors.json"
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def payload(path: str) -> dict[str, Any]:
-    """The ``data`` of a saved envelope under tests/fixtures."""
-    return json.loads((FIXTURES / path).read_text(encoding="utf-8"))["data"]
+ERRORS = FIXTURES / "errors.json"
 
 
 ACC_INFO = payload("acc_info/2.json")
@@ -145,21 +138,6 @@ EXPECTED_FOLLOWINGS = RelationList(
         ),
     ],
 )
-
-DELETE = object()
-"""Stands for "remove the field" in ``edit``."""
-
-
-def edit(root: dict[str, Any], path: str, value: object) -> None:
-    """Set (or with ``DELETE`` remove) the field at an error-message path like ``list[1].mid``."""
-    *parents, last = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", path)]
-    for key in parents:
-        root = root[key]
-    if value is DELETE:
-        del root[last]
-    else:
-        root[last] = value
-
 
 def user_payloads() -> dict[str, Any]:
     return copy.deepcopy({"acc_info": ACC_INFO, "card": CARD, "upstat": UPSTAT})

@@ -1,9 +1,12 @@
-"""Helpers for tests: the project's settings, in-process crawls, stand-ins."""
+"""Helpers for tests: saved payloads, the project's settings, in-process crawls, stand-ins."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from scrapy import Request, signals
@@ -11,6 +14,26 @@ from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
 from bilicrawl import settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DELETE = object()
+"""Stands for "remove the field" in ``edit``."""
+
+
+def payload(path: str) -> Any:
+    """The ``data`` of a saved envelope under tests/fixtures."""
+    return json.loads((FIXTURES / path).read_text(encoding="utf-8"))["data"]
+
+
+def edit(root: Any, path: str, value: object) -> None:
+    """Set (or with ``DELETE`` remove) the field at an error-message path like ``list[1].mid``."""
+    *parents, last = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", path)]
+    for key in parents:
+        root = root[key]
+    if value is DELETE:
+        del root[last]
+    else:
+        root[last] = value
 
 
 def project_settings() -> dict[str, Any]:
