@@ -351,14 +351,8 @@ class ArticleList:
 
 
 @attrs.define(kw_only=True)
-class ArticleItem:
-    """An article (专栏) with its body, from /x/article/view."""
-
-    collection: ClassVar[str] = "articles"
-    natural_key: ClassVar[tuple[str, ...]] = ("cvid",)
-    partial: ClassVar[bool] = False
-    user_id_fields: ClassVar[tuple[str, ...]] = ("author.mid",)
-    personal_fields: ClassVar[tuple[str, ...]] = ("author.name", "author.face")
+class ArticleFields:
+    """What every answer describing an article gives: the view and the cards API."""
 
     cvid: int
     """The article id, the number of ``cv…``."""
@@ -367,16 +361,12 @@ class ArticleItem:
     """The plain-text lead the site shows in lists."""
     author: Owner
     category: ArticleCategory
-    # builtins.list: the field "list" below would shadow the name in these annotations.
-    tags: builtins.list[str]
-    """Tag names."""
-    keywords: str
-    """Comma-separated keywords, as given."""
     publish_time: int
     ctime: int
     mtime: int
     words: int
     banner_url: str
+    # builtins.list: the field "list" below would shadow the name in these annotations.
     image_urls: builtins.list[str]
     stats: ArticleStats
     type: int
@@ -386,6 +376,22 @@ class ArticleItem:
     reprint: int
     list: ArticleList | None
     """The collection (文集) the article is in, or None."""
+
+
+@attrs.define(kw_only=True)
+class ArticleItem(ArticleFields):
+    """An article (专栏) with its body, from /x/article/view."""
+
+    collection: ClassVar[str] = "articles"
+    natural_key: ClassVar[tuple[str, ...]] = ("cvid",)
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ("author.mid",)
+    personal_fields: ClassVar[tuple[str, ...]] = ("author.name", "author.face")
+
+    tags: builtins.list[str]
+    """Tag names."""
+    keywords: str
+    """Comma-separated keywords, as given."""
     dyn_id_str: str
     """The id of the matching feed post (opus), "" when none."""
     content_html: str
@@ -398,7 +404,7 @@ class ArticleItem:
 
 
 @attrs.define(kw_only=True)
-class ArticleCardItem:
+class ArticleCardItem(ArticleFields):
     """What the cards API says of an article: merged into ``articles``, never erasing the body."""
 
     collection: ClassVar[str] = "articles"
@@ -407,22 +413,6 @@ class ArticleCardItem:
     user_id_fields: ClassVar[tuple[str, ...]] = ("author.mid",)
     personal_fields: ClassVar[tuple[str, ...]] = ("author.name", "author.face")
 
-    cvid: int
-    title: str
-    summary: str
-    author: Owner
-    category: ArticleCategory
-    publish_time: int
-    ctime: int
-    mtime: int
-    words: int
-    banner_url: str
-    image_urls: builtins.list[str]  # builtins.list: the field "list" shadows the name
-    stats: ArticleStats
-    type: int
-    original: int
-    reprint: int
-    list: ArticleList | None
     refreshed_at: int
     """When a cards crawl last refreshed the document."""
 
