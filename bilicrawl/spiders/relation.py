@@ -23,6 +23,7 @@ login_required, failed), the users seen and the total, taken from
 ``/x/relation/stat`` when the list gives none, so a dataset can tell a complete
 list from a sample. Hidden lists (22115, 22118) and -101 (login required) are
 answers, not errors: recorded, counted in ``bilicrawl/relation/lists/<status>``.
+There is no ``resume``: a rerun fetches the lists again and upserts the same edges.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class RelationSpider(BiliSpider):
         self.lists: dict[tuple[int, str], ListState] = {}
         self.listed: set[int] = set()
         """Users already stored as partial documents in this crawl."""
-        self.caps = {"followers": 1000, "followings": 100}
+        self.caps: dict[str, int] = {}
+        """``BILI_FOLLOWERS_CAP`` and ``BILI_FOLLOWINGS_CAP``, by direction."""
         self.login_warned = False
 
     @classmethod
