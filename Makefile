@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo bench lint redis-server clean
+.PHONY: test demo bench lint proto redis-server clean
 
 test: $(INSTALLED) redis-server
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -20,6 +20,14 @@ bench: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check bilicrawl tests bench
+
+# Regenerate the danmaku protobuf code from bilicrawl/proto/dm.proto with a pinned protoc
+# (grpcio-tools), in a throwaway environment; the generated dm_pb2.py is checked in.
+proto:
+	$(PYTHON) -m venv .venv-proto
+	.venv-proto/bin/python -m pip install --quiet -r requirements-proto.txt
+	.venv-proto/bin/python -m grpc_tools.protoc -I bilicrawl/proto --python_out=bilicrawl/proto bilicrawl/proto/dm.proto
+	rm -rf .venv-proto
 
 $(INSTALLED): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
