@@ -199,3 +199,15 @@ async def test_live_rooms_by_id_short_id_url_and_user(settings: dict[str, Any]) 
     assert stats["bilicrawl/input/bad"] == 1
     assert stats["bilicrawl/live/no_room"] == 1
     assert stats["bilicrawl/live/same_room"] == 1, "the short id named a room stored already"
+
+
+@deferred_f_from_coro_f
+async def test_a_resumed_crawl_still_fetches_what_only_a_card_stored(
+    settings: dict[str, Any],
+) -> None:
+    aid = 170002
+    await run_crawl(ArticleSpider, settings, cards=f"av{aid}")
+    assert "pages" not in stored(settings, "videos")[aid]
+    result = await run_crawl(VideoSpider, settings, aids=str(aid), resume="true")
+    assert "bilicrawl/input/already_stored" not in result.stats
+    assert stored(settings, "videos")[aid]["pages"], "the full video filled in the card"

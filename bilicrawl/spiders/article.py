@@ -61,7 +61,6 @@ class ArticleSpider(BiliSpider):
     name = "article"
     input_args: ClassVar[tuple[str, ...]] = ("cvids", "mids", "lists", "cards")
     item_class = ArticleItem
-    resume_field = "crawled_at"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

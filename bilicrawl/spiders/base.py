@@ -128,9 +128,6 @@ class BiliSpider(scrapy.Spider):
     raising ConfigError); a subclass adds its own: ``{**BiliSpider.option_args, ...}``."""
     item_class: ClassVar[Any]
     """The item the spider stores; its natural key is what an input names."""
-    resume_field: ClassVar[str | None] = None
-    """With ``resume``, only documents holding this field count as stored: ``users`` also
-    holds partial documents from relation lists, which a user crawl must still fetch."""
 
     ids_file: Path | None = None
     resume: bool = False
@@ -171,7 +168,7 @@ class BiliSpider(scrapy.Spider):
         if self.resume:
             pseudonymize = self.crawler.get_item_pipeline(PseudonymizePipeline)
             self.pseudonymizer = pseudonymize and pseudonymize.pseudonymizer
-            self.stored = frozenset(await self.stored_keys(self.item_class, self.resume_field))
+            self.stored = frozenset(await self.stored_keys(self.item_class))
             self.logger.info("Resuming: %(count)d %(collection)s already stored", {
                 "count": len(self.stored), "collection": self.item_class.collection,
             })
@@ -295,12 +292,17 @@ class BiliSpider(scrapy.Spider):
         url = f"{base}{path}?{urlencode(params)}" if params else f"{base}{path}"
         return scrapy.Request(url, callback=callback, **kwargs)
 
-    async def stored_keys(self, item_class: type, having: str | None = None) -> set[Key]:
-        """Return the natural keys stored for *item_class*, as stored (see ``stored_form``)."""
+    async def stored_keys(self, item_class: type) -> set[Key]:
+        """Return the natural keys of the documents a full crawl stored for *item_class*.
+
+        Only documents with a ``crawled_at`` count: a collection also holds partial
+        documents (users from relation lists, cards), which a full crawl must still fetch.
+        Keys are as stored (see ``stored_form``).
+        """
         store = self.crawler.get_item_pipeline(BatchingStorePipeline)
         if store is None:
             raise ValueError("resume needs a storage pipeline (MongoPipeline or SQLitePipeline)")
-        return await store.stored_keys(item_class.collection, having=having)  # type: ignore[attr-defined]
+        return await store.stored_keys(item_class.collection, having="crawled_at")  # type: ignore[attr-defined]
 
     def stored_form(self, item_class: type, key: Key) -> Key:
         """Return *key* as the store holds it: with ``BILI_PSEUDONYMIZE``, user ids hashed."""

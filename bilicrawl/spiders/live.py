@@ -42,7 +42,6 @@ class LiveSpider(BiliSpider):
     name = "live"
     input_args: ClassVar[tuple[str, ...]] = ("rooms", "mids")
     item_class = LiveRoomItem
-    resume_field = "crawled_at"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -73,7 +73,6 @@ class UserSpider(VideoRequests, BiliSpider):
         **BiliSpider.option_args, "uploads": parse_bool,
     }
     item_class = UserItem
-    resume_field = "crawled_at"
 
     uploads: bool = False
     uploads_endpoint = "arc_search"
