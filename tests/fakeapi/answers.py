@@ -36,6 +36,19 @@ class Answer:
     content_type: str = JSON
 
 
+@dataclasses.dataclass
+class BinaryAnswer(Answer):
+    """An answer whose body is bytes (protobuf, encoded XML), sent as they are.
+
+    ``raw_deflate``: the server sends it raw-deflated (zlib wbits -15) with
+    ``Content-Encoding: deflate`` whatever the client accepts, as the site sends
+    its XML danmaku.
+    """
+
+    body: bytes  # type: ignore[assignment]
+    raw_deflate: bool = False
+
+
 def dumps(value: object) -> str:
     """Compact JSON with the characters as they are, as the real API writes it."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -6,9 +6,9 @@ per-client rate limiter, what a browser sends (the ``buvid3`` cookie, the
 ``dm_img_*`` parameters of anonymous space requests, the ``Referer`` of the
 relation lists and the article cards), the WBI signature, the relation lists'
 login; then random fault injection; only then is the answer built by the
-endpoint of its area (``videos``, ``users``, ``articles``, ``live``,
-``session``). Every API request is recorded in a bounded in-memory log, with
-whether it was logged in. The ``/_fake/`` admin endpoints read and change the
+endpoint of its area (``videos``, ``danmaku``, ``users``, ``articles``,
+``live``, ``session``). Every API request is recorded in a bounded in-memory
+log, with whether it was logged in. The ``/_fake/`` admin endpoints read and change the
 knobs at run time and are never screened or logged.
 """
 
@@ -32,10 +32,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bilicrawl.signing import mixin_key, signed_query
-from tests.fakeapi import articles, live, session, users, videos
+from tests.fakeapi import articles, danmaku, live, session, users, videos
 from tests.fakeapi.answers import (
     HTML,
     Answer,
+    BinaryAnswer,
     blocked_html,
     blocked_json,
     denied,
@@ -66,13 +67,19 @@ _SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Servic
 _DM_IMG_PARAMS = ("dm_img_list", "dm_img_str", "dm_cover_img_str", "dm_img_inter")
 _DM_IMG_INTER_KEYS = frozenset({"ds", "wh", "of"})
 ENDPOINTS: dict[str, Callable[[web.Request], Answer]] = {
-    **videos.ENDPOINTS,
+    **danmaku.registering(videos.ENDPOINTS),
+    **danmaku.ENDPOINTS,
     **users.ENDPOINTS,
     **articles.ENDPOINTS,
     **live.ENDPOINTS,
     **session.ENDPOINTS,
 }
-"""Every API path the fake serves, and the function answering it."""
+"""Every API path the fake serves, and the function answering it.
+
+The video endpoints make known the parts of the videos they serve, whose danmaku
+the danmaku area then answers; the comment host's ``/<cid>.xml`` is matched apart
+(see ``_endpoint``).
+"""
 
 
 @dataclasses.dataclass
@@ -329,10 +336,18 @@ def _compress(body: bytes, coding: str) -> bytes:
 
 
 async def _respond(request: web.Request, answer: Answer, *, truncate: bool) -> web.StreamResponse:
-    """Send *answer*, compressed if asked; *truncate* sends half of it and hangs up."""
-    body = answer.body.encode()
+    """Send *answer*, compressed if asked; *truncate* sends half of it and hangs up.
+
+    A binary body is sent as it is; one marked ``raw_deflate`` is always sent as
+    raw deflate, whatever the client accepts, as the site sends its XML danmaku.
+    """
+    body = answer.body if isinstance(answer.body, bytes) else answer.body.encode()
     headers = {"Content-Type": answer.content_type, "Vary": "Accept-Encoding"}
-    if coding := _coding(request):
+    if isinstance(answer, BinaryAnswer) and answer.raw_deflate:
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        body = deflate.compress(body) + deflate.flush()
+        headers["Content-Encoding"] = "deflate"
+    elif coding := _coding(request):
         body = _compress(body, coding)
         headers["Content-Encoding"] = coding
     if not truncate:
@@ -343,6 +358,13 @@ async def _respond(request: web.Request, answer: Answer, *, truncate: bool) -> w
     await response.write(body[: len(body) // 2])
     _hang_up(request)
     return response
+
+
+def _endpoint(path: str) -> Callable[[web.Request], Answer] | None:
+    """The function answering *path*, if the fake serves it."""
+    if endpoint := ENDPOINTS.get(path):
+        return endpoint
+    return danmaku.comment_xml if danmaku.COMMENT_XML.fullmatch(path) else None
 
 
 def _hang_up(request: web.Request) -> None:
@@ -380,7 +402,7 @@ async def _api(request: web.Request) -> web.StreamResponse:
         if fault in ("http412", "code-799", "http5xx"):
             answer = _fault_answer(fault, state)
         else:
-            endpoint = ENDPOINTS.get(request.path)
+            endpoint = _endpoint(request.path)
             answer = endpoint(request) if endpoint else not_found()
             if fault == "truncate-json":
                 cut = answer.body[: len(answer.body) // 2]
