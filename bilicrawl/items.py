@@ -16,7 +16,7 @@ a field says otherwise.
 from __future__ import annotations
 
 import builtins  # noqa: TC003 (ItemAdapter resolves the annotations at run time)
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
@@ -479,8 +479,82 @@ class LiveRoomCardItem:
     """When a cards crawl last refreshed the document."""
 
 
+@attrs.define(kw_only=True)
+class DanmakuBatchItem:
+    """The danmaku of one answer (a segment, an XML pool, a history day): one item, many rows.
+
+    Storage writes one ``danmaku`` document per row, keyed by ``dmid``: the row's
+    fields plus the batch's ``cid``, ``aid`` and ``crawled_at``. An item per
+    danmaku would cost Scrapy about 50 µs each (docs/danmaku.md). Rows are
+    partial documents: sources overlap (segments, XML, history), and one that
+    lacks a field (the XML has no ``attr``) leaves it out, so it never erases
+    what another stored. The parsers build the rows from typed fields, so only
+    the batch's own fields are validated.
+    """
+
+    collection: ClassVar[str] = "danmaku"
+    natural_key: ClassVar[tuple[str, ...]] = ("dmid",)
+    partial: ClassVar[bool] = True
+    rows_field: ClassVar[str] = "rows"
+    batch_fields: ClassVar[tuple[str, ...]] = ("source",)
+    user_id_fields: ClassVar[tuple[str, ...]] = ("rows[].mid_hash",)
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    cid: int
+    """The part (分P) the danmaku belong to."""
+    aid: int | None
+    """The video, when the crawl knows it."""
+    source: str
+    """"seg", "xml" or "history": where the rows came from (not stored: sources overlap)."""
+    rows: builtins.list[dict[str, Any]]
+    """One dict per danmaku: ``dmid``, ``progress_ms``, ``mode``, ``fontsize``, ``color``,
+    ``ctime``, ``pool``, ``mid_hash`` (CRC32 of the sender's mid, hex), ``content``,
+    ``weight`` and ``attr`` where the source gives them (bilicrawl.parsers.danmaku)."""
+    crawled_at: int
+
+
+@attrs.define(kw_only=True)
+class DanmakuStored:
+    """Distinct danmaku each source gave for a part in one crawl."""
+
+    seg: int
+    xml: int
+    history: int
+
+
+@attrs.define(kw_only=True)
+class DanmakuPartItem:
+    """How complete the danmaku of one part are, after a crawl: one record per part."""
+
+    collection: ClassVar[str] = "danmaku_parts"
+    natural_key: ClassVar[tuple[str, ...]] = ("cid",)
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ()
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    cid: int
+    aid: int | None
+    duration: int | None
+    """The part's length in seconds, when the crawl knows it."""
+    stat_danmaku: int | None
+    """The video's own danmaku counter (all parts), when the crawl fetched the video."""
+    view_count: int | None
+    """The ``count`` /x/v2/dm/web/view gives for the part."""
+    xml_maxlimit: int | None
+    """How many danmaku the XML pool holds at most; None without the XML source."""
+    closed: bool
+    """The uploader closed the danmaku: nothing is served."""
+    segments_expected: int
+    segments_fetched: int
+    stored: DanmakuStored
+    distinct: int
+    """Distinct danmaku over every source."""
+    crawled_at: int
+
+
 ITEM_CLASSES: tuple[type, ...] = (
     VideoItem, UserItem, UserStubItem, RelationItem, RelationListItem, VideoCardItem,
-    ArticleItem, ArticleCardItem, LiveRoomItem, LiveRoomCardItem,
+    ArticleItem, ArticleCardItem, LiveRoomItem, LiveRoomCardItem, DanmakuBatchItem,
+    DanmakuPartItem,
 )
 """Every stored item class; storage creates a collection and index for each."""

@@ -199,6 +199,9 @@ BILI_VIDEO_ENDPOINT = "detail"
 # at 1000 followers and 100 followings of other users, fewer when not logged in).
 BILI_FOLLOWERS_CAP = 1000
 BILI_FOLLOWINGS_CAP = 100
+# Danmaku segments (danmaku spider): "wbi", the signed /x/v2/dm/wbi/web/seg.so the site's
+# player uses, or "web", the unsigned /x/v2/dm/web/seg.so.
+BILI_DANMAKU_SEG_ENDPOINT = "wbi"
 # Ids per /x/article/cards request (article spider, -a cards=...). The limit is not
 # documented: a batch the API rejects is split and asked again.
 BILI_CARDS_BATCH = 20

@@ -24,6 +24,9 @@ from scrapy.utils.misc import build_from_crawler
 from bilicrawl.items import (
     ITEM_CLASSES,
     ArticleItem,
+    DanmakuBatchItem,
+    DanmakuPartItem,
+    DanmakuStored,
     LiveRoomItem,
     RelationItem,
     RelationListItem,
@@ -32,6 +35,7 @@ from bilicrawl.items import (
     VideoItem,
 )
 from bilicrawl.parsers.article import parse_article, parse_cards
+from bilicrawl.parsers.danmaku import parse_xml
 from bilicrawl.parsers.live import parse_room
 from bilicrawl.parsers.user import parse_relation_list, parse_user
 from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
@@ -109,6 +113,18 @@ def examples() -> dict[type, list[Any]]:
                         refreshed_at=CRAWLED_AT)
     room = parse_room(load(FIXTURES / "room_get_info" / "5440.json")["data"],
                       crawled_at=CRAWLED_AT)
+    xml = parse_xml((FIXTURES / "dm_xml" / "104211449_weight.xml").read_bytes())
+    found[DanmakuBatchItem] = [
+        DanmakuBatchItem(cid=xml.cid, aid=None, source="xml", rows=xml.rows,
+                         crawled_at=CRAWLED_AT),
+    ]
+    stored = DanmakuStored(seg=3, xml=2, history=0)
+    found[DanmakuPartItem] = [
+        DanmakuPartItem(cid=xml.cid, aid=2, duration=361, stat_danmaku=9, view_count=4,
+                        xml_maxlimit=xml.maxlimit, closed=False, segments_expected=2,
+                        segments_fetched=2, stored=stored, distinct=4, crawled_at=CRAWLED_AT),
+    ]
+    found[DanmakuStored] = [stored]
     found[ArticleItem] = [article, delta]
     found[LiveRoomItem] = [room]
     for card in cards.values():
@@ -137,7 +153,7 @@ def test_every_item_class_has_examples() -> None:
     for item_class in ITEM_CLASSES:
         for annotation in typing.get_type_hints(item_class).values():
             classes |= _attrs_classes(annotation)
-    assert len(classes) == 23
+    assert len(classes) == 26
     assert classes <= set(EXAMPLES)
 
 

@@ -70,6 +70,10 @@ class Route(NamedTuple):
     natural_key: tuple[str, ...]
     partial: bool
     """Its documents are merged into the stored ones instead of replacing them."""
+    rows_field: str | None
+    """For a batch item (``DanmakuBatchItem``), the field whose rows are its documents."""
+    batch_fields: tuple[str, ...]
+    """A batch item's fields that describe the batch and are not copied into its rows."""
 
 
 class Upsert(NamedTuple):
@@ -91,6 +95,8 @@ ROUTES: dict[type, Route] = {
         cls.collection,  # type: ignore[attr-defined]
         cls.natural_key,  # type: ignore[attr-defined]
         getattr(cls, "partial", False),
+        getattr(cls, "rows_field", None),
+        getattr(cls, "batch_fields", ()),
     )
     for cls in ITEM_CLASSES
 }
@@ -192,6 +198,10 @@ class BatchingStorePipeline(ABC):
         self.documents = DocumentHandoff.for_crawler(crawler)
         """Where the validation pipeline leaves the documents of valid items."""
         self.collections = {route.collection: route.natural_key for route in ROUTES.values()}
+        self.row_collections = {
+            route.collection for route in ROUTES.values() if route.rows_field is not None
+        }
+        """Collections of batch items' rows, which the stores write in bulk."""
         self._buffers: dict[str, dict[tuple[Any, ...], Upsert]] = {}
         # Batches taken from the buffers and not yet written or dead-lettered, by
         # start order: what a forced exit still has to save.
@@ -223,22 +233,41 @@ class BatchingStorePipeline(ABC):
             raise TypeError(
                 f"Cannot store {type(item).__name__}: not in bilicrawl.items.ITEM_CLASSES"
             ) from None
-        upsert = Upsert(self.documents.take(item), route.partial)
+        upserts = [Upsert(document, route.partial) for document in self._documents(item, route)]
         if self._exiting:
             # The reactor is stopping: a batch started now might never be written.
-            for path in self._dead_letter_now(route.collection, [upsert]):
+            for path in self._dead_letter_now(route.collection, upserts):
                 logger.warning(
-                    "Forced exit: appended a document scraped meanwhile to %(path)s",
+                    "Forced exit: appended documents scraped meanwhile to %(path)s",
                     {"path": path},
                     extra={"spider": self.crawler.spider},
                 )
             return item
         buffer = self._buffers.setdefault(route.collection, {})
-        key = key_of(upsert.document, route.natural_key)
-        buffer[key] = combine(buffer.get(key), upsert)
-        if len(buffer) >= self.batch_size:
-            await self._flush(route.collection)
+        for upsert in upserts:
+            key = key_of(upsert.document, route.natural_key)
+            buffer[key] = combine(buffer.get(key), upsert)
+            if len(buffer) >= self.batch_size:
+                await self._flush(route.collection)
+                buffer = self._buffers.setdefault(route.collection, {})
         return item
+
+    def _documents(self, item: Any, route: Route) -> list[Document]:
+        """Return the documents an item stores: its own, or one per row of a batch item.
+
+        A row becomes its document in place (the batch's other fields added to
+        it): copying hundreds of thousands of rows a second would cost more than
+        storing them.
+        """
+        document = self.documents.take(item)
+        if route.rows_field is None:
+            return [document]
+        rows: list[Document] = document.pop(route.rows_field)
+        for name in route.batch_fields:
+            del document[name]
+        for row in rows:
+            row.update(document)
+        return rows
 
     async def close_spider(self) -> None:
         """Write every pending batch, then disconnect once all writes are done.

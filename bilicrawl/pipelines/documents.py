@@ -31,9 +31,17 @@ def document(item: Any) -> Document:
 
     Nested attrs objects become dicts, lists stay lists (tuples tuples); nothing
     in the result is shared with the item, so later changes to the item do not
-    reach it. An attrs item with a deleted attribute, or an item of another
-    kind, goes through ``ItemAdapter``, which leaves deleted fields out.
+    reach it, except a batch item's rows (``rows_field``), which are its
+    documents and are handed over, not copied. An attrs item with a deleted
+    attribute, or an item of another kind, goes through ``ItemAdapter``, which
+    leaves deleted fields out.
     """
+    rows_field = getattr(type(item), "rows_field", None)
+    if rows_field is not None:
+        # A batch item's rows are flat dicts the parser built for storage alone:
+        # handed over as they are (copying them is a cost per danmaku).
+        shallow = attrs.asdict(item, filter=lambda field, _: field.name != rows_field)
+        return {**shallow, rows_field: getattr(item, rows_field)}
     if attrs.has(type(item)):
         try:
             return attrs.asdict(item)

@@ -233,7 +233,10 @@ class MongoPipeline(BatchingStorePipeline):
             # MongoDB before 5.0 refuses an empty $set; $setOnInsert of the key is a no-op.
             update = {"$set": fields} if fields else {"$setOnInsert": key}
             requests.append(UpdateOne(key, update, upsert=True))
-        self._database[collection].bulk_write(requests, ordered=True)
+        # Rows of batch items (danmaku) have distinct keys within a batch (the buffer
+        # merged duplicates): unordered, the server applies them in parallel.
+        ordered = collection not in self.row_collections
+        self._database[collection].bulk_write(requests, ordered=ordered)
 
     def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
         natural_key = self.collections[collection]

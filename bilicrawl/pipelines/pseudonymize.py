@@ -48,10 +48,14 @@ class Pseudonymizer:
         self._key = key.encode()
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 (one instance per crawl; mids repeat)
-    def pseudonym(self, mid: int) -> int:
+    def pseudonym(self, mid: int | str) -> int:
         """Return the pseudonym of user id *mid*: stable for one key, not reversible."""
         digest = hmac.new(self._key, str(mid).encode(), hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") >> (64 - PSEUDONYM_BITS)
+
+    def _replacement(self, value: int | str) -> int | str:
+        pseudonym = self.pseudonym(value)
+        return format(pseudonym, "x") if isinstance(value, str) else pseudonym
 
     def key(self, item_class: type, key: tuple[Any, ...]) -> tuple[Any, ...]:
         """Return the stored form of a natural key of *item_class*, user ids hashed."""
@@ -62,14 +66,18 @@ class Pseudonymizer:
         )
 
     def apply(self, item_class: type, document: Document) -> None:
-        """Hash the user ids of *document* and delete its personal fields, in place."""
+        """Hash the user ids of *document* and delete its personal fields, in place.
+
+        A user id given as text (a danmaku's ``mid_hash``, a CRC32 of the mid in
+        hex, which can be inverted) becomes the pseudonym in hex: it keeps its type.
+        """
         for path in item_class.user_id_fields:  # type: ignore[attr-defined]
-            _update(document, path.split("."), self.pseudonym)
+            _update(document, path.split("."), self._replacement)
         for path in item_class.personal_fields:  # type: ignore[attr-defined]
             _update(document, path.split("."), None)
 
 
-def _update(value: Any, path: list[str], change: Callable[[int], int] | None) -> None:
+def _update(value: Any, path: list[str], change: Callable[[Any], Any] | None) -> None:
     """Apply *change* to the field at *path* (``a[]`` steps into every element of a list
     ``a``), or delete the field if *change* is None; missing and None fields are skipped."""
     if not isinstance(value, dict):

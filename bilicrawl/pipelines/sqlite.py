@@ -72,6 +72,8 @@ class _Statements(NamedTuple):
     upsert: str
     select: str
     """The ``doc`` stored for a natural key."""
+    patch: str
+    """The upsert of a row of a batch item, merged in SQL (``json_patch``)."""
 
 
 def _quote(identifier: str) -> str:
@@ -82,6 +84,8 @@ def _statements(item_class: type) -> _Statements:
     """Build the CREATE TABLE, upsert and select statements of an item class's table."""
     collection, natural_key = ROUTES[item_class].collection, ROUTES[item_class].natural_key
     field_types = typing.get_type_hints(item_class)
+    if ROUTES[item_class].rows_field is not None:
+        field_types = {field: int for field in natural_key}  # rows are keyed by dmid, int64
     key_columns = []
     for field in natural_key:
         column_type = _COLUMN_TYPES.get(field_types[field])
@@ -107,6 +111,11 @@ def _statements(item_class: type) -> _Statements:
         select=(
             f"SELECT doc FROM {table} WHERE "  # noqa: S608 (quoted names; values bound)
             + " AND ".join(f"{_quote(field)} = ?" for field in natural_key)
+        ),
+        patch=(
+            f"INSERT INTO {table} ({keys}, doc, updated_at) VALUES ({placeholders}, ?, ?)"  # noqa: S608
+            f" ON CONFLICT ({keys}) DO UPDATE SET"
+            " doc = json_patch(doc, excluded.doc), updated_at = excluded.updated_at"
         ),
     )
 
@@ -187,6 +196,17 @@ class SQLitePipeline(BatchingStorePipeline):
         natural_key = self.collections[collection]
         statements = self._statements[collection]
         updated_at = int(time.time())
+        if collection in self.row_collections:
+            # Rows of batch items (danmaku) are flat and leave out what their source
+            # lacks (never null, which json_patch would take as "delete"), so SQLite
+            # merges them itself: a read-merge-write in Python would cost per row.
+            rows = [
+                (*key_of(upsert.document, natural_key), dump_document(upsert.document), updated_at)
+                for upsert in upserts
+            ]
+            with self._connection:
+                self._connection.executemany(statements.patch, rows)
+            return
         with self._connection:  # one transaction per batch: committed, or rolled back
             # IMMEDIATE takes the write lock now: no other writer can change a
             # document between reading it and writing a partial merged into it.

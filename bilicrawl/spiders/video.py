@@ -74,10 +74,15 @@ class VideoRequests:
             self.api_request("/x/web-interface/wbi/view/detail", {"aid": aid}, self.parse_detail)
         ]
 
-    def parse_detail(self, response: Response) -> Iterator[VideoItem]:
+    def parse_detail(self, response: Response) -> Iterator[Any]:
         item = self.video_item(response.request, parse_view_detail, envelope_data(response))
         if item is not None:
             yield item
+            yield from self.after_video(item)
+
+    def after_video(self, item: VideoItem) -> Iterator[Request]:
+        """Yield what a spider fetches next for a video it stored (the danmaku of its parts)."""
+        return iter(())
 
     def parse_view(self, response: Response) -> Iterator[Request]:
         view = envelope_data(response)
@@ -89,7 +94,7 @@ class VideoRequests:
             cb_kwargs={"view": view},
         )
 
-    def parse_tags(self, response: Response, view: dict[str, Any]) -> Iterator[VideoItem]:
+    def parse_tags(self, response: Response, view: dict[str, Any]) -> Iterator[Any]:
         item = self.video_item(response.request, parse_view, view)
         if item is None:
             return
@@ -98,8 +103,9 @@ class VideoRequests:
         except PayloadError as exc:
             self.tags_missing(response.request, exc)
         yield item
+        yield from self.after_video(item)
 
-    def tags_failed(self, failure: Failure) -> Iterator[VideoItem]:
+    def tags_failed(self, failure: Failure) -> Iterator[Any]:
         if failure.check(CrawlClosing):
             return  # the crawl is closing: a resumed rerun fetches the whole video
         request = failure.request  # type: ignore[attr-defined]
@@ -107,6 +113,7 @@ class VideoRequests:
         if item is not None:
             self.tags_missing(request, failure.value)
             yield item
+            yield from self.after_video(item)
 
     def video_item(
         self, request: Request, parser: Callable[..., VideoItem], data: Any

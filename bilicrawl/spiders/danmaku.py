@@ -1,0 +1,309 @@
+"""The ``danmaku`` spider: every danmaku of video parts, and how complete they are.
+
+Usage::
+
+    scrapy crawl danmaku -a aids=170001 -a bvids=BV1xx411c7mD -a cids=62131 -a source=both
+    scrapy crawl danmaku -a aids=170001 -a history=2024-01-01..2024-03-31   # needs a login
+
+``aids``, ``bvids`` and the ids file name videos: every part of each is
+crawled, the parts read through the ``video`` spider's own requests
+(:class:`VideoRequests`), which also store the video. ``cids`` names parts
+directly. ``source`` (``seg``, ``xml`` or ``both``; default ``seg``) chooses the
+sources:
+
+- ``seg``: the protobuf segments (6 minutes each), as many as
+  ``/x/v2/dm/web/view`` says (``dm_sge.total``) or, failing that, as the
+  part's duration gives; ``BILI_DANMAKU_SEG_ENDPOINT`` chooses the signed
+  ``/x/v2/dm/wbi/web/seg.so`` (``wbi``, default) or the unsigned
+  ``/x/v2/dm/web/seg.so`` (``web``);
+- ``xml``: ``/x/v1/dm/list.so``, the live pool only, at most ``maxlimit`` rows;
+- ``history=FROM..TO`` (a login, ``BILI_SESSDATA``, is required; refused at the
+  start without one): the pool as of each day in the range that has danmaku
+  (``/x/v2/dm/history/index`` per month, ``/x/v2/dm/web/history/seg.so`` per day).
+
+Each answer is one :class:`~bilicrawl.items.DanmakuBatchItem`, stored one
+document per danmaku; overlapping sources never duplicate one (the key is
+``dmid``) nor erase a field another gave. Each part ends with a
+:class:`~bilicrawl.items.DanmakuPartItem` in ``danmaku_parts``: what each
+source gave against the site's own counters. ``-a resume=true`` skips parts
+that have such a record. Closed danmaku and unknown parts are counted
+(``bilicrawl/danmaku/closed``, ``bilicrawl/unfetched/api_code_-404``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bilicrawl.config import ConfigError
+from bilicrawl.extensions.closing import CrawlClosing
+from bilicrawl.ids import parse_video_id
+from bilicrawl.items import DanmakuBatchItem, DanmakuPartItem, DanmakuStored, VideoItem
+from bilicrawl.middlewares.api import envelope_data
+from bilicrawl.parsers.danmaku import (
+    parse_history_index,
+    parse_segment,
+    parse_view,
+    parse_xml,
+    segment_count,
+)
+from bilicrawl.parsers.payload import PayloadError
+from bilicrawl.spiders.base import BadInput, BiliSpider, Input, Key
+from bilicrawl.spiders.video import VideoRequests
+from bilicrawl.stats import stat_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Self
+
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+SOURCES = {"seg": ("seg",), "xml": ("xml",), "both": ("seg", "xml")}
+SEG_PATHS = {"wbi": "/x/v2/dm/wbi/web/seg.so", "web": "/x/v2/dm/web/seg.so"}
+
+
+def parse_sources(name: str, value: Any) -> tuple[str, ...]:
+    """Return the sources of ``-a source=seg|xml|both``."""
+    try:
+        return SOURCES[str(value).strip().lower()]
+    except KeyError:
+        raise ConfigError(f"{name} must be seg, xml or both, not {value!r}") from None
+
+
+def parse_date_range(name: str, value: Any) -> tuple[datetime.date, datetime.date]:
+    """Return the days of ``-a history=YYYY-MM-DD..YYYY-MM-DD`` (both included)."""
+    first, separator, last = str(value).partition("..")
+    try:
+        start, end = datetime.date.fromisoformat(first), datetime.date.fromisoformat(last)
+    except ValueError:
+        separator = ""
+    if not separator or start > end:
+        raise ConfigError(f"{name} must be FROM..TO, two YYYY-MM-DD dates in order, not {value!r}")
+    return start, end
+
+
+def _months(start: datetime.date, end: datetime.date) -> list[str]:
+    """The months (YYYY-MM) a date range touches."""
+    months, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+class Part:
+    """One part being crawled: its facts, what each source gave, what is still awaited."""
+
+    def __init__(self, cid: int, aid: int | None, duration: int | None,
+                 stat_danmaku: int | None) -> None:  # fmt: skip
+        self.cid, self.aid, self.duration, self.stat_danmaku = cid, aid, duration, stat_danmaku
+        self.viewed = False
+        """The view answered: without it the part is unknown, and gets no record."""
+        self.view_count: int | None = None
+        self.maxlimit: int | None = None
+        self.closed = False
+        self.expected = 0
+        self.fetched = 0
+        self.dmids: dict[str, set[int]] = {"seg": set(), "xml": set(), "history": set()}
+        self.pending = 0
+        """Requests of this part not answered yet; the record is written at 0."""
+
+
+class DanmakuSpider(VideoRequests, BiliSpider):
+    name = "danmaku"
+    input_args = ("cids", "aids", "bvids")
+    option_args: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {
+        **BiliSpider.option_args, "source": parse_sources, "history": parse_date_range,
+    }
+    item_class = DanmakuPartItem
+
+    source: tuple[str, ...] = ("seg",)
+    history: tuple[datetime.date, datetime.date] | None = None
+    seg_path = SEG_PATHS["wbi"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parts: dict[int, Part] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        endpoint = crawler.settings.get("BILI_DANMAKU_SEG_ENDPOINT")
+        if endpoint not in SEG_PATHS:
+            raise ConfigError(f"BILI_DANMAKU_SEG_ENDPOINT must be one of {tuple(SEG_PATHS)},"
+                              f" not {endpoint!r}")
+        spider.seg_path = SEG_PATHS[endpoint]
+        if spider.history is not None and not crawler.settings.get("BILI_SESSDATA"):
+            raise ConfigError("-a history needs a login: the site serves history danmaku only"
+                              " to logged-in clients; set BILI_SESSDATA")
+        return spider
+
+    def parse_input(self, text: str) -> Key:
+        value = text.strip()
+        if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 1 << 63:
+            raise BadInput(f"{value[:40]!r} is not a part id (cid)")
+        return (int(value),)
+
+    def requests_for_input(self, source: Input) -> list[Request]:
+        """Parts (``cids``) go through BiliSpider's checks; videos are read here."""
+        if source.kind == "cids":
+            return super().requests_for_input(source)
+        aid = self.accept(source, parse_video_id)
+        return [] if aid is None else self.video_requests(aid)
+
+    def requests_for(self, key: Key) -> list[Request]:
+        (cid,) = key
+        return self.part_requests(Part(cid, aid=None, duration=None, stat_danmaku=None))
+
+    def after_video(self, item: VideoItem) -> Iterator[Request]:
+        for page in item.pages:
+            key = (page.cid,)
+            if self.stored and self.stored_form(DanmakuPartItem, key) in self.stored:
+                self.crawler.stats.inc_value(stat_key("danmaku", "parts_already_stored"))
+            elif key not in self.accepted:
+                self.accepted.add(key)
+                part = Part(page.cid, item.aid, page.duration, item.stat.danmaku)
+                yield from self.part_requests(part)
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def part_requests(self, part: Part) -> list[Request]:
+        """Start a part: its view first, which says whether it is closed and its segments."""
+        self.parts[part.cid] = part
+        self.crawler.stats.inc_value(stat_key("danmaku", "parts"))
+        return [self.request(part, "/x/v2/dm/web/view", {"type": 1}, self.parse_view)]
+
+    def request(
+        self, part: Part, path: str, params: dict[str, Any], callback: Callable[..., Any],
+        body: str = "protobuf", **cb_kwargs: Any,
+    ) -> Request:  # fmt: skip
+        part.pending += 1
+        params = {**params, "oid": part.cid, **({"pid": part.aid} if part.aid else {})}
+        return self.api_request(
+            path, params, callback, errback=self.request_failed,
+            cb_kwargs={"cid": part.cid, **cb_kwargs}, meta={"bili_body": body},
+        )  # fmt: skip
+
+    def parse_view(self, response: Response, cid: int) -> Iterator[Any]:
+        part = self.parts[cid]
+        try:
+            view = parse_view(response.body)
+        except PayloadError as exc:
+            self.malformed(response, "danmaku_view", exc)
+            yield from self.answered(part)
+            return
+        part.viewed, part.view_count, part.closed = True, view.count, view.closed
+        if not part.closed:
+            part.expected = view.segments or segment_count(part.duration or 0)
+            yield from self.source_requests(part)
+        yield from self.answered(part)
+
+    def source_requests(self, part: Part) -> Iterator[Request]:
+        if "seg" in self.source:
+            for index in range(1, part.expected + 1):
+                yield self.request(part, self.seg_path, {"type": 1, "segment_index": index},
+                                   self.parse_segment)
+        if "xml" in self.source:
+            yield self.request(part, "/x/v1/dm/list.so", {}, self.parse_xml, body="xml")
+        if self.history is not None:
+            for month in _months(*self.history):
+                yield self.request(part, "/x/v2/dm/history/index", {"type": 1, "month": month},
+                                   self.parse_history_index, body="json")
+
+    # --- answers ----------------------------------------------------------------------------
+
+    def parse_segment(self, response: Response, cid: int) -> Iterator[Any]:
+        part = self.parts[cid]
+        try:
+            segment = parse_segment(response.body)
+        except PayloadError as exc:
+            self.malformed(response, "danmaku_segment", exc)
+        else:
+            part.fetched += 1
+            part.closed = part.closed or segment.closed
+            yield from self.batch(part, "seg", segment.rows)
+        yield from self.answered(part)
+
+    def parse_xml(self, response: Response, cid: int) -> Iterator[Any]:
+        part = self.parts[cid]
+        try:
+            pool = parse_xml(response.body)
+        except PayloadError as exc:
+            self.malformed(response, "danmaku_xml", exc)
+        else:
+            part.maxlimit = pool.maxlimit
+            part.closed = part.closed or pool.closed
+            yield from self.batch(part, "xml", pool.rows)
+        yield from self.answered(part)
+
+    def parse_history_index(self, response: Response, cid: int) -> Iterator[Any]:
+        part = self.parts[cid]
+        start, end = self.history  # type: ignore[misc]
+        try:
+            days = parse_history_index(envelope_data(response))
+        except PayloadError as exc:
+            self.malformed(response, "danmaku_history_index", exc)
+            days = []
+        for day in days:
+            if start.isoformat() <= day <= end.isoformat():
+                yield self.request(part, "/x/v2/dm/web/history/seg.so",
+                                   {"type": 1, "date": day}, self.parse_history_day)
+        yield from self.answered(part)
+
+    def parse_history_day(self, response: Response, cid: int) -> Iterator[Any]:
+        part = self.parts[cid]
+        try:
+            day = parse_segment(response.body)
+        except PayloadError as exc:
+            self.malformed(response, "danmaku_history", exc)
+        else:
+            yield from self.batch(part, "history", day.rows)
+        yield from self.answered(part)
+
+    def request_failed(self, failure: Failure) -> Iterator[Any]:
+        if failure.check(CrawlClosing):
+            return  # closing: the part is left without a record, so resume fetches it again
+        part = self.parts.get(failure.request.cb_kwargs["cid"])  # type: ignore[attr-defined]
+        if part is not None:
+            yield from self.answered(part)
+
+    def batch(self, part: Part, source: str, rows: list[dict[str, Any]]) -> Iterator[Any]:
+        """Yield the rows of one answer as one item, and count their dmids for the record."""
+        if not rows:
+            return
+        part.dmids[source].update(row["dmid"] for row in rows)
+        self.crawler.stats.inc_value(stat_key("danmaku", "rows", source), len(rows))
+        yield DanmakuBatchItem(
+            cid=part.cid, aid=part.aid, source=source, rows=rows, crawled_at=int(time.time())
+        )
+
+    def answered(self, part: Part) -> Iterator[DanmakuPartItem]:
+        """Count one answer of the part; after the last, yield its completeness record."""
+        part.pending -= 1
+        if part.pending:
+            return
+        del self.parts[part.cid]
+        if not part.viewed:
+            return  # unknown part, or its view failed: counted in unfetched, no record
+        if part.closed:
+            self.crawler.stats.inc_value(stat_key("danmaku", "closed"))
+        seg, xml, history = (part.dmids[source] for source in ("seg", "xml", "history"))
+        yield DanmakuPartItem(
+            cid=part.cid, aid=part.aid, duration=part.duration,
+            stat_danmaku=part.stat_danmaku, view_count=part.view_count,
+            xml_maxlimit=part.maxlimit, closed=part.closed,
+            segments_expected=part.expected, segments_fetched=part.fetched,
+            stored=DanmakuStored(seg=len(seg), xml=len(xml), history=len(history)),
+            distinct=len(seg | xml | history), crawled_at=int(time.time()),
+        )  # fmt: skip
+
+    def malformed(self, response: Response, what: str, reason: PayloadError) -> None:
+        self.crawler.stats.inc_value(stat_key("parse_error", what))
+        self.logger.error("Malformed %(what)s for %(url)s: %(reason)s", {
+            "what": what, "url": response.request.url, "reason": reason,
+        })
+
