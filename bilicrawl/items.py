@@ -503,7 +503,7 @@ class DanmakuBatchItem:
     cid: int
     """The part (分P) the danmaku belong to."""
     aid: int | None
-    """The video, when the crawl knows it."""
+    """The video, when the crawl knows it (else left out of the rows, not stored as null)."""
     source: str
     """"seg", "xml" or "history": where the rows came from (not stored: sources overlap)."""
     rows: builtins.list[dict[str, Any]]

@@ -27,7 +27,15 @@ from twisted.internet import reactor
 
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
-from bilicrawl.items import LiveRoom, Official, OfficialVerify, UserItem, UserStubItem, Vip
+from bilicrawl.items import (
+    DanmakuBatchItem,
+    LiveRoom,
+    Official,
+    OfficialVerify,
+    UserItem,
+    UserStubItem,
+    Vip,
+)
 from bilicrawl.pipelines.batching import Upsert, combine, dump_document, merge_document
 from bilicrawl.pipelines.mongo import MongoPipeline
 from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
@@ -59,6 +67,8 @@ class Backend:
     """The stored video of an aid as compact JSON: SQLite's doc column, MongoDB's without _id."""
     stored_users: Callable[[], dict[int, Document]]
     """The stored users by mid, without MongoDB's _id."""
+    stored_danmaku: Callable[[], dict[int, Document]]
+    """The stored danmaku by dmid, without MongoDB's _id."""
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
@@ -75,6 +85,7 @@ def backend(
             stored_titles=lambda: {d["aid"]: d["title"] for d in iter_documents(path, "videos")},
             stored_json=lambda aid: _sqlite_doc(path, aid),
             stored_users=lambda: {d["mid"]: d for d in iter_documents(path, "users")},
+            stored_danmaku=lambda: {d["dmid"]: d for d in iter_documents(path, "danmaku")},
         )
         return
     _let_mongomock_accept_sort(monkeypatch)
@@ -96,6 +107,9 @@ def backend(
         stored_titles=lambda: {d["aid"]: d["title"] for d in videos.find()},
         stored_json=lambda aid: dump_document(videos.find_one({"aid": aid}, {"_id": False})),
         stored_users=lambda: {d["mid"]: d for d in users.find({}, {"_id": False})},
+        stored_danmaku=lambda: {
+            d["dmid"]: d for d in client[database_name]["danmaku"].find({}, {"_id": False})
+        },
     )
     client.drop_database(database_name)
     client.close()
@@ -757,3 +771,35 @@ async def test_forced_exit_dead_letters_stubs_as_partial_documents(
     assert str(backend.dead_letter_dir / "failed-users.partial.jsonl") in not_stored
     assert appended.endswith("failed-users.partial.jsonl")
     assert crawler.stats.get_value("bilicrawl/storage/failed/users") == 3
+
+
+def danmaku_row(dmid: int, **fields: Any) -> dict[str, Any]:
+    return {"dmid": dmid, "progress_ms": 1235, "mode": 1, "fontsize": 25, "color": 16777215,
+            "ctime": 1700000000, "pool": 0, "mid_hash": "bc28c067", "content": "弹幕 🎉",
+            **fields}  # fmt: skip
+
+
+@BATCHINGS
+@deferred_f_from_coro_f
+async def test_danmaku_rows_are_documents_and_overlapping_sources_merge(
+    backend: Backend, batching: dict[str, int]
+) -> None:
+    segment = DanmakuBatchItem(
+        cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+        rows=[danmaku_row(1, weight=3, attr=4), danmaku_row(2, weight=3, attr=1)],
+    )  # fmt: skip
+    pool = DanmakuBatchItem(
+        cid=7, aid=None, source="xml", crawled_at=CRAWLED_AT + 1,
+        rows=[danmaku_row(2, weight=9), danmaku_row(3, weight=0)],
+    )  # fmt: skip
+
+    crawler = await store(backend, [segment, pool], **batching)
+
+    shared = {"cid": 7, "aid": 2, "crawled_at": CRAWLED_AT}
+    later = {"cid": 7, "crawled_at": CRAWLED_AT + 1}  # this batch does not know the aid
+    assert backend.stored_danmaku() == {
+        1: {**danmaku_row(1, weight=3, attr=4), **shared},
+        2: {**danmaku_row(2, weight=9, attr=1), **later, "aid": 2},  # attr, aid: kept
+        3: {**danmaku_row(3, weight=0), **later},
+    }
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/danmaku") >= 3

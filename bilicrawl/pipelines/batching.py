@@ -263,10 +263,15 @@ class BatchingStorePipeline(ABC):
         if route.rows_field is None:
             return [document]
         rows: list[Document] = document.pop(route.rows_field)
-        for name in route.batch_fields:
-            del document[name]
+        # Rows are partial: a batch field the batch does not know (None: the aid of a
+        # part crawled by cid) is left out, so it never erases what another batch stored.
+        shared = {
+            name: value
+            for name, value in document.items()
+            if value is not None and name not in route.batch_fields
+        }
         for row in rows:
-            row.update(document)
+            row.update(shared)
         return rows
 
     async def close_spider(self) -> None:
