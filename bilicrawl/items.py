@@ -497,6 +497,7 @@ class DanmakuBatchItem:
     partial: ClassVar[bool] = True
     rows_field: ClassVar[str] = "rows"
     batch_fields: ClassVar[tuple[str, ...]] = ("source",)
+    row_key_types: ClassVar[dict[str, type]] = {"dmid": int}
     user_id_fields: ClassVar[tuple[str, ...]] = ("rows[].mid_hash",)
     personal_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -510,6 +511,33 @@ class DanmakuBatchItem:
     """One dict per danmaku: ``dmid``, ``progress_ms``, ``mode``, ``fontsize``, ``color``,
     ``ctime``, ``pool``, ``mid_hash`` (CRC32 of the sender's mid, hex), ``content``,
     ``weight`` and ``attr`` where the source gives them (bilicrawl.parsers.danmaku)."""
+    crawled_at: int
+
+
+@attrs.define(kw_only=True)
+class LiveDanmakuBatchItem:
+    """The recent danmaku of a live room (/xlive/web-room/v1/dM/gethistory): one per row.
+
+    Rows are keyed by ``(room_id, id_str)``: ``id_str`` is the id the site gives
+    each danmaku, and every other field can repeat (one sender, one text, one
+    second); docs/danmaku.md. A re-crawl replaces a row with the same values.
+    """
+
+    collection: ClassVar[str] = "live_danmaku"
+    natural_key: ClassVar[tuple[str, ...]] = ("room_id", "id_str")
+    partial: ClassVar[bool] = False
+    rows_field: ClassVar[str] = "rows"
+    batch_fields: ClassVar[tuple[str, ...]] = ()
+    row_key_types: ClassVar[dict[str, type]] = {"room_id": int, "id_str": str}
+    user_id_fields: ClassVar[tuple[str, ...]] = ("rows[].uid", "rows[].medal.anchor_uid")
+    personal_fields: ClassVar[tuple[str, ...]] = ("rows[].nickname",)
+
+    room_id: int
+    """The long room id."""
+    rows: builtins.list[dict[str, Any]]
+    """One dict per danmaku: ``room_id``, ``id_str``, ``uid``, ``nickname``, ``text``,
+    ``timeline`` (Unix seconds), ``dm_type``, ``user_level``, ``medal``
+    (bilicrawl.parsers.danmaku.parse_live_history)."""
     crawled_at: int
 
 
@@ -555,6 +583,6 @@ class DanmakuPartItem:
 ITEM_CLASSES: tuple[type, ...] = (
     VideoItem, UserItem, UserStubItem, RelationItem, RelationListItem, VideoCardItem,
     ArticleItem, ArticleCardItem, LiveRoomItem, LiveRoomCardItem, DanmakuBatchItem,
-    DanmakuPartItem,
+    DanmakuPartItem, LiveDanmakuBatchItem,
 )
 """Every stored item class; storage creates a collection and index for each."""

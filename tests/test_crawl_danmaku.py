@@ -12,7 +12,7 @@ from bilicrawl.config import ConfigError
 from bilicrawl.pipelines.pseudonymize import Pseudonymizer
 from bilicrawl.pipelines.sqlite import iter_documents
 from bilicrawl.spiders.danmaku import DanmakuSpider
-from tests.fakeapi import danmaku, videos
+from tests.fakeapi import danmaku, live, videos
 from tests.utils import run_crawl
 
 FIELDS = {"dmid", "cid", "aid", "progress_ms", "mode", "fontsize", "color", "ctime", "pool",
@@ -141,3 +141,27 @@ async def test_pseudonymised_senders(settings: dict[str, Any]) -> None:
     served = served_segments(cid)
     for dmid, document in stored_danmaku(settings).items():
         assert document["mid_hash"] == format(pseudonym(served[dmid]["mid_hash"]), "x")
+
+
+@deferred_f_from_coro_f
+async def test_live_rooms_recent_danmaku_are_stored_once(
+    crawl_settings: dict[str, Any], fakeapi: Any
+) -> None:
+    settings = {**crawl_settings, "BILI_API_URL": fakeapi.url, "BILI_LIVE_API_URL": fakeapi.url}
+    short, long = live.SHORT_ROOM
+    rooms = f"{short},lv{long},{live.ADMIN_ROOM},{live.QUIET_ROOM},999999999"
+    result = await run_crawl(DanmakuSpider, settings, rooms=rooms)
+    again = await run_crawl(DanmakuSpider, settings, rooms=rooms)
+
+    expected = set()
+    for room in (long, live.ADMIN_ROOM, live.QUIET_ROOM):
+        recent = live.recent_danmaku(room)
+        expected |= {(room, entry["id_str"]) for entry in recent["admin"] + recent["room"]}
+    documents = list(iter_documents(settings["SQLITE_PATH"], "live_danmaku"))
+    keys = [(document["room_id"], document["id_str"]) for document in documents]
+    assert len(keys) == len(set(keys)) == len(expected), "a re-crawl stores nothing twice"
+    assert set(keys) == expected
+    assert any(live.recent_danmaku(live.ADMIN_ROOM)["admin"]), "the fixture has admin danmaku"
+    assert set(documents[0]) == {"room_id", "id_str", "uid", "nickname", "text", "timeline",
+                                 "dm_type", "user_level", "medal", "crawled_at"}  # fmt: skip
+    assert result.stats["bilicrawl/api_code/1"] == again.stats["bilicrawl/api_code/1"] == 1

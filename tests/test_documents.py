@@ -9,6 +9,7 @@ before ``document`` existed (``tests/fixtures/stored_documents/``).
 from __future__ import annotations
 
 import gc
+import json
 import sqlite3
 import typing
 from contextlib import closing
@@ -27,6 +28,7 @@ from bilicrawl.items import (
     DanmakuBatchItem,
     DanmakuPartItem,
     DanmakuStored,
+    LiveDanmakuBatchItem,
     LiveRoomItem,
     RelationItem,
     RelationListItem,
@@ -35,7 +37,7 @@ from bilicrawl.items import (
     VideoItem,
 )
 from bilicrawl.parsers.article import parse_article, parse_cards
-from bilicrawl.parsers.danmaku import parse_xml
+from bilicrawl.parsers.danmaku import parse_live_history, parse_xml
 from bilicrawl.parsers.live import parse_room
 from bilicrawl.parsers.user import parse_relation_list, parse_user
 from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
@@ -125,6 +127,13 @@ def examples() -> dict[type, list[Any]]:
                         segments_fetched=2, stored=stored, distinct=4, crawled_at=CRAWLED_AT),
     ]
     found[DanmakuStored] = [stored]
+    live_rows = parse_live_history(
+        json.loads((FIXTURES / "live_danmaku" / "room1.json").read_text(encoding="utf-8"))["data"],
+        room_id=5440,
+    )
+    found[LiveDanmakuBatchItem] = [
+        LiveDanmakuBatchItem(room_id=5440, rows=live_rows, crawled_at=CRAWLED_AT)
+    ]
     found[ArticleItem] = [article, delta]
     found[LiveRoomItem] = [room]
     for card in cards.values():
@@ -153,7 +162,7 @@ def test_every_item_class_has_examples() -> None:
     for item_class in ITEM_CLASSES:
         for annotation in typing.get_type_hints(item_class).values():
             classes |= _attrs_classes(annotation)
-    assert len(classes) == 26
+    assert len(classes) == 27
     assert classes <= set(EXAMPLES)
 
 

@@ -8,13 +8,15 @@ those once per batch instead of the parser building an item per row.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from google.protobuf.message import DecodeError
 from lxml import etree
 
-from bilicrawl.parsers.payload import PayloadError, check
+from bilicrawl.parsers.live import BEIJING
+from bilicrawl.parsers.payload import PayloadError, check, optional, required
 from bilicrawl.proto.dm_pb2 import DmSegMobileReply, DmWebViewReply
 
 SEGMENT_SECONDS = 360
@@ -180,3 +182,92 @@ def parse_history_index(data: Any) -> list[str]:
 def segment_count(duration_s: int) -> int:
     """Return how many 6-minute protobuf segments a video of ``duration_s`` seconds has."""
     return max(1, -(-duration_s // SEGMENT_SECONDS))
+
+
+_MEDAL_ROOM, _MEDAL_ANCHOR = 3, 12
+"""Positions in a live ``medal`` array: [level, name, anchor name, room id, ..., anchor uid]."""
+
+
+def _beijing_seconds(value: str, path: str) -> int:
+    try:
+        sent = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except ValueError:
+        raise PayloadError(f"field {path!r} is {value!r}, not YYYY-MM-DD HH:MM:SS") from None
+    return int(sent.timestamp())
+
+
+def _live_medal(medal: list[Any], path: str) -> dict[str, Any] | None:
+    """The fan medal a live danmaku's sender wore, or None for ``[]`` (none worn)."""
+    if not medal:
+        return None
+    if len(medal) <= _MEDAL_ROOM:
+        raise PayloadError(f"field {path!r} should have at least 4 items, got {medal!r}")
+    anchor = (
+        check(medal[_MEDAL_ANCHOR], int, f"{path}[{_MEDAL_ANCHOR}]")
+        if len(medal) > _MEDAL_ANCHOR
+        else None  # older arrays (2018) stop after the colours, without the anchor uid
+    )
+    return {
+        "name": check(medal[1], str, f"{path}[1]"),
+        "level": check(medal[0], int, f"{path}[0]"),
+        "room_id": check(medal[_MEDAL_ROOM], int, f"{path}[{_MEDAL_ROOM}]"),
+        "anchor_uid": anchor,
+    }
+
+
+def _live_row(entry: Any, path: str, room_id: int) -> dict[str, Any]:
+    entry = check(entry, dict, path)
+    id_str = required(entry, "id_str", str, f"{path}.id_str")
+    if not id_str:
+        raise PayloadError(f"field '{path}.id_str' is empty")
+    levels = required(entry, "user_level", list, f"{path}.user_level")
+    if not levels:
+        raise PayloadError(f"field '{path}.user_level' is empty")
+    return {
+        "room_id": room_id,
+        "id_str": id_str,
+        "uid": required(entry, "uid", int, f"{path}.uid"),
+        "nickname": required(entry, "nickname", str, f"{path}.nickname"),
+        "text": required(entry, "text", str, f"{path}.text"),
+        "timeline": _beijing_seconds(
+            required(entry, "timeline", str, f"{path}.timeline"), f"{path}.timeline"
+        ),
+        "dm_type": optional(entry, "dm_type", int, f"{path}.dm_type"),
+        "user_level": check(levels[0], int, f"{path}.user_level[0]"),
+        "medal": _live_medal(required(entry, "medal", list, f"{path}.medal"), f"{path}.medal"),
+    }
+
+
+def parse_live_history(data: Any, *, room_id: int) -> list[dict[str, Any]]:
+    """Return the danmaku in ``/xlive/web-room/v1/dM/gethistory`` ``data``, one row each.
+
+    ``data.admin`` (the room admins' latest danmaku, usually empty) and
+    ``data.room`` (the latest ten of everyone else, oldest first) hold entries
+    of one shape; rows follow that order. The reply names no room, so the
+    caller passes *room_id*: the long id, whatever id was asked for.
+
+    ``(room_id, id_str)`` is the row's natural key. ``id_str`` is the id the
+    site gives each danmaku (the live message stream carries it too); every
+    other field may repeat between danmaku: text and sender, ``rnd`` (the
+    sender's page load, shared by all their danmaku) and ``timeline`` (whole
+    seconds). A danmaku listed twice gives one row. ``timeline`` is kept as
+    Unix seconds (the site prints Beijing time; ``check_info.ts`` equals it in
+    every real example, so it is not kept), ``user_level`` as the first item
+    of the site's ``[level, 0, colour, rank]``, ``medal`` as ``{name, level,
+    room_id, anchor_uid}`` or None.
+    """
+    data = check(data, dict, "data")
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    lists = {
+        # Only ``room`` is required: an absent or null ``admin`` is taken as no admin danmaku.
+        "admin": optional(data, "admin", list, "admin") or [],
+        "room": required(data, "room", list, "room"),
+    }
+    for name, entries in lists.items():
+        for i, entry in enumerate(entries):
+            row = _live_row(entry, f"{name}[{i}]", room_id)
+            if row["id_str"] not in seen:
+                seen.add(row["id_str"])
+                rows.append(row)
+    return rows

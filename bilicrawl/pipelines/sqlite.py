@@ -85,7 +85,7 @@ def _statements(item_class: type) -> _Statements:
     collection, natural_key = ROUTES[item_class].collection, ROUTES[item_class].natural_key
     field_types = typing.get_type_hints(item_class)
     if ROUTES[item_class].rows_field is not None:
-        field_types = {field: int for field in natural_key}  # rows are keyed by dmid, int64
+        field_types = item_class.row_key_types  # type: ignore[attr-defined] (keys of the rows)
     key_columns = []
     for field in natural_key:
         column_type = _COLUMN_TYPES.get(field_types[field])
@@ -197,15 +197,18 @@ class SQLitePipeline(BatchingStorePipeline):
         statements = self._statements[collection]
         updated_at = int(time.time())
         if collection in self.row_collections:
-            # Rows of batch items (danmaku) are flat and leave out what their source
-            # lacks (never null, which json_patch would take as "delete"), so SQLite
-            # merges them itself: a read-merge-write in Python would cost per row.
+            # Partial rows of batch items (danmaku) are flat and leave out what their
+            # source lacks (never null, which json_patch would take as "delete"), so
+            # SQLite merges them itself: a read-merge-write in Python costs per row.
             rows = [
                 (*key_of(upsert.document, natural_key), dump_document(upsert.document), updated_at)
                 for upsert in upserts
             ]
+            partial = any(upsert.partial for upsert in upserts)
             with self._connection:
-                self._connection.executemany(statements.patch, rows)
+                self._connection.executemany(
+                    statements.patch if partial else statements.upsert, rows
+                )
             return
         with self._connection:  # one transaction per batch: committed, or rolled back
             # IMMEDIATE takes the write lock now: no other writer can change a

@@ -21,6 +21,11 @@ sources:
   start without one): the pool as of each day in the range that has danmaku
   (``/x/v2/dm/history/index`` per month, ``/x/v2/dm/web/history/seg.so`` per day).
 
+``rooms`` (long or short room ids, ``lv…``, room URLs) fetches the recent
+danmaku of live rooms (``/xlive/web-room/v1/dM/gethistory``, the latest ten or
+so: run it again to collect more) into ``live_danmaku``, keyed by the long
+room id and the id the site gives each danmaku, so a re-crawl stores each once.
+
 Each answer is one :class:`~bilicrawl.items.DanmakuBatchItem`, stored one
 document per danmaku; overlapping sources never duplicate one (the key is
 ``dmid``) nor erase a field another gave. Each part ends with a
@@ -38,18 +43,27 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bilicrawl.config import ConfigError
 from bilicrawl.extensions.closing import CrawlClosing
-from bilicrawl.ids import parse_video_id
-from bilicrawl.items import DanmakuBatchItem, DanmakuPartItem, DanmakuStored, VideoItem
+from bilicrawl.ids import parse_room_id, parse_video_id
+from bilicrawl.items import (
+    DanmakuBatchItem,
+    DanmakuPartItem,
+    DanmakuStored,
+    LiveDanmakuBatchItem,
+    VideoItem,
+)
 from bilicrawl.middlewares.api import envelope_data
 from bilicrawl.parsers.danmaku import (
     parse_history_index,
+    parse_live_history,
     parse_segment,
     parse_view,
     parse_xml,
     segment_count,
 )
+from bilicrawl.parsers.live import parse_room
 from bilicrawl.parsers.payload import PayloadError
 from bilicrawl.spiders.base import BadInput, BiliSpider, Input, Key
+from bilicrawl.spiders.live import LIVE_HOST
 from bilicrawl.spiders.video import VideoRequests
 from bilicrawl.stats import stat_key
 
@@ -115,7 +129,7 @@ class Part:
 
 class DanmakuSpider(VideoRequests, BiliSpider):
     name = "danmaku"
-    input_args = ("cids", "aids", "bvids")
+    input_args = ("cids", "aids", "bvids", "rooms")
     option_args: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {
         **BiliSpider.option_args, "source": parse_sources, "history": parse_date_range,
     }
@@ -152,6 +166,11 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         """Parts (``cids``) go through BiliSpider's checks; videos are read here."""
         if source.kind == "cids":
             return super().requests_for_input(source)
+        if source.kind == "rooms":
+            room = self.accept(source, parse_room_id)
+            return [] if room is None else [self.api_request(
+                "/room/v1/Room/get_info", {"room_id": room}, self.parse_room, host=LIVE_HOST
+            )]  # fmt: skip
         aid = self.accept(source, parse_video_id)
         return [] if aid is None else self.video_requests(aid)
 
@@ -263,6 +282,28 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         else:
             yield from self.batch(part, "history", day.rows)
         yield from self.answered(part)
+
+    def parse_room(self, response: Response) -> Iterator[Request]:
+        """Resolve a room to its long id, the key of its danmaku, then ask for them."""
+        try:
+            room_id = parse_room(envelope_data(response), crawled_at=0).room_id
+        except PayloadError as exc:
+            self.malformed(response, "live", exc)
+            return
+        yield self.api_request(
+            "/xlive/web-room/v1/dM/gethistory", {"roomid": room_id}, self.parse_live_history,
+            host=LIVE_HOST, cb_kwargs={"room_id": room_id},
+        )  # fmt: skip
+
+    def parse_live_history(self, response: Response, room_id: int) -> Iterator[Any]:
+        try:
+            rows = parse_live_history(envelope_data(response), room_id=room_id)
+        except PayloadError as exc:
+            self.malformed(response, "live_danmaku", exc)
+            return
+        self.crawler.stats.inc_value(stat_key("danmaku", "rows", "live"), len(rows))
+        if rows:
+            yield LiveDanmakuBatchItem(room_id=room_id, rows=rows, crawled_at=int(time.time()))
 
     def request_failed(self, failure: Failure) -> Iterator[Any]:
         if failure.check(CrawlClosing):

@@ -1,7 +1,9 @@
 """The live area of the fake API: the rooms of the graph's users, on the live API host.
 
-``/room/v1/Room/get_info`` (room_get_info.json) by long or short room id, and
-``/room/v1/Room/getRoomInfoOld`` by mid. Every graph user whose ``acc_info``
+``/room/v1/Room/get_info`` (room_get_info.json) by long or short room id,
+``/room/v1/Room/getRoomInfoOld`` by mid, and ``/xlive/web-room/v1/dM/gethistory``
+(the room's latest danmaku, in the shape of tests/fixtures/live_danmaku/) by long
+or short room id. Every graph user whose ``acc_info``
 (users area) shows a live room has that room here, with the same room id,
 title, cover and live status; about one room in five also has a short id
 (below 1000, so never a long id too). Users outside the graph have no room
@@ -78,6 +80,24 @@ _NO_ROOM = {
     "roomStatus": 0, "roundStatus": 0, "liveStatus": 0, "url": "", "title": "", "cover": "",
     "online": 0, "roomid": 0, "broadcast_type": 0, "online_hidden": 0,
 }  # fmt: skip
+HISTORY_SIZE = 10
+"""Danmaku in ``gethistory``'s ``room`` list: the site's latest ten."""
+QUIET_ROOM = 20915
+"""A room off air nobody has written in: ``gethistory`` lists no danmaku."""
+ADMIN_ROOM = 9934
+"""A room whose admins spoke lately: ``gethistory`` has a non-empty ``admin`` list."""
+_QUIET_SHARE = 0.1
+"""Share of the rooms off air without any danmaku."""
+_ADMIN_SHARE = 0.2
+_EMOTICON_SHARE = 0.1
+_MEDAL_SHARE = 0.4
+"""Share of a room's chatters wearing its anchor's fan medal."""
+_EMOTICONS = (("official_13", "[赞]"), ("official_103", "[妙]"), ("official_147", "[干杯]"))
+_MEDAL_WORDS = ("小", "糖", "喵", "星", "桶", "月", "酱", "团", "家", "君")
+_LEVEL_COLOURS = (9868950, 6406234, 5805790, 16746162, 16752445)
+"""``user_level[2]``: the live user level's colour, by level band (0-10, ...50-60)."""
+_GAPS = (0, 1, 2, 3, 5, 8, 13, 21, 40, 95, 300)
+"""Seconds between two danmaku of a room: 0 happens, so a second may hold two."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +251,159 @@ def room_info_old(mid: int) -> dict[str, Any]:
     }
 
 
+def recent_danmaku(room_id: int) -> dict[str, Any]:
+    """``data`` of ``gethistory`` for the room *room_id* (long or short) names; KeyError if none.
+
+    ``admin`` holds the latest danmaku of the room's admins (most rooms: none),
+    ``room`` the latest ``HISTORY_SIZE`` of everyone else, oldest first. Danmaku
+    are numbered per room and dated back from the fake site's "now"
+    (``LATEST``; a room off air fell silent hours or days before), so every
+    answer of a room lists the same danmaku with the same ``id_str``.
+    """
+    long_id = long_room_id(room_id)
+    if long_id is None:
+        raise KeyError(room_id)
+    return copy.deepcopy(_recent_danmaku(long_id))
+
+
+@functools.lru_cache(maxsize=256)
+def _recent_danmaku(long_id: int) -> dict[str, Any]:
+    info = _room(long_id)
+    on_air = info["live_status"] == 1
+    rng = seeded("live-danmaku", long_id)
+    if not on_air and rng.random() < _QUIET_SHARE:
+        return {"admin": [], "room": []}
+    owner = info["uid"]
+    # Its followers chat, and when they are few, some of the graph's first users too.
+    fans = list(dict.fromkeys(mid for mid, _ in graph.followers(owner)[:40]))
+    fans += [mid for mid in graph.graph_mids()[:10] if mid != owner and mid not in fans]
+    chatters = rng.sample(fans, rng.randint(2, 6))
+    # An admin's danmaku go to ``admin`` only, so the admin is not among the chatters.
+    admins = [mid for mid in fans if mid not in chatters][:1]
+    admins = admins if rng.random() < _ADMIN_SHARE else []
+    moment = LATEST - (rng.randrange(0, 120) if on_air else rng.randrange(3600, 20 * 86400))
+    said: list[tuple[int, int, bool]] = []  # (time, sender, by an admin), newest first
+    while sum(not by_admin for *_, by_admin in said) < HISTORY_SIZE:
+        moment -= rng.choice(_GAPS)
+        if admins and rng.random() < 0.15:
+            said.append((moment, admins[0], True))
+        else:
+            said.append((moment, rng.choice(chatters), False))
+    said.reverse()
+    # The sender's page load: ``rnd`` is the same for all of one sender's danmaku.
+    first = {}
+    for sent, sender, _ in reversed(said):
+        first[sender] = sent
+    loaded = {sender: sent - rng.randrange(0, 900) for sender, sent in sorted(first.items())}
+    entries = [
+        _danmaku(
+            rng, long_id, owner, seq=seq, mid=sender, moment=sent, admin=admin,
+            loaded=loaded[sender],
+        )
+        for seq, (sent, sender, admin) in enumerate(said)
+    ]  # fmt: skip
+    return {
+        "admin": [entry for entry in entries if entry["isadmin"]],
+        "room": [entry for entry in entries if not entry["isadmin"]],
+    }
+
+
+def _medal(owner: int, long_id: int, mid: int) -> tuple[list[Any], dict[str, Any] | None]:
+    """The ``medal`` array and ``user.medal`` object of *mid* in *owner*'s room (or [], None)."""
+    rng = random.Random(f"live-medal-{owner}-{mid}")
+    if rng.random() >= _MEDAL_SHARE:
+        return [], None
+    name = "".join(seeded("medal-name", owner).sample(_MEDAL_WORDS, 2))
+    level = rng.randint(1, 30)
+    guard = rng.choice((0, 0, 0, 3))
+    lit = rng.choice((0, 1, 1))
+    # A medal not lit lately is grey.
+    colour, border, start, end = (
+        (398668, 6809855, 398668, 6850801) if lit else (1725515, 12632256, 12632256, 12632256)
+    )
+    array = [level, name, user_facts(owner)["name"], long_id, colour, "", 0, border, start, end,
+             guard, lit, owner]  # fmt: skip
+    shape = {
+        "name": name, "level": level, "color_start": start, "color_end": end,
+        "color_border": border, "color": colour, "id": seeded("medal-id", owner).randrange(10**6),
+        "typ": 0, "is_light": lit, "ruid": owner, "guard_level": guard,
+        "score": 50_000_000 + rng.randrange(200_000),
+        "guard_icon": (
+            "https://i0.hdslb.com/bfs/live/143f5ec3003b4080d1b5f817a9efdca46d631945.png"
+            if guard else ""
+        ),
+        "honor_icon": "", "v2_medal_color_start": "#4775EFCC", "v2_medal_color_end": "#4775EFCC",
+        "v2_medal_color_border": "#58A1F8FF", "v2_medal_color_text": "#FFFFFFFF",
+        "v2_medal_color_level": "#000B7099", "user_receive_count": 0,
+    }  # fmt: skip
+    return array, shape
+
+
+def _danmaku(
+    rng: random.Random, long_id: int, owner: int, *, seq: int, mid: int, moment: int,
+    admin: bool, loaded: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Danmaku *seq* of room *long_id*, sent by *mid* at *moment*, in ``gethistory``'s shape.
+
+    *loaded* is when the sender's page loaded (``rnd``).
+    """
+    user = user_facts(mid)
+    traits = seeded("live-user", mid)
+    level = traits.randint(0, 60)
+    wealth = traits.randint(0, 40)
+    title = "title-86-1" if traits.random() < 0.1 else ""
+    medal, medal_shape = _medal(owner, long_id, mid)
+    emoticon = rng.choice(_EMOTICONS) if rng.random() < _EMOTICON_SHARE else None
+    words = emoticon[1] if emoticon else rng.choice((*_HOT_WORDS, text(rng, 1, 3), ""))
+    # id_str: opaque hex on the site (33-36 digits, the send time in hex inside); unique here.
+    id_str = f"{hex_id(f'live-dm-{long_id}', seq, 24)}{moment:x}{rng.randrange(10, 100)}"
+    origin = {"name": user["name"], "face": user["face"]}
+    return {
+        "text": words, "dm_type": 1 if emoticon else 0, "uid": mid, "nickname": user["name"],
+        "uname_color": "",
+        "timeline": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment + _BEIJING)),
+        "isadmin": int(admin), "vip": 0, "svip": 0, "medal": medal, "title": [title, title],
+        "user_level": [level, 0, _LEVEL_COLOURS[min(level // 11, 4)],
+                       level * 97 if level > 40 else ">50000"],
+        "rank": 10000, "teamid": 0, "rnd": str(loaded), "user_title": title,
+        "guard_level": medal[10] if medal else 0, "bubble": 0, "bubble_color": "", "lpl": 0,
+        "yeah_space_url": "", "jump_to_url": "",
+        # ct: upper-case hex without leading zeros, as the site prints it ("1B75FB").
+        "check_info": {"ts": moment, "ct": f"{int(hex_id(f'live-ct-{long_id}', seq, 8), 16):X}"},
+        "voice_dm_info": {
+            "voice_url": "", "file_format": "", "text": "", "file_duration": 0, "file_id": "",
+        },
+        "emoticon": {
+            "id": 0, "emoticon_unique": emoticon[0] if emoticon else "",
+            "text": emoticon[1] if emoticon else "", "perm": 1 if emoticon else 0,
+            "url": (
+                f"https://i0.hdslb.com/bfs/live/{hex_id(f'emoticon-{emoticon[0]}', 0)}.png"
+                if emoticon else ""
+            ),
+            "in_player_area": 1 if emoticon else 0, "bulge_display": 1 if emoticon else 0,
+            "is_dynamic": 0, "height": 60 if emoticon else 0, "width": 183 if emoticon else 0,
+        },
+        "emots": None, "id_str": id_str, "wealth_level": wealth, "bubble_id_v2": 0,
+        "reply": {
+            "show_reply": True, "reply_mid": 0, "reply_uname": "", "reply_uname_color": "",
+            "reply_is_mystery": False,
+        },
+        "group_medal": None,
+        "user": {
+            "uid": mid,
+            "base": {
+                **origin, "name_color": 0, "is_mystery": False, "risk_ctrl_info": None,
+                "origin_info": dict(origin),
+                "official_info": {"role": 0, "title": "", "desc": "", "type": -1},
+                "name_color_str": "",
+            },
+            "medal": medal_shape, "wealth": None,
+            "title": {"old_title_css_id": title, "title_css_id": title},
+            "guard": None, "uhead_frame": None, "guard_leader": {"is_guard_leader": False},
+        },
+    }  # fmt: skip
+
+
 # --- endpoints ------------------------------------------------------------------------------
 
 
@@ -265,7 +438,18 @@ def _room_info_old(request: web.Request) -> Answer:
     return live_answer(0, "ok", room_info_old(mid))
 
 
+def _gethistory(request: web.Request) -> Answer:
+    # The site answers with message and msg both "", not "ok" as get_info does.
+    room_id = _number(request.query.get("roomid", ""))
+    if room_id is None:
+        return live_answer(1, _BAD_PARAM, [])
+    if long_room_id(room_id) is None:
+        return live_answer(1, _NOT_FOUND, [])
+    return live_answer(0, "", recent_danmaku(room_id))
+
+
 ENDPOINTS: dict[str, Callable[[web.Request], Answer]] = {
     "/room/v1/Room/get_info": _get_info,
     "/room/v1/Room/getRoomInfoOld": _room_info_old,
+    "/xlive/web-room/v1/dM/gethistory": _gethistory,
 }
