@@ -7,10 +7,14 @@ API's answers for a list of videos (video detail by ``aid``, plus ``nav`` and
 ``finger/spi``) once, with a browser's User-Agent and a ``buvid3`` cookie and
 without compression, and :class:`ReplayServer` serves those bytes again:
 
-- answers are looked up by path, and by ``aid`` for the video endpoint; every
-  other parameter (``w_rid``, ``wts``...) and every header is ignored, except
+- answers are looked up by path, and by ``aid`` for the video endpoint (a
+  recording can key more paths by one or more query parameters, its ``keys``:
+  ``{path: [parameter, ...]}``, the key being their values joined by commas);
+  every other parameter (``w_rid``, ``wts``...) and every header is ignored, except
 - ``Accept-Encoding``: a client that accepts gzip gets the body gzip-compressed
-  (compressed once, when the server starts, at the fake API's level);
+  (compressed once, when the server starts, at the fake API's level), unless
+  the answer says ``"compress": false`` (protobuf, sent as it is);
+- an answer's body is its ``body`` text, or the bytes of its ``body_file``;
 - ``GET /_replay/stats`` returns how many requests were served (by path) and
   when the first and last came; ``POST /_replay/reset`` starts counting again.
 
@@ -39,8 +43,9 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
-KEYED_PATHS = {VIDEO_PATH: "aid"}
-"""Paths whose answer depends on one query parameter, and that parameter."""
+KEYED_PATHS: dict[str, tuple[str, ...]] = {VIDEO_PATH: ("aid",)}
+"""Paths whose answer depends on query parameters, and those parameters (a recording's
+``keys`` adds more)."""
 STATIC_PATHS = (NAV_PATH, SPI_PATH)
 RECORD_CONCURRENCY = 16
 GZIP_LEVEL = 6  # as tests.fakeapi.app._compress
@@ -95,15 +100,22 @@ def record(api_url: str, aids: list[int], path: Path) -> dict[str, float]:
 
 
 class _Prepared:
-    """One answer, ready to send: identity and gzip bodies built once."""
+    """One answer, ready to send: identity and gzip bodies built once (no gzip: None)."""
 
     __slots__ = ("content_type", "gzip", "identity", "status")
 
     def __init__(self, answer: dict[str, Any]) -> None:
         self.status: int = answer["status"]
         self.content_type: str = answer["content_type"]
-        self.identity = answer["body"].encode("utf-8")
-        self.gzip = gzip.compress(self.identity, GZIP_LEVEL, mtime=0)
+        if "body_file" in answer:
+            self.identity = Path(answer["body_file"]).read_bytes()
+        else:
+            self.identity = answer["body"].encode("utf-8")
+        self.gzip = (
+            gzip.compress(self.identity, GZIP_LEVEL, mtime=0)
+            if answer.get("compress", True)
+            else None
+        )
 
 
 def _accepts_gzip(header: str) -> bool:
@@ -128,6 +140,8 @@ def create_app(recording: dict[str, Any]) -> web.Application:
         "content_type": "application/json; charset=utf-8",
         "body": '{"code":-404,"message":"啥都木有","ttl":1}',
     })  # fmt: skip
+    params = {**KEYED_PATHS, **{path: tuple(names) for path, names in
+                                recording.get("keys", {}).items()}}  # fmt: skip
     counts: Counter[str] = Counter()
     times: dict[str, float | None] = {"first": None, "last": None}
 
@@ -139,11 +153,12 @@ def create_app(recording: dict[str, Any]) -> web.Application:
         path = request.path
         counts[path] += 1
         if path in keyed:
-            answer = keyed[path].get(request.query.get(KEYED_PATHS[path], ""), not_found)
+            key = ",".join(request.query.get(name, "") for name in params[path])
+            answer = keyed[path].get(key, not_found)
         else:
             answer = static.get(path, not_found)
         headers = {"Content-Type": answer.content_type, "Vary": "Accept-Encoding"}
-        if _accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        if answer.gzip is not None and _accepts_gzip(request.headers.get("Accept-Encoding", "")):
             headers["Content-Encoding"] = "gzip"
             return web.Response(status=answer.status, body=answer.gzip, headers=headers)
         return web.Response(status=answer.status, body=answer.identity, headers=headers)
