@@ -497,7 +497,12 @@ class DanmakuBatchItem:
     partial: ClassVar[bool] = True
     rows_field: ClassVar[str] = "rows"
     batch_fields: ClassVar[tuple[str, ...]] = ("source",)
-    row_key_types: ClassVar[dict[str, type]] = {"dmid": int}
+    row_fields: ClassVar[dict[str, type]] = {
+        "dmid": int, "cid": int, "aid": int, "progress_ms": int, "mode": int, "fontsize": int,
+        "color": int, "ctime": int, "pool": int, "mid_hash": str, "content": str, "weight": int,
+        "attr": int, "crawled_at": int,
+    }  # fmt: skip
+    """Every field of a stored row (the SQLite store's columns), in order."""
     user_id_fields: ClassVar[tuple[str, ...]] = ("rows[].mid_hash",)
     personal_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -528,7 +533,11 @@ class LiveDanmakuBatchItem:
     partial: ClassVar[bool] = False
     rows_field: ClassVar[str] = "rows"
     batch_fields: ClassVar[tuple[str, ...]] = ()
-    row_key_types: ClassVar[dict[str, type]] = {"room_id": int, "id_str": str}
+    row_fields: ClassVar[dict[str, type]] = {
+        "room_id": int, "id_str": str, "uid": int, "nickname": str, "text": str,
+        "timeline": int, "dm_type": int, "user_level": int, "medal": dict, "crawled_at": int,
+    }  # fmt: skip
+    """Every field of a stored row (the SQLite store's columns), in order."""
     user_id_fields: ClassVar[tuple[str, ...]] = ("rows[].uid", "rows[].medal.anchor_uid")
     personal_fields: ClassVar[tuple[str, ...]] = ("rows[].nickname",)
 

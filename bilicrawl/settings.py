@@ -239,6 +239,9 @@ MONGO_DEAD_LETTER_DIR = "data"
 SQLITE_PATH = os.environ.get("SQLITE_PATH", "data/bilicrawl.db")
 SQLITE_BATCH_SIZE = 500
 SQLITE_DEAD_LETTER_DIR = ""  # empty: the directory of SQLITE_PATH
+# Rows of batch items (danmaku) per write, in either store: a large sorted batch is far
+# cheaper per row than small ones (docs/danmaku.md).
+BILI_STORE_ROWS_BATCH_SIZE = 50_000
 # Buffered documents are written at least this often (seconds), not only per full batch,
 # so a killed crawl loses at most this much fetched work.
 BILI_STORE_FLUSH_SECONDS = 5.0

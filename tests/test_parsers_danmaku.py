@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
+from bilicrawl.items import DanmakuBatchItem, LiveDanmakuBatchItem
 from bilicrawl.parsers.danmaku import (
     DanmakuView,
     Segment,
     XmlPool,
     parse_history_index,
+    parse_live_history,
     parse_segment,
     parse_view,
     parse_xml,
@@ -30,7 +32,7 @@ from bilicrawl.parsers.danmaku import (
 )
 from bilicrawl.parsers.payload import PayloadError
 from bilicrawl.proto import dm_pb2
-from tests.utils import FIXTURES
+from tests.utils import FIXTURES, payload
 
 SEG_EXAMPLE = json.loads((FIXTURES / "dm_seg/example.json").read_text(encoding="utf-8"))
 VIEW_EXAMPLE = json.loads((FIXTURES / "dm_view/example.json").read_text(encoding="utf-8"))
@@ -441,3 +443,16 @@ def test_bad_history_index_raises(data: Any, message: str) -> None:
 )
 def test_segment_count(duration_s: int, count: int) -> None:
     assert segment_count(duration_s) == count
+
+
+def test_rows_hold_only_the_declared_row_fields() -> None:
+    """The SQLite store keeps a row's declared fields (its columns), so none may be missing."""
+    batch_fields = {"cid", "aid", "crawled_at"}
+    declared = set(DanmakuBatchItem.row_fields)
+    segment = parse_segment(SEG_BODY).rows
+    assert segment and all(set(row) | batch_fields == declared for row in segment)
+    pools = parse_xml(XML_8_FIELDS).rows + parse_xml(XML_9_FIELDS).rows
+    assert all(set(row) | batch_fields | {"attr", "weight"} == declared for row in pools)
+    live = parse_live_history(payload("live_danmaku/room1.json"), room_id=5440)
+    assert live and all(set(row) | {"crawled_at"} == set(LiveDanmakuBatchItem.row_fields)
+                        for row in live)  # fmt: skip

@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,9 @@ from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
 from bilicrawl.config import ConfigError
-from bilicrawl.items import ITEM_CLASSES
+from bilicrawl.items import ITEM_CLASSES, DanmakuBatchItem
 from bilicrawl.pipelines.sqlite import SQLitePipeline, count_documents, iter_documents
-from tests.test_pipeline_store import make_stub, make_user, with_stub
+from tests.test_pipeline_store import danmaku_row, make_stub, make_user, with_stub
 from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
 
@@ -81,7 +82,20 @@ async def test_open_creates_a_table_per_item_class_in_wal_mode(db_path: Path) ->
     with closing(sqlite3.connect(db_path)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         for item_class in ITEM_CLASSES:
-            columns = connection.execute(f'PRAGMA table_info("{item_class.collection}")')
+            table = f'"{item_class.collection}"'
+            columns = list(connection.execute(f"PRAGMA table_info({table})"))
+            if hasattr(item_class, "rows_field"):
+                # Rows: a column per row field, keyed by a unique index.
+                assert [name for _, name, *_ in columns] == [*item_class.row_fields, "updated_at"]
+                unique = [name for _, name, is_unique, *_ in
+                          connection.execute(f"PRAGMA index_list({table})") if is_unique]
+                [(index_columns)] = [
+                    tuple(column for _, _, column in connection.execute(
+                        f'PRAGMA index_info("{name}")'))
+                    for name in unique
+                ]  # fmt: skip
+                assert index_columns == item_class.natural_key
+                continue
             primary_key = sorted((pk, name) for _, name, _, _, _, pk in columns if pk)
             assert tuple(name for _, name in primary_key) == item_class.natural_key
         assert count_documents(db_path, "videos") == 0
@@ -308,6 +322,7 @@ async def test_shipped_pipelines_validate_then_store_in_a_crawl(
             "MONGO_URI": "",
             "SQLITE_PATH": str(db_path),
             "SQLITE_BATCH_SIZE": 2,
+            "BILI_STORE_ROWS_BATCH_SIZE": 100,
             "BILI_STORE_FLUSH_SECONDS": 5.0,
         },
     )
@@ -487,3 +502,37 @@ async def test_a_crawl_with_an_unusable_store_ends_with_the_config_error_alone(
     # that is Scrapy's to fix. No other error, and none from closing the store.
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert [error for error in errors if "CoreStats" not in error] == []
+
+
+@deferred_f_from_coro_f
+async def test_danmaku_rows_are_columns_and_a_field_a_source_lacks_is_null(db_path: Path) -> None:
+    pipeline, _ = build_pipeline(db_path)
+    await store(pipeline, [
+        DanmakuBatchItem(cid=7, aid=None, source="xml", crawled_at=1700000000,
+                         rows=[danmaku_row(2**62 + 1, weight=3)]),
+    ])  # fmt: skip
+
+    with closing(sqlite3.connect(db_path)) as connection:
+        connection.row_factory = sqlite3.Row
+        [row] = connection.execute("SELECT * FROM danmaku WHERE dmid = ?", (2**62 + 1,))
+    assert {**row} == {
+        **danmaku_row(2**62 + 1, weight=3), "cid": 7, "aid": None, "attr": None,
+        "crawled_at": 1700000000, "updated_at": row["updated_at"],
+    }  # fmt: skip
+    assert abs(row["updated_at"] - time.time()) < 60
+    [document] = iter_documents(db_path, "danmaku")
+    assert document == {**danmaku_row(2**62 + 1, weight=3), "cid": 7, "crawled_at": 1700000000}
+
+
+@deferred_f_from_coro_f
+async def test_a_table_of_another_layout_is_refused_at_open(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(db_path)) as connection:
+        connection.execute(
+            "CREATE TABLE danmaku (dmid INTEGER PRIMARY KEY, doc TEXT, updated_at INTEGER)"
+        )
+    pipeline, _ = build_pipeline(db_path)
+
+    with pytest.raises(ConfigError, match=r"the table 'danmaku' has the columns \('dmid', 'doc',"
+                                          r" 'updated_at'\).*another version of bilicrawl"):
+        await pipeline.open_spider()

@@ -29,6 +29,9 @@ from bilicrawl import signals
 from bilicrawl.config import ConfigError
 from bilicrawl.items import (
     DanmakuBatchItem,
+    DanmakuPartItem,
+    DanmakuStored,
+    LiveDanmakuBatchItem,
     LiveRoom,
     Official,
     OfficialVerify,
@@ -69,6 +72,8 @@ class Backend:
     """The stored users by mid, without MongoDB's _id."""
     stored_danmaku: Callable[[], dict[int, Document]]
     """The stored danmaku by dmid, without MongoDB's _id."""
+    stored_rows: Callable[[str], list[Document]]
+    """The documents of a collection, without MongoDB's _id."""
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
@@ -86,6 +91,7 @@ def backend(
             stored_json=lambda aid: _sqlite_doc(path, aid),
             stored_users=lambda: {d["mid"]: d for d in iter_documents(path, "users")},
             stored_danmaku=lambda: {d["dmid"]: d for d in iter_documents(path, "danmaku")},
+            stored_rows=lambda collection: list(iter_documents(path, collection)),
         )
         return
     _let_mongomock_accept_sort(monkeypatch)
@@ -110,6 +116,9 @@ def backend(
         stored_danmaku=lambda: {
             d["dmid"]: d for d in client[database_name]["danmaku"].find({}, {"_id": False})
         },
+        stored_rows=lambda collection: list(
+            client[database_name][collection].find({}, {"_id": False})
+        ),
     )
     client.drop_database(database_name)
     client.close()
@@ -491,7 +500,8 @@ async def store(backend: Backend, items: list[Any], **settings: Any) -> Crawler:
 
 
 def batches_of(size: int) -> dict[str, int]:
-    return {"SQLITE_BATCH_SIZE": size, "MONGO_BATCH_SIZE": size}
+    return {"SQLITE_BATCH_SIZE": size, "MONGO_BATCH_SIZE": size,
+            "BILI_STORE_ROWS_BATCH_SIZE": size}  # fmt: skip
 
 
 BATCHINGS = pytest.mark.parametrize(
@@ -803,3 +813,127 @@ async def test_danmaku_rows_are_documents_and_overlapping_sources_merge(
         3: {**danmaku_row(3, weight=0), **later},
     }
     assert crawler.stats.get_value("bilicrawl/storage/upserted/danmaku") >= 3
+
+
+@deferred_f_from_coro_f
+async def test_rows_of_one_batch_merge_in_arrival_order(backend: Backend) -> None:
+    """Rows are buffered as they come, duplicates included: the store merges them in order."""
+    first = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+                             rows=[danmaku_row(1, weight=3, attr=4), danmaku_row(2, attr=0)])
+    second = DanmakuBatchItem(cid=7, aid=None, source="xml", crawled_at=CRAWLED_AT + 1,
+                              rows=[danmaku_row(1, weight=5)])
+    third = DanmakuBatchItem(cid=7, aid=None, source="history", crawled_at=CRAWLED_AT + 2,
+                             rows=[danmaku_row(1, weight=6)])  # fmt: skip
+
+    crawler = await store(backend, [first, second, third], BILI_STORE_ROWS_BATCH_SIZE=100)
+
+    assert backend.stored_danmaku() == {
+        1: {**danmaku_row(1, weight=6, attr=4), "cid": 7, "aid": 2,
+            "crawled_at": CRAWLED_AT + 2},
+        2: {**danmaku_row(2, attr=0), "cid": 7, "aid": 2, "crawled_at": CRAWLED_AT},
+    }  # fmt: skip
+    assert crawler.stats.get_value("bilicrawl/storage/batches/danmaku") == 1
+
+
+@deferred_f_from_coro_f
+async def test_rows_are_written_rows_batch_size_at_a_time(backend: Backend) -> None:
+    items = [
+        DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+                         rows=[danmaku_row(dmid) for dmid in range(first, first + 3)])
+        for first in (1, 4, 7)
+    ]  # fmt: skip
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_ROWS_BATCH_SIZE=5)
+    await pipeline.open_spider()
+    for item in items[:2]:
+        await pipeline.process_item(item)
+    # The second item filled the buffer (6 rows): written before process_item returned.
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/danmaku") == 6
+    await pipeline.process_item(items[2])
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/danmaku") == 6
+    await pipeline.close_spider()
+    assert sorted(backend.stored_danmaku()) == list(range(1, 10))
+    assert crawler.stats.get_value("bilicrawl/storage/batches/danmaku") == 2
+
+
+@deferred_f_from_coro_f
+async def test_rows_are_written_before_the_record_that_describes_them(backend: Backend) -> None:
+    """A kill between two writes must never leave a danmaku_parts record without its rows."""
+    rows = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+                            rows=[danmaku_row(1), danmaku_row(2)])
+    record = DanmakuPartItem(
+        cid=7, aid=2, duration=60, stat_danmaku=2, view_count=2, xml_maxlimit=None,
+        closed=False, segments_expected=1, segments_fetched=1,
+        stored=DanmakuStored(seg=2, xml=0, history=0), distinct=2, crawled_at=CRAWLED_AT,
+    )  # fmt: skip
+    pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
+                                 BILI_STORE_ROWS_BATCH_SIZE=1000)  # fmt: skip
+    written: list[str] = []
+    write = pipeline._write
+
+    def logged(collection: str, upserts: list[Upsert]) -> None:
+        write(collection, upserts)
+        written.append(collection)
+
+    pipeline._write = logged  # type: ignore[method-assign]
+    await pipeline.open_spider()
+    await pipeline.process_item(rows)
+    await pipeline.process_item(record)  # its batch is full at once: rows go first
+    assert written == ["danmaku", "danmaku_parts"]
+    await pipeline.close_spider()
+
+
+@deferred_f_from_coro_f
+async def test_a_row_waits_for_the_write_under_way(backend: Backend) -> None:
+    """Items whose rows fill the buffer during a write wait for it, then join one batch."""
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_ROWS_BATCH_SIZE=2)
+    release, started = threading.Event(), threading.Event()
+    write = pipeline._write
+    sizes: list[int] = []
+
+    def slow(collection: str, upserts: list[Upsert]) -> None:
+        started.set()
+        release.wait(5)
+        sizes.append(len(upserts))
+        write(collection, upserts)
+
+    pipeline._write = slow  # type: ignore[method-assign]
+    await pipeline.open_spider()
+    items = [
+        DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+                         rows=[danmaku_row(2 * n), danmaku_row(2 * n + 1)])
+        for n in range(4)
+    ]  # fmt: skip
+    writing = asyncio.ensure_future(pipeline.process_item(items[0]))
+    await asyncio.to_thread(started.wait, 5)
+    waiting = [asyncio.ensure_future(pipeline.process_item(item)) for item in items[1:]]
+    await asyncio.sleep(0.05)
+    assert not writing.done() and not any(future.done() for future in waiting)
+    release.set()
+    await asyncio.gather(writing, *waiting)
+    await pipeline.close_spider()
+    assert sizes == [2, 6], "the rows that came during the first write made one batch"
+    assert sorted(backend.stored_danmaku()) == list(range(8))
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/danmaku") == 8
+
+
+@deferred_f_from_coro_f
+async def test_full_rows_replace_and_keep_their_nulls(backend: Backend) -> None:
+    """live_danmaku rows are full: a re-crawl replaces them, and a null is stored as null."""
+    row = {"room_id": 5440, "id_str": "abc", "uid": 9, "nickname": "名", "text": "好",
+           "timeline": 1700000000, "dm_type": None, "user_level": 3, "medal": None}
+    medal = {"name": "牌", "level": 21, "room_id": 5440, "anchor_uid": 1}
+    items = [
+        LiveDanmakuBatchItem(room_id=5440, rows=[dict(row)], crawled_at=CRAWLED_AT),
+        LiveDanmakuBatchItem(room_id=5440, rows=[{**row, "medal": medal, "text": "改"}],
+                             crawled_at=CRAWLED_AT + 1),
+        LiveDanmakuBatchItem(room_id=5440, rows=[{**row, "id_str": "def"}],
+                             crawled_at=CRAWLED_AT + 2),
+    ]  # fmt: skip
+
+    await store(backend, items)
+
+    stored = backend.stored_rows("live_danmaku")
+    assert sorted(stored, key=lambda document: document["id_str"]) == [
+        {**row, "medal": medal, "text": "改", "crawled_at": CRAWLED_AT + 1},
+        {**row, "id_str": "def", "crawled_at": CRAWLED_AT + 2},
+    ]

@@ -15,6 +15,15 @@ reactor never blocks and a store client that is bound to its thread (sqlite3)
 stays on it; a lock keeps batches, their retries and the final close in the
 order they were started.
 
+Rows of batch items (danmaku, a ``rows_field``) are buffered as a plain list
+and written ``rows_batch_size`` at a time (``BILI_STORE_ROWS_BATCH_SIZE``,
+default 50,000): keying hundreds of thousands of rows a second would cost more
+than storing them, and larger batches are cheaper to write (docs/danmaku.md).
+A store merges rows with the same key itself, in order. Every flush writes
+the buffered rows before any document, so a record that describes rows (a
+part's ``danmaku_parts`` record) is never stored before them, and ``resume``
+never skips rows a kill lost.
+
 A batch that still fails after ``retry_delays`` is logged at ERROR with its keys,
 counted and appended as JSON lines to ``<dead-letter dir>/failed-<collection>.jsonl``,
 or ``failed-<collection>.partial.jsonl`` for partial documents, which must be
@@ -152,6 +161,15 @@ def key_of(document: Document, natural_key: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(document[field] for field in natural_key)
 
 
+def combined(upserts: list[Upsert], natural_key: tuple[str, ...]) -> list[Upsert]:
+    """Return one upsert per natural key that stores what *upserts*, in order, would."""
+    pending: dict[tuple[Any, ...], Upsert] = {}
+    for upsert in upserts:
+        key = key_of(upsert.document, natural_key)
+        pending[key] = combine(pending.get(key), upsert)
+    return list(pending.values())
+
+
 def location_error(setting: str, path: Path, error: OSError) -> ConfigError:
     """Return the one-line error for a store location the OS refused."""
     reason = error.strerror or str(error)
@@ -188,11 +206,13 @@ class BatchingStorePipeline(ABC):
         crawler: Crawler,
         *,
         batch_size: int,
+        rows_batch_size: int,
         flush_seconds: float,
         dead_letter_dir: Path,
     ) -> None:
         self.crawler = crawler
         self.batch_size = batch_size
+        self.rows_batch_size = rows_batch_size
         self.flush_seconds = flush_seconds
         self.dead_letter_dir = dead_letter_dir
         self.documents = DocumentHandoff.for_crawler(crawler)
@@ -203,6 +223,9 @@ class BatchingStorePipeline(ABC):
         }
         """Collections of batch items' rows, which the stores write in bulk."""
         self._buffers: dict[str, dict[tuple[Any, ...], Upsert]] = {}
+        """Documents waiting for a batch, one per natural key."""
+        self._rows: dict[str, list[Upsert]] = {}
+        """Rows of batch items waiting for a batch, in arrival order, duplicates included."""
         # Batches taken from the buffers and not yet written or dead-lettered, by
         # start order: what a forced exit still has to save.
         self._unsaved: dict[int, Batch] = {}
@@ -243,12 +266,20 @@ class BatchingStorePipeline(ABC):
                     extra={"spider": self.crawler.spider},
                 )
             return item
+        if route.rows_field is not None:
+            # Buffered before any await: a record the same callback yields next (the
+            # part's danmaku_parts) is never buffered, so never stored, before these.
+            rows = self._rows.setdefault(route.collection, [])
+            rows += upserts
+            if len(rows) >= self.rows_batch_size:
+                await self._flush_rows(route.collection)
+            return item
         buffer = self._buffers.setdefault(route.collection, {})
         for upsert in upserts:
             key = key_of(upsert.document, route.natural_key)
             buffer[key] = combine(buffer.get(key), upsert)
             if len(buffer) >= self.batch_size:
-                await self._flush(route.collection)
+                await self._flush(*self._rows, route.collection)
                 buffer = self._buffers.setdefault(route.collection, {})
         return item
 
@@ -285,7 +316,7 @@ class BatchingStorePipeline(ABC):
                     self._timer.cancel()
                     await asyncio.wait([self._timer])
                 await asyncio.gather(*self._flushes)
-                await self._flush(*self._buffers)
+                await self._flush(*self._rows, *self._buffers)
                 async with self._lock:
                     await self._run(self._disconnect)
                 self._connected = False
@@ -340,18 +371,37 @@ class BatchingStorePipeline(ABC):
         """Write the buffered documents of these collections; return how many batches."""
         # Take the buffers before waiting for the lock: items arriving meanwhile
         # start the next batches, which are written after these.
-        batch_ids = []
-        for collection in collections:
-            upserts = list(self._buffers.pop(collection, {}).values())
-            if upserts:
-                batch_id = next(self._batch_ids)
-                self._unsaved[batch_id] = Batch(collection, upserts)
-                batch_ids.append(batch_id)
+        batch_ids = [batch_id for batch_id in map(self._take, collections) if batch_id is not None]
         if batch_ids:
             async with self._lock:
                 for batch_id in batch_ids:
                     await self._write_with_retries(batch_id)
         return len(batch_ids)
+
+    async def _flush_rows(self, collection: str) -> None:
+        """Write a collection's buffered rows once the write under way is done.
+
+        The buffer is taken only then, unlike in :meth:`_flush`: rows arriving
+        during a write join one larger batch (cheaper per row) instead of piling
+        up as many, and the items waiting here hold Scrapy back from downloading
+        more, so a store slower than the parser bounds what is in memory.
+        """
+        async with self._lock:
+            if len(self._rows.get(collection, ())) >= self.rows_batch_size:
+                batch_id = self._take(collection)
+                if batch_id is not None:
+                    await self._write_with_retries(batch_id)
+
+    def _take(self, collection: str) -> int | None:
+        """Take a collection's buffered documents as an unsaved batch; return its id."""
+        upserts = self._rows.pop(collection, None) or list(
+            self._buffers.pop(collection, {}).values()
+        )
+        if not upserts:
+            return None
+        batch_id = next(self._batch_ids)
+        self._unsaved[batch_id] = Batch(collection, upserts)
+        return batch_id
 
     async def _flush_periodically(self) -> None:
         """Write whatever is buffered every flush_seconds, so a kill loses at most that."""
@@ -361,7 +411,7 @@ class BatchingStorePipeline(ABC):
             await asyncio.shield(self._flush_in_background("timer"))
 
     def _on_crawl_closing(self, reason: str) -> None:
-        if self._connected and self._buffers and not self._exiting:
+        if self._connected and (self._buffers or self._rows) and not self._exiting:
             logger.info(
                 "Crawl closing (%(reason)s): writing the buffered documents now",
                 {"reason": reason},
@@ -377,7 +427,7 @@ class BatchingStorePipeline(ABC):
         return flush
 
     async def _flush_all(self, trigger: str) -> None:
-        if not self._exiting and await self._flush(*self._buffers):
+        if not self._exiting and await self._flush(*self._rows, *self._buffers):
             self.crawler.stats.inc_value(stat_key("storage", "flushes", trigger))
 
     async def _write_with_retries(self, batch_id: int) -> None:
@@ -477,17 +527,21 @@ class BatchingStorePipeline(ABC):
 
     def _take_unsaved(self) -> dict[str, list[Upsert]]:
         """Take every unsaved upsert, per collection, combined into one per key in order."""
-        buffered = (Batch(name, [*buffer.values()]) for name, buffer in self._buffers.items())
-        combined: dict[str, dict[tuple[Any, ...], Upsert]] = {}
+        buffered = itertools.chain(
+            (Batch(name, [*buffer.values()]) for name, buffer in self._buffers.items()),
+            (Batch(name, rows) for name, rows in self._rows.items()),
+        )
+        pending: dict[str, list[Upsert]] = {}
         for collection, upserts in itertools.chain(self._unsaved.values(), buffered):
-            natural_key = self.collections[collection]
-            pending = combined.setdefault(collection, {})
-            for upsert in upserts:
-                key = key_of(upsert.document, natural_key)
-                pending[key] = combine(pending.get(key), upsert)
+            pending.setdefault(collection, []).extend(upserts)
         self._unsaved.clear()
         self._buffers.clear()
-        return {collection: list(pending.values()) for collection, pending in combined.items()}
+        self._rows.clear()
+        rows_first = sorted(pending, key=lambda collection: collection not in self.row_collections)
+        return {
+            collection: combined(pending[collection], self.collections[collection])
+            for collection in rows_first
+        }
 
     def _write_all(self, batches: dict[str, list[Upsert]], written: list[str]) -> None:
         for collection, upserts in batches.items():

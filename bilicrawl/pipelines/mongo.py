@@ -21,6 +21,8 @@ Settings:
   with the URI; tests use ``"mongomock.MongoClient"``.
 - ``MONGO_CONNECT_TIMEOUT`` (``5.0``): seconds to find a server at open.
 - ``MONGO_BATCH_SIZE`` (``500``): documents per collection per bulk write.
+- ``BILI_STORE_ROWS_BATCH_SIZE`` (``50000``): rows of batch items (danmaku) per
+  bulk write, unordered.
 - ``MONGO_DEAD_LETTER_DIR`` (``"data"``): where batches that could not be written
   are appended, as ``failed-<collection>.jsonl`` (``.partial.jsonl`` for partial
   documents).
@@ -44,6 +46,7 @@ from bilicrawl.pipelines.batching import (
     Document,
     Upsert,
     check_directory,
+    combined,
     key_of,
 )
 
@@ -115,16 +118,9 @@ class MongoPipeline(BatchingStorePipeline):
         database_name: str,
         client_class: type,
         connect_timeout: float,
-        batch_size: int,
-        flush_seconds: float,
-        dead_letter_dir: Path,
+        **batching: Any,
     ) -> None:
-        super().__init__(
-            crawler,
-            batch_size=batch_size,
-            flush_seconds=flush_seconds,
-            dead_letter_dir=dead_letter_dir,
-        )
+        super().__init__(crawler, **batching)
         self.uri = uri
         self.hosts = hosts
         self.database_name = database_name
@@ -168,6 +164,7 @@ class MongoPipeline(BatchingStorePipeline):
             client_class=load_object(settings.get("MONGO_CLIENT_CLASS")),
             connect_timeout=connect_timeout,
             batch_size=get_int(settings, "MONGO_BATCH_SIZE", minimum=1),
+            rows_batch_size=get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
             flush_seconds=get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True),
             dead_letter_dir=Path(dead_letter_dir),
         )
@@ -223,6 +220,12 @@ class MongoPipeline(BatchingStorePipeline):
         from pymongo import ReplaceOne, UpdateOne  # noqa: PLC0415 (see from_crawler)
 
         natural_key = self.collections[collection]
+        # Rows of batch items (danmaku) come as they arrived, a key possibly more than
+        # once: merged here, the batch has distinct keys, and unordered the server
+        # applies them in parallel.
+        ordered = collection not in self.row_collections
+        if not ordered:
+            upserts = combined(upserts, natural_key)
         requests: list[ReplaceOne[Document] | UpdateOne] = []
         for document, partial in upserts:
             key = {field: document[field] for field in natural_key}
@@ -233,9 +236,6 @@ class MongoPipeline(BatchingStorePipeline):
             # MongoDB before 5.0 refuses an empty $set; $setOnInsert of the key is a no-op.
             update = {"$set": fields} if fields else {"$setOnInsert": key}
             requests.append(UpdateOne(key, update, upsert=True))
-        # Rows of batch items (danmaku) have distinct keys within a batch (the buffer
-        # merged duplicates): unordered, the server applies them in parallel.
-        ordered = collection not in self.row_collections
         self._database[collection].bulk_write(requests, ordered=ordered)
 
     def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
