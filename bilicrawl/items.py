@@ -589,9 +589,31 @@ class DanmakuPartItem:
     crawled_at: int
 
 
+@attrs.define(kw_only=True)
+class DanmakuHistoryDayItem:
+    """One history day of a part, fetched: one record per day, so ``resume`` skips it.
+
+    Stored after the day's danmaku, so a record means they are stored too.
+    """
+
+    collection: ClassVar[str] = "danmaku_history_days"
+    natural_key: ClassVar[tuple[str, ...]] = ("cid", "date")
+    partial: ClassVar[bool] = False
+    user_id_fields: ClassVar[tuple[str, ...]] = ()
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    cid: int
+    aid: int | None
+    date: str
+    """The day (YYYY-MM-DD, Beijing time) whose pool was fetched."""
+    rows: int
+    """Danmaku the day's answer held (0 is a day fetched that gave none)."""
+    crawled_at: int
+
+
 ITEM_CLASSES: tuple[type, ...] = (
     VideoItem, UserItem, UserStubItem, RelationItem, RelationListItem, VideoCardItem,
     ArticleItem, ArticleCardItem, LiveRoomItem, LiveRoomCardItem, DanmakuBatchItem,
-    DanmakuPartItem, LiveDanmakuBatchItem,
+    DanmakuPartItem, DanmakuHistoryDayItem, LiveDanmakuBatchItem,
 )
 """Every stored item class; storage creates a collection and index for each."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -11,13 +13,14 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from bilicrawl.config import ConfigError
 from bilicrawl.pipelines.pseudonymize import Pseudonymizer
 from bilicrawl.pipelines.sqlite import iter_documents
-from bilicrawl.spiders.danmaku import DanmakuSpider
+from bilicrawl.spiders.danmaku import SEG_PATHS, DanmakuSpider
 from tests.fakeapi import danmaku, live, videos
 from tests.utils import run_crawl
 
 FIELDS = {"dmid", "cid", "aid", "progress_ms", "mode", "fontsize", "color", "ctime", "pool",
           "mid_hash", "content", "weight", "attr", "crawled_at"}  # fmt: skip
 PSEUDONYM_KEY = "test-pseudonym-key-0123456789"
+HISTORY_INDEX, HISTORY_DAY = "/x/v2/dm/history/index", "/x/v2/dm/web/history/seg.so"
 
 
 def stored_danmaku(settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -28,6 +31,21 @@ def stored_danmaku(settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 def parts(settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {p["cid"]: p for p in iter_documents(settings["SQLITE_PATH"], "danmaku_parts")}
+
+
+def history_days(settings: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    documents = iter_documents(settings["SQLITE_PATH"], "danmaku_history_days")
+    return {(document["cid"], document["date"]): document for document in documents}
+
+
+def requested(fakeapi: Any) -> Counter[str]:
+    """The danmaku paths the crawl asked for, each with its count."""
+    return Counter(entry["path"] for entry in fakeapi.log() if "/dm/" in entry["path"])
+
+
+def requested_values(fakeapi: Any, path: str, name: str) -> list[str]:
+    """The query parameter *name* of every request for *path*, in order."""
+    return sorted(entry["query"][name] for entry in fakeapi.log() if entry["path"] == path)
 
 
 def served_segments(cid: int) -> dict[int, dict[str, Any]]:
@@ -43,12 +61,16 @@ def settings(crawl_settings: dict[str, Any], fakeapi: Any) -> dict[str, Any]:
     return {**crawl_settings, "BILI_API_URL": fakeapi.url}
 
 
+@pytest.mark.parametrize("video_endpoint", ["detail", "view"])
 @deferred_f_from_coro_f
-async def test_segments_store_exactly_what_the_site_serves(settings: dict[str, Any]) -> None:
+async def test_segments_store_exactly_what_the_site_serves(
+    settings: dict[str, Any], video_endpoint: str
+) -> None:
     small, pool = danmaku.SMALL_CID, danmaku.POOL_CID
     result = await run_crawl(
-        DanmakuSpider, settings, aids=str(danmaku.POOL_AID), cids=f"{small},x,99999999999"
-    )
+        DanmakuSpider, {**settings, "BILI_VIDEO_ENDPOINT": video_endpoint},
+        aids=str(danmaku.POOL_AID), cids=f"{small},x,99999999999",
+    )  # fmt: skip
     expected = {**served_segments(small), **served_segments(pool)}
     documents = stored_danmaku(settings)
     assert set(documents) == set(expected)
@@ -116,6 +138,83 @@ async def test_history_adds_the_older_danmaku(settings: dict[str, Any]) -> None:
 
     with pytest.raises(ConfigError, match="BILI_SESSDATA"):
         await run_crawl(DanmakuSpider, settings, cids=str(cid), history=f"{first}..{last}")
+
+
+@deferred_f_from_coro_f
+async def test_resumed_history_fetches_only_the_days_not_stored(
+    settings: dict[str, Any], fakeapi: Any
+) -> None:
+    cid, aid = danmaku.POOL_CID, danmaku.POOL_AID
+    dates = danmaku.history_dates(cid)
+    recent, wider = dates[-3:], dates[-6:]  # the wider range starts a month earlier
+    assert recent[0][:7] != wider[0][:7]
+    logged_in = {**settings, "BILI_SESSDATA": "fake-login"}
+    await run_crawl(DanmakuSpider, logged_in, cids=str(cid), source="xml",
+                    history=f"{recent[0]}..{recent[-1]}")  # fmt: skip
+    days = history_days(settings)
+    assert set(days) == {(cid, date) for date in recent}
+    for (_, date), day in days.items():
+        assert day["rows"] == len(danmaku.history_pool(cid, date)) > 0
+        assert {k: v for k, v in day.items() if k != "crawled_at"} == {
+            "cid": cid, "aid": None, "date": date, "rows": day["rows"]
+        }  # fmt: skip
+    stored, record = stored_danmaku(settings), parts(settings)[cid]
+
+    # The same range again, the part named by cid and by its video: only the index.
+    fakeapi.reset()
+    again = await run_crawl(DanmakuSpider, logged_in, cids=str(cid), aids=str(aid), source="xml",
+                            history=f"{recent[0]}..{recent[-1]}", resume="true")  # fmt: skip
+    assert requested(fakeapi) == {HISTORY_INDEX: 1}
+    assert again.stats["bilicrawl/danmaku/history_resumed_parts"] == 1
+    assert again.stats["bilicrawl/danmaku/history_days_already_stored"] == len(recent)
+    assert stored_danmaku(settings) == stored
+    assert history_days(settings) == days
+    assert parts(settings)[cid] == record
+
+    # A wider range, the part named by its video: only the days not fetched before.
+    fakeapi.reset()
+    await run_crawl(DanmakuSpider, logged_in, aids=str(aid), source="xml",
+                    history=f"{wider[0]}..{wider[-1]}", resume="true")  # fmt: skip
+    assert requested_values(fakeapi, HISTORY_DAY, "date") == wider[:3]
+    assert requested_values(fakeapi, HISTORY_INDEX, "month") == [wider[0][:7], wider[-1][:7]]
+    assert requested(fakeapi).keys() == {HISTORY_INDEX, HISTORY_DAY}
+    live = {row["dmid"] for row in danmaku.xml_pool(cid)}
+    history = {row["dmid"] for date in wider for row in danmaku.history_pool(cid, date)}
+    assert set(stored_danmaku(settings)) == live | history
+    assert parts(settings)[cid] == record, "the record of the full crawl stays"
+    days_now = history_days(settings)
+    assert set(days_now) == {(cid, date) for date in wider}
+    assert all(days_now[cid, date]["aid"] == aid for date in wider[:3])
+    assert all(days_now[cid, date] == days[cid, date] for date in recent)
+
+
+@deferred_f_from_coro_f
+async def test_an_interrupted_history_crawl_resumes_without_the_stored_days(
+    settings: dict[str, Any], fakeapi: Any
+) -> None:
+    cid = danmaku.POOL_CID
+    dates = danmaku.history_dates(cid)[-3:]
+    logged_in = {**settings, "BILI_SESSDATA": "fake-login"}
+    history = f"{dates[0]}..{dates[-1]}"
+    await run_crawl(DanmakuSpider, logged_in, cids=str(cid), history=history)
+    # Interrupted before the part's record and the last day's were stored.
+    with closing(sqlite3.connect(settings["SQLITE_PATH"])) as db, db:
+        db.execute("DELETE FROM danmaku_parts WHERE cid = ?", (cid,))
+        db.execute("DELETE FROM danmaku_history_days WHERE cid = ? AND date = ?",
+                   (cid, dates[-1]))  # fmt: skip
+
+    fakeapi.reset()
+    result = await run_crawl(DanmakuSpider, logged_in, cids=str(cid), history=history,
+                             resume="true")  # fmt: skip
+    segments = danmaku.part(cid)["segments"]
+    assert requested_values(fakeapi, HISTORY_DAY, "date") == [dates[-1]]
+    assert requested(fakeapi)[SEG_PATHS["wbi"]] == segments, "the part is crawled again"
+    assert result.stats["bilicrawl/danmaku/history_days_already_stored"] == 2
+    assert "bilicrawl/danmaku/history_resumed_parts" not in result.stats
+    record = parts(settings)[cid]
+    assert record["segments_fetched"] == segments
+    assert record["stored"]["history"] == len(danmaku.history_pool(cid, dates[-1]))
+    assert set(history_days(settings)) == {(cid, date) for date in dates}
 
 
 @deferred_f_from_coro_f

@@ -26,6 +26,7 @@ from bilicrawl.items import (
     ITEM_CLASSES,
     ArticleItem,
     DanmakuBatchItem,
+    DanmakuHistoryDayItem,
     DanmakuPartItem,
     DanmakuStored,
     LiveDanmakuBatchItem,
@@ -127,6 +128,10 @@ def examples() -> dict[type, list[Any]]:
                         segments_fetched=2, stored=stored, distinct=4, crawled_at=CRAWLED_AT),
     ]
     found[DanmakuStored] = [stored]
+    found[DanmakuHistoryDayItem] = [
+        DanmakuHistoryDayItem(cid=xml.cid, aid=None, date="2024-02-29", rows=0,
+                              crawled_at=CRAWLED_AT),
+    ]  # fmt: skip
     live_rows = parse_live_history(
         json.loads((FIXTURES / "live_danmaku" / "room1.json").read_text(encoding="utf-8"))["data"],
         room_id=5440,
@@ -162,7 +167,7 @@ def test_every_item_class_has_examples() -> None:
     for item_class in ITEM_CLASSES:
         for annotation in typing.get_type_hints(item_class).values():
             classes |= _attrs_classes(annotation)
-    assert len(classes) == 27
+    assert len(classes) == 28
     assert classes <= set(EXAMPLES)
 
 

@@ -30,15 +30,21 @@ Each answer is one :class:`~bilicrawl.items.DanmakuBatchItem`, stored one
 document per danmaku; overlapping sources never duplicate one (the key is
 ``dmid``) nor erase a field another gave. Each part ends with a
 :class:`~bilicrawl.items.DanmakuPartItem` in ``danmaku_parts``: what each
-source gave against the site's own counters. ``-a resume=true`` skips parts
-that have such a record. Closed danmaku and unknown parts are counted
-(``bilicrawl/danmaku/closed``, ``bilicrawl/unfetched/api_code_-404``).
+source gave against the site's own counters. Each history day fetched gets a
+:class:`~bilicrawl.items.DanmakuHistoryDayItem` in ``danmaku_history_days``.
+``-a resume=true`` skips parts that have a record and history days that have
+one: a part with a record gets only its history days not yet stored
+(``bilicrawl/danmaku/history_resumed_parts``, ``history_days_already_stored``).
+Closed danmaku and unknown parts are counted (``bilicrawl/danmaku/closed``,
+``bilicrawl/unfetched/api_code_-404``).
 """
 
 from __future__ import annotations
 
 import datetime
 import time
+from array import array
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bilicrawl.config import ConfigError
@@ -46,6 +52,7 @@ from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import parse_room_id, parse_video_id
 from bilicrawl.items import (
     DanmakuBatchItem,
+    DanmakuHistoryDayItem,
     DanmakuPartItem,
     DanmakuStored,
     LiveDanmakuBatchItem,
@@ -68,7 +75,7 @@ from bilicrawl.spiders.video import VideoRequests
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
     from typing import Self
 
     from scrapy import Request
@@ -77,6 +84,7 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
 SOURCES = {"seg": ("seg",), "xml": ("xml",), "both": ("seg", "xml")}
+DANMAKU_SOURCES = ("seg", "xml", "history")
 SEG_PATHS = {"wbi": "/x/v2/dm/wbi/web/seg.so", "web": "/x/v2/dm/web/seg.so"}
 
 
@@ -116,13 +124,16 @@ class Part:
                  stat_danmaku: int | None) -> None:  # fmt: skip
         self.cid, self.aid, self.duration, self.stat_danmaku = cid, aid, duration, stat_danmaku
         self.viewed = False
-        """The view answered: without it the part is unknown, and gets no record."""
+        """The view answered: without it the part is unknown (or resumed for its history
+        only), and gets no record."""
         self.view_count: int | None = None
         self.maxlimit: int | None = None
         self.closed = False
         self.expected = 0
         self.fetched = 0
-        self.dmids: dict[str, set[int]] = {"seg": set(), "xml": set(), "history": set()}
+        self.dmids: dict[str, array[int]] = {source: array("q") for source in DANMAKU_SOURCES}
+        """The dmids each source gave, as raw int64s: a set would keep the parser's int
+        objects alive, scattered over memory the rows freed, which then stays taken."""
         self.pending = 0
         """Requests of this part not answered yet; the record is written at 0."""
 
@@ -142,6 +153,8 @@ class DanmakuSpider(VideoRequests, BiliSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parts: dict[int, Part] = {}
+        self.stored_days: frozenset[Key] = frozenset()
+        """With ``resume`` and ``history``, the ``(cid, date)`` already fetched."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -155,6 +168,12 @@ class DanmakuSpider(VideoRequests, BiliSpider):
             raise ConfigError("-a history needs a login: the site serves history danmaku only"
                               " to logged-in clients; set BILI_SESSDATA")
         return spider
+
+    async def start(self) -> AsyncIterator[Request]:
+        if self.resume and self.history is not None:
+            self.stored_days = frozenset(await self.stored_keys(DanmakuHistoryDayItem))
+        async for request in super().start():
+            yield request
 
     def parse_input(self, text: str) -> Key:
         value = text.strip()
@@ -178,14 +197,19 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         (cid,) = key
         return self.part_requests(Part(cid, aid=None, duration=None, stat_danmaku=None))
 
+    def requests_for_stored(self, key: Key) -> list[Request]:
+        (cid,) = key
+        return self.resumed_part_requests(Part(cid, aid=None, duration=None, stat_danmaku=None))
+
     def after_video(self, item: VideoItem) -> Iterator[Request]:
         for page in item.pages:
             key = (page.cid,)
+            part = Part(page.cid, item.aid, page.duration, item.stat.danmaku)
             if self.stored and self.stored_form(DanmakuPartItem, key) in self.stored:
                 self.crawler.stats.inc_value(stat_key("danmaku", "parts_already_stored"))
+                yield from self.resumed_part_requests(part)
             elif key not in self.accepted:
                 self.accepted.add(key)
-                part = Part(page.cid, item.aid, page.duration, item.stat.danmaku)
                 yield from self.part_requests(part)
 
     # --- requests ---------------------------------------------------------------------------
@@ -194,7 +218,18 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         """Start a part: its view first, which says whether it is closed and its segments."""
         self.parts[part.cid] = part
         self.crawler.stats.inc_value(stat_key("danmaku", "parts"))
-        return [self.request(part, "/x/v2/dm/web/view", {"type": 1}, self.parse_view)]
+        return [self.request(part, "/x/v2/dm/web/view", {"type": 1}, self.parse_danmaku_view)]
+
+    def resumed_part_requests(self, part: Part) -> list[Request]:
+        """Resume a part that has its record: only its history, if asked. Never viewed,
+        the part gets no new record; the one of its full crawl stays."""
+        key = (part.cid,)
+        if self.history is None or key in self.accepted:
+            return []
+        self.accepted.add(key)
+        self.parts[part.cid] = part
+        self.crawler.stats.inc_value(stat_key("danmaku", "history_resumed_parts"))
+        return list(self.history_requests(part))
 
     def request(
         self, part: Part, path: str, params: dict[str, Any], callback: Callable[..., Any],
@@ -207,7 +242,7 @@ class DanmakuSpider(VideoRequests, BiliSpider):
             cb_kwargs={"cid": part.cid, **cb_kwargs}, meta={"bili_body": body},
         )  # fmt: skip
 
-    def parse_view(self, response: Response, cid: int) -> Iterator[Any]:
+    def parse_danmaku_view(self, response: Response, cid: int) -> Iterator[Any]:
         part = self.parts[cid]
         try:
             view = parse_view(response.body)
@@ -229,9 +264,14 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         if "xml" in self.source:
             yield self.request(part, "/x/v1/dm/list.so", {}, self.parse_xml, body="xml")
         if self.history is not None:
-            for month in _months(*self.history):
-                yield self.request(part, "/x/v2/dm/history/index", {"type": 1, "month": month},
-                                   self.parse_history_index, body="json")
+            yield from self.history_requests(part)
+
+    def history_requests(self, part: Part) -> Iterator[Request]:
+        """The month indexes of the range, asked even on resume: a month gains days until
+        it ends, and its index is one small request."""
+        for month in _months(*self.history):
+            yield self.request(part, "/x/v2/dm/history/index", {"type": 1, "month": month},
+                               self.parse_history_index, body="json")
 
     # --- answers ----------------------------------------------------------------------------
 
@@ -268,12 +308,16 @@ class DanmakuSpider(VideoRequests, BiliSpider):
             self.malformed(response, "danmaku_history_index", exc)
             days = []
         for day in days:
-            if start.isoformat() <= day <= end.isoformat():
-                yield self.request(part, "/x/v2/dm/web/history/seg.so",
-                                   {"type": 1, "date": day}, self.parse_history_day)
+            if not start.isoformat() <= day <= end.isoformat():
+                continue
+            if self.stored_form(DanmakuHistoryDayItem, (cid, day)) in self.stored_days:
+                self.crawler.stats.inc_value(stat_key("danmaku", "history_days_already_stored"))
+                continue
+            yield self.request(part, "/x/v2/dm/web/history/seg.so", {"type": 1, "date": day},
+                               self.parse_history_day, date=day)
         yield from self.answered(part)
 
-    def parse_history_day(self, response: Response, cid: int) -> Iterator[Any]:
+    def parse_history_day(self, response: Response, cid: int, date: str) -> Iterator[Any]:
         part = self.parts[cid]
         try:
             day = parse_segment(response.body)
@@ -281,6 +325,8 @@ class DanmakuSpider(VideoRequests, BiliSpider):
             self.malformed(response, "danmaku_history", exc)
         else:
             yield from self.batch(part, "history", day.rows)
+            yield DanmakuHistoryDayItem(cid=cid, aid=part.aid, date=date, rows=len(day.rows),
+                                        crawled_at=int(time.time()))  # fmt: skip
         yield from self.answered(part)
 
     def parse_room(self, response: Response) -> Iterator[Request]:
@@ -316,7 +362,7 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         """Yield the rows of one answer as one item, and count their dmids for the record."""
         if not rows:
             return
-        part.dmids[source].update(row["dmid"] for row in rows)
+        part.dmids[source].extend(map(itemgetter("dmid"), rows))
         self.crawler.stats.inc_value(stat_key("danmaku", "rows", source), len(rows))
         yield DanmakuBatchItem(
             cid=part.cid, aid=part.aid, source=source, rows=rows, crawled_at=int(time.time())
@@ -332,7 +378,7 @@ class DanmakuSpider(VideoRequests, BiliSpider):
             return  # unknown part, or its view failed: counted in unfetched, no record
         if part.closed:
             self.crawler.stats.inc_value(stat_key("danmaku", "closed"))
-        seg, xml, history = (part.dmids[source] for source in ("seg", "xml", "history"))
+        seg, xml, history = (set(part.dmids.pop(source)) for source in DANMAKU_SOURCES)
         yield DanmakuPartItem(
             cid=part.cid, aid=part.aid, duration=part.duration,
             stat_danmaku=part.stat_danmaku, view_count=part.view_count,
