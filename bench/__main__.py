@@ -2,8 +2,8 @@
 
 From the project root::
 
-    make bench                        # everything, about 8 minutes
-    .venv/bin/python -m bench --quick # a smoke run of everything (about 2.5 minutes), no docs
+    make bench                        # everything, about 11 minutes
+    .venv/bin/python -m bench --quick # a smoke run of everything (about 3.5 minutes), no docs
     .venv/bin/python -m bench --only request --videos 1000 --repeats 3
     .venv/bin/python -m bench --only request --variant 'impersonate=-s BILI_IMPERSONATE=chrome'
 
@@ -62,7 +62,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "danmaku": Benchmark(
         danmaku.run,
         "danmaku per CPU-second from protobuf body to stored row, a part of a million, "
-        "against the raw protobuf decode and an lxml XML parse; peak RSS (about 13 minutes)",
+        "against the raw protobuf decode and an lxml XML parse; peak RSS (about 3 minutes)",
     ),
 }
 DOCS = ROOT / "docs" / "benchmarks.md"
