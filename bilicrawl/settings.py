@@ -202,6 +202,9 @@ BILI_FOLLOWINGS_CAP = 100
 # Danmaku segments (danmaku spider): "wbi", the signed /x/v2/dm/wbi/web/seg.so the site's
 # player uses, or "web", the unsigned /x/v2/dm/web/seg.so.
 BILI_DANMAKU_SEG_ENDPOINT = "wbi"
+# The XML pool (danmaku spider, -a source=xml|both): "list", /x/v1/dm/list.so?oid= on the
+# API host, or "comment", /<cid>.xml on BILI_COMMENT_URL (another host, throttled apart).
+BILI_DANMAKU_XML_ENDPOINT = "list"
 # Ids per /x/article/cards request (article spider, -a cards=...). The limit is not
 # documented: a batch the API rejects is split and asked again.
 BILI_CARDS_BATCH = 20

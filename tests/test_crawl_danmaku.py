@@ -99,14 +99,25 @@ def stored_video_aids(settings: dict[str, Any]) -> list[int]:
     return [video["aid"] for video in iter_documents(settings["SQLITE_PATH"], "videos")]
 
 
+@pytest.mark.parametrize("xml_endpoint", ["list", "comment"])
 @deferred_f_from_coro_f
-async def test_xml_gives_the_pool_and_both_give_the_union(settings: dict[str, Any]) -> None:
+async def test_xml_gives_the_pool_and_both_give_the_union(
+    settings: dict[str, Any], fakeapi: Any, xml_endpoint: str
+) -> None:
     cid = danmaku.POOL_CID
+    settings = {**settings, "BILI_DANMAKU_XML_ENDPOINT": xml_endpoint,
+                "BILI_COMMENT_URL": fakeapi.url}  # fmt: skip
     await run_crawl(DanmakuSpider, settings, cids=str(cid), source="xml")
+    xml_paths = {entry["path"] for entry in fakeapi.log()} & {"/x/v1/dm/list.so", f"/{cid}.xml"}
+    assert xml_paths == ({"/x/v1/dm/list.so"} if xml_endpoint == "list" else {f"/{cid}.xml"})
     pool = {row["dmid"]: row for row in danmaku.xml_pool(cid)}
     documents = stored_danmaku(settings)
     assert set(documents) == set(pool)
     assert all("attr" not in document for document in documents.values()), "XML has no attr"
+    for dmid, row in pool.items():
+        assert {k: documents[dmid][k] for k in row if k != "attr"} == {
+            k: v for k, v in row.items() if k != "attr"
+        }  # fmt: skip
     assert parts(settings)[cid]["xml_maxlimit"] == danmaku.part(cid)["maxlimit"]
 
     await run_crawl(DanmakuSpider, settings, cids=str(cid), source="both")
@@ -264,3 +275,13 @@ async def test_live_rooms_recent_danmaku_are_stored_once(
     assert set(documents[0]) == {"room_id", "id_str", "uid", "nickname", "text", "timeline",
                                  "dm_type", "user_level", "medal", "crawled_at"}  # fmt: skip
     assert result.stats["bilicrawl/api_code/1"] == again.stats["bilicrawl/api_code/1"] == 1
+
+
+@pytest.mark.parametrize("setting", ["BILI_DANMAKU_SEG_ENDPOINT", "BILI_DANMAKU_XML_ENDPOINT"])
+@deferred_f_from_coro_f
+async def test_an_unknown_endpoint_is_refused_at_the_start(
+    settings: dict[str, Any], fakeapi: Any, setting: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"^{setting} must be one of \(.*\), not 'wbi2'$"):
+        await run_crawl(DanmakuSpider, {**settings, setting: "wbi2"}, cids=str(danmaku.SMALL_CID))
+    assert not fakeapi.log()

@@ -16,7 +16,8 @@ sources:
   part's duration gives; ``BILI_DANMAKU_SEG_ENDPOINT`` chooses the signed
   ``/x/v2/dm/wbi/web/seg.so`` (``wbi``, default) or the unsigned
   ``/x/v2/dm/web/seg.so`` (``web``);
-- ``xml``: ``/x/v1/dm/list.so``, the live pool only, at most ``maxlimit`` rows;
+- ``xml``: ``/x/v1/dm/list.so`` (or, with ``BILI_DANMAKU_XML_ENDPOINT=comment``,
+  ``comment.bilibili.com/<cid>.xml``), the live pool only, at most ``maxlimit`` rows;
 - ``history=FROM..TO`` (a login, ``BILI_SESSDATA``, is required; refused at the
   start without one): the pool as of each day in the range that has danmaku
   (``/x/v2/dm/history/index`` per month, ``/x/v2/dm/web/history/seg.so`` per day).
@@ -86,6 +87,9 @@ if TYPE_CHECKING:
 SOURCES = {"seg": ("seg",), "xml": ("xml",), "both": ("seg", "xml")}
 DANMAKU_SOURCES = ("seg", "xml", "history")
 SEG_PATHS = {"wbi": "/x/v2/dm/wbi/web/seg.so", "web": "/x/v2/dm/web/seg.so"}
+XML_ENDPOINTS = ("list", "comment")
+"""``BILI_DANMAKU_XML_ENDPOINT``: ``/x/v1/dm/list.so?oid=`` on the API host, or
+``/<cid>.xml`` on the comment host (``BILI_COMMENT_URL``); the same pool."""
 
 
 def parse_sources(name: str, value: Any) -> tuple[str, ...]:
@@ -149,6 +153,7 @@ class DanmakuSpider(VideoRequests, BiliSpider):
     source: tuple[str, ...] = ("seg",)
     history: tuple[datetime.date, datetime.date] | None = None
     seg_path = SEG_PATHS["wbi"]
+    xml_endpoint = "list"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -164,6 +169,10 @@ class DanmakuSpider(VideoRequests, BiliSpider):
             raise ConfigError(f"BILI_DANMAKU_SEG_ENDPOINT must be one of {tuple(SEG_PATHS)},"
                               f" not {endpoint!r}")
         spider.seg_path = SEG_PATHS[endpoint]
+        spider.xml_endpoint = crawler.settings.get("BILI_DANMAKU_XML_ENDPOINT")
+        if spider.xml_endpoint not in XML_ENDPOINTS:
+            raise ConfigError(f"BILI_DANMAKU_XML_ENDPOINT must be one of {XML_ENDPOINTS},"
+                              f" not {spider.xml_endpoint!r}")
         if spider.history is not None and not crawler.settings.get("BILI_SESSDATA"):
             raise ConfigError("-a history needs a login: the site serves history danmaku only"
                               " to logged-in clients; set BILI_SESSDATA")
@@ -232,13 +241,15 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         return list(self.history_requests(part))
 
     def request(
-        self, part: Part, path: str, params: dict[str, Any], callback: Callable[..., Any],
-        body: str = "protobuf", **cb_kwargs: Any,
+        self, part: Part, path: str, params: dict[str, Any] | None, callback: Callable[..., Any],
+        *, body: str = "protobuf", host: str = "BILI_API_URL", **cb_kwargs: Any,
     ) -> Request:  # fmt: skip
+        """A request of the part, counted in its ``pending``; ``params`` None: the path alone."""
         part.pending += 1
-        params = {**params, "oid": part.cid, **({"pid": part.aid} if part.aid else {})}
+        if params is not None:
+            params = {**params, "oid": part.cid, **({"pid": part.aid} if part.aid else {})}
         return self.api_request(
-            path, params, callback, errback=self.request_failed,
+            path, params or {}, callback, host=host, errback=self.request_failed,
             cb_kwargs={"cid": part.cid, **cb_kwargs}, meta={"bili_body": body},
         )  # fmt: skip
 
@@ -262,9 +273,15 @@ class DanmakuSpider(VideoRequests, BiliSpider):
                 yield self.request(part, self.seg_path, {"type": 1, "segment_index": index},
                                    self.parse_segment)
         if "xml" in self.source:
-            yield self.request(part, "/x/v1/dm/list.so", {}, self.parse_xml, body="xml")
+            yield self.xml_request(part)
         if self.history is not None:
             yield from self.history_requests(part)
+
+    def xml_request(self, part: Part) -> Request:
+        if self.xml_endpoint == "comment":
+            return self.request(part, f"/{part.cid}.xml", None, self.parse_xml, body="xml",
+                                host="BILI_COMMENT_URL")  # fmt: skip
+        return self.request(part, "/x/v1/dm/list.so", {}, self.parse_xml, body="xml")
 
     def history_requests(self, part: Part) -> Iterator[Request]:
         """The month indexes of the range, asked even on resume: a month gains days until
