@@ -154,11 +154,13 @@ BILI_DEDEUSERID = os.environ.get("BILI_DEDEUSERID", "")
 REQUEST_FINGERPRINTER_CLASS = "bilicrawl.dupefilters.BiliRequestFingerprinter"
 BILI_DUPEFILTER_IGNORE_PARAMS = ["w_rid", "wts"]
 
-# Off: the Referer middleware would send the previous API URL (signature included) as the
-# Referer of follow-up requests, where a browser sends the page; bilicrawl's own follow-ups
-# (pages, fan-out) are not crawled "in depth", nor are their URLs ever too long.
+# The Referer middleware stays, with no referrer of its own: by default it would send the
+# previous API URL (signature included) as the Referer of follow-up requests, where a browser
+# sends the page (BrowserHeadersMiddleware sets it, on redirects too). Without it, Scrapy's
+# RedirectMiddleware warns at every start. Off: bilicrawl's own follow-ups (pages, fan-out)
+# are not crawled "in depth", nor are their URLs ever too long.
+REFERRER_POLICY = "no-referrer"
 SPIDER_MIDDLEWARES = {
-    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
 }
