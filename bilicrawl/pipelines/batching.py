@@ -163,10 +163,16 @@ def key_of(document: Document, natural_key: tuple[str, ...]) -> tuple[Any, ...]:
 
 def combined(upserts: list[Upsert], natural_key: tuple[str, ...]) -> list[Upsert]:
     """Return one upsert per natural key that stores what *upserts*, in order, would."""
-    pending: dict[tuple[Any, ...], Upsert] = {}
-    for upsert in upserts:
-        key = key_of(upsert.document, natural_key)
-        pending[key] = combine(pending.get(key), upsert)
+    pending: dict[Any, Upsert] = {}
+    if len(natural_key) == 1:  # rows (dmid): a tuple per row would cost a third more
+        (field,) = natural_key
+        for upsert in upserts:
+            key = upsert.document[field]
+            pending[key] = combine(pending.get(key), upsert)
+    else:
+        for upsert in upserts:
+            key = key_of(upsert.document, natural_key)
+            pending[key] = combine(pending.get(key), upsert)
     return list(pending.values())
 
 

@@ -102,7 +102,7 @@ def set_paths(patch: Document, prefix: str = "") -> Document:
         if isinstance(value, dict):
             paths.update(set_paths(value, f"{prefix}{field}."))
         else:
-            paths[f"{prefix}{field}"] = value
+            paths[prefix + field if prefix else field] = value  # danmaku: millions of fields
     return paths
 
 
@@ -232,7 +232,9 @@ class MongoPipeline(BatchingStorePipeline):
             if not partial:
                 requests.append(ReplaceOne(key, document, upsert=True))
                 continue
-            fields = set_paths({f: v for f, v in document.items() if f not in key})
+            fields = set_paths(document)
+            for field in natural_key:  # int or str values: set as they are, never as paths
+                del fields[field]
             # MongoDB before 5.0 refuses an empty $set; $setOnInsert of the key is a no-op.
             update = {"$set": fields} if fields else {"$setOnInsert": key}
             requests.append(UpdateOne(key, update, upsert=True))
