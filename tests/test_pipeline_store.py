@@ -661,14 +661,19 @@ async def test_stored_keys_having_a_field_leaves_out_documents_without_it(
 ) -> None:
     await store(
         backend,
-        [make_user(mid=1), make_user(mid=2, crawled_at=None), make_stub(mid=3), make_stub(mid=1)],
-    )
+        [make_user(mid=1), make_user(mid=2, crawled_at=None), make_stub(mid=3), make_stub(mid=1),
+         DanmakuBatchItem(cid=7, aid=None, source="xml", crawled_at=CRAWLED_AT,
+                          rows=[danmaku_row(4, attr=1), danmaku_row(5)])],
+    )  # fmt: skip
     pipeline, _ = build_pipeline(backend)
     await pipeline.open_spider()
     try:
         assert await pipeline.stored_keys("users") == {(1,), (2,), (3,)}
         assert await pipeline.stored_keys("users", having="crawled_at") == {(1,)}
         assert await pipeline.stored_keys("users", having="live_room.room_id") == {(1,), (2,)}
+        # Rows (SQLite: columns, not a JSON doc): a field a row lacks is not there.
+        assert await pipeline.stored_keys("danmaku") == {(4,), (5,)}
+        assert await pipeline.stored_keys("danmaku", having="attr") == {(4,)}
     finally:
         await pipeline.close_spider()
 
