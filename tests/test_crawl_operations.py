@@ -21,11 +21,9 @@ from scrapy.spiderloader import SpiderLoader
 from scrapy.utils.project import get_project_settings
 
 from bilicrawl.extensions.summary import BLOCKED, FAILED, INTERRUPTED, OK, USAGE
-from bilicrawl.pipelines.sqlite import iter_documents
 from tests.fakeapi.process import PROJECT_ROOT
-from tests.test_crawl_video import sample_aids, write_ids_file
-
-VIDEO_PATH = "/x/web-interface/wbi/view/detail"
+from tests.helpers.process import Crawl, fetched_aids, wait_for
+from tests.helpers.videos import sample_aids, write_ids_file
 
 FAST = {
     "BILI_THROTTLE_MAX_RPS": "25",
@@ -34,53 +32,6 @@ FAST = {
     "BILI_CIRCUIT_BREAKER_THRESHOLD": "0",
     "AUTOTHROTTLE_START_DELAY": "0",
 }
-
-
-class Crawl:
-    """A ``scrapy crawl video`` subprocess writing into its own SQLite file."""
-
-    def __init__(self, tmp_path: Path, api_url: str, args: list[str], **settings: str) -> None:
-        tmp_path.mkdir(parents=True, exist_ok=True)
-        self.database = tmp_path / "store.db"
-        command = [sys.executable, "-m", "scrapy", "crawl", "video", *args]
-        for name, value in settings.items():
-            command += ["-s", f"{name}={value}"]
-        env = {**os.environ, "BILI_API_URL": api_url, "SQLITE_PATH": str(self.database)}
-        env.pop("MONGO_URI", None)
-        self.log_path = tmp_path / "crawl.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(  # noqa: S603
-            command, cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.process.wait(timeout)
-        finally:
-            self._log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def stored_aids(self) -> list[int]:
-        return [document["aid"] for document in iter_documents(self.database, "videos")]
-
-
-def fetched_aids(log: list[dict[str, Any]], before: float = float("inf")) -> set[int]:
-    """The aids the fake API answered with a video (code 0) before *before*."""
-    return {
-        int(entry["query"]["aid"])
-        for entry in log
-        if entry["path"] == VIDEO_PATH and entry["code"] == 0 and entry["t"] < before
-    }
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def crawl_with_buffered_documents(api: Any, tmp_path: Path) -> Crawl:
