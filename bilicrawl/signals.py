@@ -27,3 +27,11 @@ crawl_closing = object()
 
 Sent once, with ``reason`` (the finish reason, or ``shutdown``).
 """
+
+store_committed = object()
+"""A batch is committed to the store: sent with ``collection`` and ``keys``, the natural
+key tuples of its documents (of a batch item, of its rows)."""
+
+store_failed = object()
+"""A batch could not be written after its retries (dead-lettered or lost): sent with
+``collection``, ``keys`` and ``error``. The crawl then closes (``bilicrawl_store_failed``)."""
