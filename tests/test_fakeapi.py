@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -522,10 +523,10 @@ def observe(url: str) -> str:
         return "truncate"
     except (ConnectionError, urllib.error.URLError):
         return "drop"
-    if status == 412:
-        return "http412"
-    if status >= 500:
-        return "http5xx"
+    if status == 412 or status >= 500:
+        return "http412" if status == 412 else "http5xx"
+    if body.lstrip().startswith(b"<"):
+        return "html"
     try:
         code = json.loads(body)["code"]
     except ValueError:
@@ -551,6 +552,22 @@ def test_fault_rate_is_roughly_respected(api: FakeApi) -> None:
     assert {f for f in faults if f} == set(FAULT_KINDS)
     for fault, outcome in zip(faults, seen, strict=True):
         assert outcome == ("ok" if fault is None else fault)
+
+
+def test_an_html_fault_is_an_error_page_on_http_200(api: FakeApi) -> None:
+    api.configure(fault_rate=1, fault_kinds=["html"])
+    status, headers, body = fetch(f"{api.url}{VIEW}?aid=2")
+    assert (status, headers["Content-Type"]) == (200, "text/html; charset=utf-8")
+    assert body.startswith(b"<!DOCTYPE html>")
+    assert "出错啦" in body.decode()
+    assert api.log()[0]["code"] is None
+
+
+def test_a_kind_repeated_in_fault_kinds_is_drawn_more_often(api: FakeApi) -> None:
+    api.configure(fault_rate=1, fault_kinds=["http5xx"] * 9 + ["code-799"])
+    seen = Counter(observe(f"{api.url}{VIEW}?aid={aid}") for aid in range(1, 101))
+    assert set(seen) == {"http5xx", "code-799"}
+    assert seen["code-799"] < 25 < seen["http5xx"]
 
 
 def test_compression(api: FakeApi) -> None:

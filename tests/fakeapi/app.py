@@ -52,7 +52,8 @@ try:
 except ImportError:  # br is offered only when the module is there, like the real client side
     brotli = None
 
-FAULT_KINDS = ("http412", "code-799", "http5xx", "drop", "truncate", "truncate-json")
+FAULT_KINDS = ("http412", "code-799", "http5xx", "html", "drop", "truncate", "truncate-json")
+"""Drawn uniformly from the ``fault_kinds`` knob: repeat a kind there to make it likelier."""
 LOG_LIMIT = 200_000
 RATE_WINDOW = 1.0
 """Seconds of the trailing window the rate limiter counts requests in."""
@@ -64,6 +65,12 @@ _SERVER_ERROR_HTML = (
     "<center><h1>{status} {reason}</h1></center><hr><center>openresty</center></body></html>"
 )
 _SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_ERROR_PAGE_HTML = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><title>出错啦! - bilibili.com</title>'
+    '</head><body><div class="error-container"><div class="error-panel">'
+    "<h2>服务器开小差了</h2><p>请稍后再试</p></div></div></body></html>"
+)
+"""The error page a gateway sends with HTTP 200 when the API behind it fails."""
 _DM_IMG_PARAMS = ("dm_img_list", "dm_img_str", "dm_cover_img_str", "dm_img_inter")
 _DM_IMG_INTER_KEYS = frozenset({"ds", "wh", "of"})
 ENDPOINTS: dict[str, Callable[[web.Request], Answer]] = {
@@ -307,6 +314,8 @@ def _fault_answer(kind: str, state: FakeState) -> Answer:
         return blocked_html()
     if kind == "code-799":
         return envelope(-799, "请求过于频繁，请稍后再试")
+    if kind == "html":
+        return Answer(200, _ERROR_PAGE_HTML, None, HTML)
     status = state.fault_rng.choice(tuple(_SERVER_ERRORS))
     body = _SERVER_ERROR_HTML.format(status=status, reason=_SERVER_ERRORS[status])
     return Answer(status, body, None, HTML)
@@ -399,7 +408,7 @@ async def _api(request: web.Request) -> web.StreamResponse:
         if fault == "drop":
             _hang_up(request)
             return web.Response()
-        if fault in ("http412", "code-799", "http5xx"):
+        if fault in ("http412", "code-799", "http5xx", "html"):
             answer = _fault_answer(fault, state)
         else:
             endpoint = _endpoint(request.path)
