@@ -78,14 +78,18 @@ BILI_THROTTLE_MAX_RPS = 1.0
 # (path prefix -> requests per second): space and relation lists are where
 # Bilibili's risk control bites first.
 BILI_THROTTLE_FAMILIES = {"/x/space/": 0.5, "/x/relation/": 0.5}
-# Back-off, host-wide: a risk answer from a calm host pauses it TRANSIENT_START (random
-# 412s happen); a second one in a row backs off from START, growing by FACTOR on each
-# further one up to MAX. Transient failures (5xx, timeouts, broken bodies) pause it
-# TRANSIENT_START, not growing. A clean answer ends the back-off.
+# Back-off, host-wide: a risk answer from a calm host pauses it TRANSIENT_START once, a
+# probe (random 412s happen); a second one in a row backs off from START, growing by
+# FACTOR on each further one up to MAX. Transient failures (5xx, resets, timeouts, broken
+# bodies) are only retried, unless more than FAILURE_RATIO of the host's last
+# FAILURE_WINDOW answers failed: then they pause it TRANSIENT_START, not growing
+# (FAILURE_RATIO = 0: every transient failure pauses). A clean answer ends the pause.
 BILI_THROTTLE_BACKOFF_START = 10.0
 BILI_THROTTLE_BACKOFF_FACTOR = 2.0
 BILI_THROTTLE_BACKOFF_MAX = 600.0
 BILI_THROTTLE_TRANSIENT_START = 1.0
+BILI_THROTTLE_FAILURE_WINDOW = 10
+BILI_THROTTLE_FAILURE_RATIO = 0.5
 # Rate limiting: a block that outlives the START pause lowers the slot's rate to DECREASE
 # times the rate it was sending at when the block began, remembered as its ceiling. After
 # each RECOVER_SECONDS without such a block the rate grows by RECOVER_STEP of the cap, up

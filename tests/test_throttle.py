@@ -32,6 +32,8 @@ class Env:
             "BILI_THROTTLE_BACKOFF_FACTOR": 2.0,
             "BILI_THROTTLE_BACKOFF_MAX": 100.0,
             "BILI_THROTTLE_TRANSIENT_START": 1.0,
+            "BILI_THROTTLE_FAILURE_WINDOW": 10,
+            "BILI_THROTTLE_FAILURE_RATIO": 0.5,
             "BILI_THROTTLE_DECREASE": 0.8,
             "BILI_THROTTLE_RECOVER_SECONDS": 60.0,
             "BILI_THROTTLE_RECOVER_STEP": 0.1,
@@ -68,6 +70,15 @@ class Env:
     def risk(self, after: float = 0.05) -> None:
         self.clock.now += after
         self.answer(signals.risk_control, reason="api_code_-412")
+
+    def fail(self, after: float = 0.05) -> None:
+        self.clock.now += after
+        self.answer(signals.transient_failure, reason="http_503")
+
+    def slowdowns(self) -> dict[str, int]:
+        prefix = "bilicrawl/throttle/slowdowns/"
+        stats = self.crawler.stats.get_stats().items()
+        return {key.removeprefix(prefix): value for key, value in stats if key.startswith(prefix)}
 
     def ban(self) -> None:
         """A ban that outlives the probe and the first back-off, then lifts."""
@@ -133,6 +144,7 @@ def test_one_risk_answer_only_probes(caplog: pytest.LogCaptureFixture) -> None:
         env.risk()
     assert 1.0 <= env.slots[SLOT].delay <= 1.25
     assert env.crawler.stats.get_value("bilicrawl/throttle/backoff/api_code_-412") == 1
+    assert env.slowdowns() == {"probe": 1}
     env.clock.now += env.backoff().delay
     env.answer(signals.clean_answer)
     assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
@@ -188,7 +200,7 @@ def test_a_block_that_outlives_the_back_off_lowers_the_rate_it_began_at(
         env.risk(after=env.backoff().delay)
     assert env.rate == pytest.approx(16.0)
     assert env.throttle.rates[SLOT].ceiling == pytest.approx(20.0)
-    assert env.crawler.stats.get_value("bilicrawl/throttle/rate_limited") == 1
+    assert env.crawler.stats.get_value("bilicrawl/throttle/slowdowns/rate_limited") == 1
     assert "api.bilibili.com is rate-limited at 20.00 requests/s: lowering it to 16.00" in (
         caplog.text
     )
@@ -257,16 +269,96 @@ def test_random_risk_answers_never_lower_the_rate() -> None:
         env.clock.now += env.backoff().delay
         env.answer(signals.clean_answer)
     assert env.rate == CAP
-    assert env.crawler.stats.get_value("bilicrawl/throttle/rate_limited") is None
+    assert env.crawler.stats.get_value("bilicrawl/throttle/slowdowns/rate_limited") is None
 
 
-def test_transient_failures_pause_without_growing_or_moving_the_rate() -> None:
+def test_a_later_isolated_risk_answer_probes_again() -> None:
+    """-412, successes, -412 later: two probes, never a back-off step."""
     env = Env()
     for _ in range(3):
-        env.clock.now += 2
-        env.answer(signals.transient_failure, reason="http_503")
+        env.crawl(seconds=2, rps=20)
+        env.risk()
+        assert 1.0 <= env.slots[SLOT].delay <= 1.25, "the probe pause, not BACKOFF_START"
+        env.clock.now += env.backoff().delay
+        env.answer(signals.transient_failure, reason="http_503")  # the probe tells nothing
         assert 1.0 <= env.slots[SLOT].delay <= 1.25
+        env.clock.now += env.backoff().delay
+        env.answer(signals.clean_answer)
+        assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
+    assert env.slowdowns() == {"probe": 3}
+
+
+def test_transient_failures_among_successes_are_only_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One answer in five fails, one time in four two in a row: the host is never slowed."""
+    env = Env()
+    with caplog.at_level("INFO"):
+        for turn in range(100):
+            env.crawl(seconds=0.2, rps=20)
+            env.fail()
+            if turn % 4 == 0:
+                env.fail()
+            assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
     assert env.rate == CAP
+    assert env.slowdowns() == {}
+    assert not caplog.records
+
+
+def test_failures_that_persist_pause_the_host_without_growing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """More than half of the last 10 answers failed: a pause, until a clean answer."""
+    env = Env()
+    env.crawl(seconds=1, rps=20)
+    for _ in range(3):
+        env.crawl(seconds=0.2, rps=20)  # 4 clean answers: the 6th failure in 10 pauses
+        for _ in range(5):
+            env.fail()
+        assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
+        with caplog.at_level("INFO"):
+            env.fail()
+        assert 1.0 <= env.slots[SLOT].delay <= 1.25
+        for _ in range(20):
+            env.fail(after=env.backoff().delay)
+        assert 1.0 <= env.slots[SLOT].delay <= 1.25, "held, not grown"
+        env.clock.now += env.backoff().delay
+        env.answer(signals.clean_answer)
+        assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
+    assert env.slowdowns() == {"persistent_failures": 3}
+    assert env.rate == CAP
+    assert "after http_503 (6 of its last 10 answers failed)" in caplog.text
+
+
+def test_failures_that_persist_count_only_answers_sent_after_the_pause() -> None:
+    env = Env()
+    for _ in range(6):
+        env.fail()
+    assert env.slowdowns() == {"persistent_failures": 1}
+    env.clock.now += env.backoff().delay
+    env.answer(signals.clean_answer)
+    for _ in range(5):
+        late = api_request()
+        late.meta["download_latency"] = 10.0  # sent before the pause
+        env.send(signals.transient_failure, late, reason="http_503")
+        env.fail()
+    assert env.slots[SLOT].delay == pytest.approx(1 / CAP), "5 of the last 6 answers"
+    env.fail()
+    assert env.slowdowns() == {"persistent_failures": 2}
+
+
+def test_a_failure_ratio_of_zero_pauses_on_every_transient_failure() -> None:
+    env = Env(BILI_THROTTLE_FAILURE_RATIO=0)
+    env.crawl(seconds=5, rps=20)
+    env.fail()
+    assert 1.0 <= env.slots[SLOT].delay <= 1.25
+
+
+def test_slowdowns_of_a_ban_are_counted_by_reason() -> None:
+    env = Env()
+    env.crawl(seconds=5, rps=20)
+    env.ban()
+    assert env.slowdowns() == {"probe": 1, "backoff": 2, "rate_limited": 1}
 
 
 def test_state_outlives_scrapys_idle_slot_cleanup() -> None:
@@ -286,6 +378,8 @@ def test_state_outlives_scrapys_idle_slot_cleanup() -> None:
         ("BILI_THROTTLE_DECREASE", 1.0),
         ("BILI_THROTTLE_RECOVER_SECONDS", "soon"),
         ("BILI_THROTTLE_FAMILIES", {"/x/space/": "fast"}),
+        ("BILI_THROTTLE_FAILURE_WINDOW", 0),
+        ("BILI_THROTTLE_FAILURE_RATIO", 1.0),
     ],
 )
 def test_bad_settings_are_one_clear_error(name: str, value: Any) -> None:

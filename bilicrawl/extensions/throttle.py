@@ -7,22 +7,28 @@ Each slot's delay never falls under ``1 / rate`` seconds, whatever AutoThrottle,
 which keeps adjusting the delay to latency, decides; the rate starts at the cap.
 Waits are slot delays: nothing sleeps.
 
-Back-off, for the whole host (all its slots), counting only answers to requests
-sent after its last step, so that answers already in flight count once:
+Slowdowns, for the whole host (all its slots), counting only answers to requests
+sent after its last step, so that answers already in flight count once; each is
+counted in ``bilicrawl/throttle/slowdowns/<reason>``:
 
-- a risk-control answer (``bilicrawl.signals.risk_control``) to a calm host
-  pauses it ``BILI_THROTTLE_TRANSIENT_START``: one risk answer among successes
-  may be a random fault, and the next answer tells;
-- a further risk answer in a row backs off ``BILI_THROTTLE_BACKOFF_START``,
-  then ``BILI_THROTTLE_BACKOFF_FACTOR`` times more for each one after it, up to
-  ``BILI_THROTTLE_BACKOFF_MAX`` (each with up to 25 % random jitter);
-- a transient failure (5xx, timeout, broken body) pauses it
+- ``probe``: a risk-control answer (``bilicrawl.signals.risk_control``) to a
+  calm host pauses it ``BILI_THROTTLE_TRANSIENT_START``, once: one risk answer
+  among successes may be a random fault, and the next answer tells;
+- ``backoff``: a further risk answer in a row backs off
+  ``BILI_THROTTLE_BACKOFF_START``, then ``BILI_THROTTLE_BACKOFF_FACTOR`` times
+  more for each one after it, up to ``BILI_THROTTLE_BACKOFF_MAX`` (each with up
+  to 25 % random jitter);
+- ``persistent_failures``: a transient failure (5xx, reset, timeout, broken
+  body: ``signals.transient_failure``) is only retried, unless more than
+  ``BILI_THROTTLE_FAILURE_RATIO`` of the host's last
+  ``BILI_THROTTLE_FAILURE_WINDOW`` answers failed; then it pauses the host
   ``BILI_THROTTLE_TRANSIENT_START``, without growing;
-- a clean answer ends the back-off.
+- a clean answer ends the pause or back-off.
 
 Rate: a block that outlives the ``BILI_THROTTLE_BACKOFF_START`` pause is rate
-limiting. The blocked slot's rate becomes ``BILI_THROTTLE_DECREASE`` times the
-rate it was really sending at when the block began (its answers over the last
+limiting (``rate_limited``). The blocked slot's rate becomes
+``BILI_THROTTLE_DECREASE`` times the rate it was really sending at when the
+block began (its answers over the last
 :data:`RATE_WINDOW` seconds since its last pause), and that rate is remembered as
 the slot's ceiling. After each ``BILI_THROTTLE_RECOVER_SECONDS`` without rate
 limiting the rate grows by ``BILI_THROTTLE_RECOVER_STEP`` of the cap, up to the
@@ -34,6 +40,7 @@ Settings: ``BILI_THROTTLE_ENABLED`` (True), ``BILI_THROTTLE_MAX_RPS`` (1.0),
 ``BILI_THROTTLE_FAMILIES`` (space and relation endpoints at 0.5),
 ``BILI_THROTTLE_BACKOFF_START`` (10.0 s), ``BILI_THROTTLE_BACKOFF_FACTOR`` (2.0),
 ``BILI_THROTTLE_BACKOFF_MAX`` (600.0 s), ``BILI_THROTTLE_TRANSIENT_START`` (1.0 s),
+``BILI_THROTTLE_FAILURE_WINDOW`` (10 answers), ``BILI_THROTTLE_FAILURE_RATIO`` (0.5),
 ``BILI_THROTTLE_DECREASE`` (0.8), ``BILI_THROTTLE_RECOVER_SECONDS`` (60.0 s),
 ``BILI_THROTTLE_RECOVER_STEP`` (0.1), ``BILI_THROTTLE_FORGET_SECONDS`` (1800.0 s).
 Slot jitter (``DOWNLOAD_DELAY_JITTER``) is accounted for: floors are widened so
@@ -54,7 +61,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
 from bilicrawl import signals
-from bilicrawl.config import ConfigError, get_bool, get_float
+from bilicrawl.config import ConfigError, get_bool, get_float, get_int
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -89,6 +96,8 @@ class Backoff:
     """The slot whose risk answer began the current block."""
     block_rate: float = 0.0
     """The rate that slot was sending at when the block began, in requests per second."""
+    failed: deque[bool] = field(default_factory=deque)
+    """Whether each of the last answers failed, oldest first, since the last step."""
 
 
 @dataclass
@@ -132,7 +141,11 @@ class BiliThrottle:
         self.backoff_start = get_float(settings, "BILI_THROTTLE_BACKOFF_START", positive=True)
         self.backoff_factor = get_float(settings, "BILI_THROTTLE_BACKOFF_FACTOR", minimum=1)
         self.backoff_max = get_float(settings, "BILI_THROTTLE_BACKOFF_MAX", positive=True)
-        self.transient_start = get_float(settings, "BILI_THROTTLE_TRANSIENT_START", positive=True)
+        self.pause = get_float(settings, "BILI_THROTTLE_TRANSIENT_START", positive=True)
+        self.window = get_int(settings, "BILI_THROTTLE_FAILURE_WINDOW", minimum=1)
+        ratio = get_float(settings, "BILI_THROTTLE_FAILURE_RATIO", minimum=0, below=1)
+        # The most failures among the window's answers that are no reason to slow down.
+        self.most_failures = int(ratio * self.window)
         self.decrease = get_float(settings, "BILI_THROTTLE_DECREASE", positive=True, below=1)
         self.recover_seconds = get_float(
             settings, "BILI_THROTTLE_RECOVER_SECONDS", positive=True
@@ -219,30 +232,48 @@ class BiliThrottle:
             backoff.block_slot, backoff.block_rate = key, self._measured_rate(slot, now)
         backoff.level += 1
         if backoff.level == PROBING:
-            delay = self._jittered(self.transient_start)
-        else:
-            grown = backoff.delay * self.backoff_factor
-            delay = min(max(self._jittered(self.backoff_start), grown), self.backoff_max)
+            delay = self._jittered(self.pause)
+            self._step(slot.host, backoff, delay, kind="probe", reason=reason, now=now)
+            return
+        grown = backoff.delay * self.backoff_factor
+        delay = min(max(self._jittered(self.backoff_start), grown), self.backoff_max)
         if backoff.level == RATE_LIMITED:
             self._slow_down(backoff, now)
-        self._step(slot.host, backoff, delay, reason, now)
+        self._step(slot.host, backoff, delay, kind="backoff", reason=reason, now=now)
 
     def _on_transient(self, request: Request, reason: str) -> None:
         _, slot = self._register(request)
         backoff = self.backoffs.setdefault(slot.host, Backoff())
         now = self.clock()
-        if self._sent_after_step(request, backoff, now):
-            delay = max(backoff.delay, self._jittered(self.transient_start))
-            self._step(slot.host, backoff, delay, reason, now)
+        if not self._sent_after_step(request, backoff, now):
+            return
+        self._count(backoff, failed=True)
+        failures = sum(backoff.failed)
+        if not backoff.delay and failures > self.most_failures:
+            delay = self._jittered(self.pause)
+            detail = f" ({failures} of its last {len(backoff.failed)} answers failed)"
+            self._step(
+                slot.host, backoff, delay,
+                kind="persistent_failures", reason=reason, now=now, detail=detail,
+            )  # fmt: skip
 
     def _on_clean(self, request: Request) -> None:
         key, slot = self._register(request)
         backoff = self.backoffs.get(slot.host)
         now = self.clock()
+        if backoff is not None and self._sent_after_step(request, backoff, now):
+            self._count(backoff, failed=False)
+            if backoff.delay:
+                self._end_backoff(slot.host, backoff, now)
+                return
         if backoff is None or not backoff.delay:
             self._recover(key, slot, now)
-        elif self._sent_after_step(request, backoff, now):
-            self._end_backoff(slot.host, backoff, now)
+
+    def _count(self, backoff: Backoff, *, failed: bool) -> None:
+        """Remember whether the host's latest answer failed, in a window of the last ones."""
+        backoff.failed.append(failed)
+        if len(backoff.failed) > self.window:
+            backoff.failed.popleft()
 
     def _measured_rate(self, slot: SlotRate, now: float) -> float:
         """The rate *slot* was really sending at, never above its allowed rate."""
@@ -257,7 +288,7 @@ class BiliThrottle:
         slot.ceiling = backoff.block_rate
         slot.rate = backoff.block_rate * self.decrease
         slot.calm_since = now
-        self.crawler.stats.inc_value(stat_key("throttle", "rate_limited"))
+        self.crawler.stats.inc_value(stat_key("throttle", "slowdowns", "rate_limited"))
         logger.info(
             "%(slot)s is rate-limited at %(blocked).2f requests/s: lowering it to %(rate).2f",
             {"slot": backoff.block_slot, "blocked": backoff.block_rate, "rate": slot.rate},
@@ -284,19 +315,32 @@ class BiliThrottle:
     def _jittered(self, delay: float) -> float:
         return delay * random.uniform(1.0, 1.25)  # noqa: S311 (not security)
 
-    def _step(self, host: str, backoff: Backoff, delay: float, reason: str, now: float) -> None:
+    def _step(
+        self,
+        host: str,
+        backoff: Backoff,
+        delay: float,
+        *,
+        kind: str,
+        reason: str,
+        now: float,
+        detail: str = "",
+    ) -> None:
+        """Slow *host* down to one request every *delay* s: a slowdown of *kind*."""
         backoff.delay = delay
         backoff.stepped_at = now
+        backoff.failed.clear()  # the answers to come are news
         self._set_delays(host)
         stats = self.crawler.stats
+        stats.inc_value(stat_key("throttle", "slowdowns", kind))
         stats.inc_value(stat_key("throttle", "backoff", reason))
         stats.max_value(stat_key("throttle", "max_delay"), round(delay, 3))
-        # A probe or a transient pause is routine: only a growing back-off is news.
-        level = logging.INFO if backoff.level >= BACKING_OFF else logging.DEBUG
+        # A probe is routine: a back-off or failures that persist are news.
+        level = logging.DEBUG if kind == "probe" else logging.INFO
         logger.log(
             level,
-            "Slowing down %(host)s to one request every %(delay).2fs after %(reason)s",
-            {"host": host, "delay": delay, "reason": reason},
+            "Slowing down %(host)s to one request every %(delay).2fs after %(reason)s%(detail)s",
+            {"host": host, "delay": delay, "reason": reason, "detail": detail},
             extra={"spider": self.crawler.spider},
         )
 
@@ -309,7 +353,7 @@ class BiliThrottle:
                 extra={"spider": self.crawler.spider},
             )
         # Answers to requests sent before the last step stay old news.
-        self.backoffs[host] = Backoff(stepped_at=backoff.stepped_at)
+        self.backoffs[host] = Backoff(stepped_at=backoff.stepped_at, failed=backoff.failed)
         for slot in self.rates.values():
             if slot.host == host:
                 slot.answers.clear()  # the rate is measured since the last pause

@@ -40,6 +40,8 @@ def unfetched_reason(exception: BaseException) -> str:
     """Return the low-cardinality reason a request ended with *exception*."""
     if isinstance(exception, CrawlClosing):
         return "cancelled"
+    if isinstance(exception, NetworkGaveUp):
+        return "network"
     if isinstance(exception, IgnoreRequest):
         return "ignored"
     return "network"

@@ -15,6 +15,10 @@ with where it came from and why; past the first 20, only counted),
 ``duplicate`` (a video already accepted in this crawl, however written) and
 ``already_stored``: with ``-a resume=true`` inputs whose document is already
 stored are skipped, so rerunning an interrupted crawl fetches only the rest.
+The requests of an accepted input are tagged with its number, and its outcome
+(stored, absent on the site, not fetched or not stored) decided by the
+:class:`~bilicrawl.extensions.inputs.InputLedger`; inputs left unread because
+the crawl closed are counted at close (``unread_inputs``).
 """
 
 from __future__ import annotations
@@ -30,15 +34,18 @@ import scrapy
 from scrapy import signals
 
 from bilicrawl.config import ConfigError, get_int, parse_bool
+from bilicrawl.extensions.inputs import TAG, InputLedger
 from bilicrawl.pipelines.batching import BatchingStorePipeline
 from bilicrawl.pipelines.pseudonymize import PseudonymizePipeline, Pseudonymizer
+from bilicrawl.spidermiddlewares.inputs import ERRBACK, follow_errback, track
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
     from typing import Self
 
     from scrapy.crawler import Crawler
+    from twisted.python.failure import Failure
 
 
 _LIST_SEPARATOR = re.compile(r"[\s,]+")
@@ -135,6 +142,7 @@ class BiliSpider(scrapy.Spider):
     """The crawl's, with ``resume`` and ``BILI_PSEUDONYMIZE``: stored keys are hashed."""
     backlog: int = 1000
     """``BILI_INPUT_BACKLOG``: at most about this many requests wait in the scheduler."""
+    input_ledger: InputLedger | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         arguments = {name: self._read_argument(name, value) for name, value in kwargs.items()}
@@ -142,6 +150,9 @@ class BiliSpider(scrapy.Spider):
         self.stored: frozenset[Key] = frozenset()
         self.accepted: set[Key] = set()
         self.bad_inputs = 0
+        self.input_number: int | None = None
+        """The ledger's number of the input being read, once accepted."""
+        self._unread: Iterator[Input] | None = None
         self._request_left = asyncio.Event()
         if self.ids_file is None and not any(getattr(self, a, None) for a in self.input_args):
             names = ", ".join(f"-a {arg}=..." for arg in (*self.input_args, "ids_file"))
@@ -165,6 +176,7 @@ class BiliSpider(scrapy.Spider):
         raise ConfigError(f"unknown argument -a {name}; the {self.name} spider takes {names}")
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.input_ledger = self.crawler.get_extension(InputLedger)
         if self.resume:
             pseudonymize = self.crawler.get_item_pipeline(PseudonymizePipeline)
             self.pseudonymizer = pseudonymize and pseudonymize.pseudonymizer
@@ -172,17 +184,50 @@ class BiliSpider(scrapy.Spider):
             self.logger.info("Resuming: %(count)d %(collection)s already stored", {
                 "count": len(self.stored), "collection": self.item_class.collection,
             })
-        for count, source in enumerate(self.inputs(), 1):
+        self._unread = self.inputs()
+        for count, source in enumerate(self._unread, 1):
             if count % INPUTS_PER_TURN == 0:
                 await asyncio.sleep(0)  # Ctrl-C cancels this task at its next await
-            for request in self.requests_for_input(source):
+            self.input_number = None
+            requests = self.requests_for_input(source)
+            if self.input_number is not None:
+                self.tag_requests((self.input_number,), requests)
+            for request in requests:
                 await self._room_in_backlog()
                 yield request
+        self._unread = None
         for request in self.requests_after_inputs():
             yield request
 
+    def unread_inputs(self) -> int:
+        """Return how many raw inputs are left unread (the crawl closed first); read them."""
+        unread, self._unread = self._unread, None
+        return sum(1 for _ in unread) if unread is not None else 0
+
+    def tag_requests(self, tag: tuple[int, ...], requests: Iterable[scrapy.Request]) -> None:
+        """Tag *requests* as serving the inputs numbered in *tag* (unless tagged already)."""
+        if self.input_ledger is None:
+            return
+        for request in requests:
+            own = request.meta.setdefault(TAG, tag)
+            if own:
+                track(self, request)
+                self.input_ledger.sent(own)
+
+    def input_failed(self, failure: Failure) -> Any:
+        """The errback of every tagged request: tell the ledger, then call the request's own."""
+        request = failure.request  # type: ignore[attr-defined]
+        tag, ledger = request.meta[TAG], self.input_ledger
+        ledger.failed(tag, failure)  # type: ignore[union-attr]
+        name = request.meta.get(ERRBACK)
+        if name is None:
+            ledger.answered(tag)  # type: ignore[union-attr]
+            return failure  # handled as if there were no errback: Scrapy logs it
+        return follow_errback(ledger, self, tag, getattr(self, name)(failure))  # type: ignore[arg-type]
+
     async def _room_in_backlog(self) -> None:
-        """Return once the scheduler holds fewer than ``backlog`` requests.
+        """Return once the scheduler holds fewer than ``backlog`` requests, and the crawl
+        is not paused (the store is retrying a write: no new input is read meanwhile).
 
         Scrapy's engine keeps reading ``start()`` while its downloader is full,
         so without this wait the whole input lands in the scheduler. The wait
@@ -192,8 +237,9 @@ class BiliSpider(scrapy.Spider):
         have it; no scheduler means the spider is closed (the engine discards
         what it is given).
         """
-        while (scheduler := self.crawler.engine.scheduler) is not None and (
-            len(scheduler) >= self.backlog  # type: ignore[arg-type]
+        engine = self.crawler.engine
+        while (scheduler := engine.scheduler) is not None and (
+            engine.paused or len(scheduler) >= self.backlog  # type: ignore[arg-type]
         ):
             self._request_left.clear()
             with suppress(TimeoutError):
@@ -225,8 +271,14 @@ class BiliSpider(scrapy.Spider):
             stats.inc_value(stat_key("input", "duplicate"))
             return []
         self.accepted.add(key)
-        stats.inc_value(stat_key("input", "accepted"))
+        self.count_accepted()
         return self.requests_for(key)
+
+    def count_accepted(self) -> None:
+        """Count the input being read as accepted and open its ledger entry."""
+        self.crawler.stats.inc_value(stat_key("input", "accepted"))
+        if self.input_ledger is not None:
+            self.input_number = self.input_ledger.accept()
 
     def accept(self, source: Input, parse: Callable[[str], Any]) -> Any | None:
         """Return what an input of another kind than the spider's items names (a user whose
@@ -242,7 +294,7 @@ class BiliSpider(scrapy.Spider):
             self.crawler.stats.inc_value(stat_key("input", "duplicate"))
             return None
         self.accepted.add((source.kind, value))
-        self.crawler.stats.inc_value(stat_key("input", "accepted"))
+        self.count_accepted()
         return value
 
     def bad_input(self, source: Input, reason: BadInput) -> None:

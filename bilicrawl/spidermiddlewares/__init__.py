@@ -1,0 +1,1 @@
+"""bilicrawl's spider middlewares."""
