@@ -167,6 +167,8 @@ REFERRER_POLICY = "no-referrer"
 SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    # Passes each input's tag on to what its callbacks yield, for the input ledger.
+    "bilicrawl.spidermiddlewares.inputs.InputTags": 800,
 }
 
 EXTENSIONS = {
@@ -177,6 +179,7 @@ EXTENSIONS = {
     "bilicrawl.extensions.circuit_breaker.RiskCircuitBreaker": 110,
     "bilicrawl.extensions.circuit_breaker.DeadHostBreaker": 115,
     "bilicrawl.extensions.shutdown.FastShutdown": 120,
+    "bilicrawl.extensions.inputs.InputLedger": 125,
     "bilicrawl.extensions.summary.CrawlSummary": 130,
     "bilicrawl.extensions.gc.GcTuning": 140,
 }

@@ -64,11 +64,15 @@ logger = logging.getLogger(__name__)
 class BiliApiError(IgnoreRequest):
     """A request Bilibili answered with an error that retrying will not fix."""
 
-    def __init__(self, reason: str, message: str, payload: Any = None) -> None:
+    def __init__(
+        self, reason: str, message: str, payload: Any = None, *, unfetched: str | None = None
+    ) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
         self.payload = payload
+        self.unfetched = unfetched or reason
+        """Why its request is not fetched: the reason, ``gave_up`` or ``cancelled``."""
 
 
 _ENVELOPES: WeakKeyDictionary[Response, dict[str, Any] | None] = WeakKeyDictionary()
@@ -199,7 +203,9 @@ class BiliApiMiddleware:
         )
         if retry is None:
             self.crawler.stats.inc_value(stat_key("unfetched", "gave_up"))
-            raise BiliApiError(reason, f"gave up after retries: {message}", payload)
+            raise BiliApiError(
+                reason, f"gave up after retries: {message}", payload, unfetched="gave_up"
+            )
         return retry
 
     def _drop(
@@ -218,7 +224,7 @@ class BiliApiMiddleware:
             {"request": request, "reason": reason, "message": message},
             extra={"spider": self.crawler.spider},
         )
-        return BiliApiError(reason, message, payload)
+        return BiliApiError(reason, message, payload, unfetched=unfetched)
 
     def _on_closing(self, reason: str) -> None:
         self.closing = True
