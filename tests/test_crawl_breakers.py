@@ -101,7 +101,7 @@ async def test_random_faults_keep_most_of_the_throughput(
         f"{len(aids)} videos at a 100 req/s cap: {rates[0.0]:.1f} videos/s without faults,"
         f" {rates[0.2]:.1f} with 20 % faults ({ratio:.0%})"
     )
-    assert result.stats.get("bilicrawl/throttle/rate_limited", 0) <= 1
+    assert result.stats.get("bilicrawl/throttle/slowdowns/rate_limited", 0) <= 1
     assert ratio >= 0.4
 
 
