@@ -92,3 +92,17 @@ def get_int_list(settings: BaseSettings, name: str) -> frozenset[int]:
         return frozenset(int(value) for value in values)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a list of whole numbers, not {values!r}") from None
+
+
+def get_float_list(settings: BaseSettings, name: str, *, minimum: float = 0) -> tuple[float, ...]:
+    """Read a list of finite numbers, each at least *minimum* (``0.5,2,5`` on the command line)."""
+    values = settings.getlist(name)
+    try:
+        numbers = tuple(float(value) for value in values)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a list of numbers, not {values!r}") from None
+    if not all(math.isfinite(number) and number >= minimum for number in numbers):
+        raise ConfigError(
+            f"{name} must be a list of numbers of at least {minimum:g}, not {values!r}"
+        )
+    return numbers

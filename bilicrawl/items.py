@@ -5,7 +5,8 @@ key (the fields that identify one document); storage upserts by that key, so a
 re-crawl updates documents and never duplicates them. A class with
 ``partial = True`` is a partial document: its fields are merged into the stored
 document (created if absent) and the fields it lacks are kept, so a user seen
-in a follower list never erases the profile a ``user`` crawl stored. Classes
+in a follower list never erases the profile a ``user`` crawl stored. A record
+(``describes``) counts rows of other collections and is stored only after them. Classes
 also name where they hold user ids (``user_id_fields``) and personal data
 (``personal_fields``), for ``BILI_PSEUDONYMIZE``; a path ``a.b`` is a nested
 field, ``a[].b`` a field of every element of the list ``a``. Pipelines and
@@ -268,6 +269,8 @@ class RelationListItem:
     collection: ClassVar[str] = "relation_lists"
     natural_key: ClassVar[tuple[str, ...]] = ("mid", "direction")
     partial: ClassVar[bool] = False
+    describes: ClassVar[tuple[str, ...]] = ("relations",)
+    """A record of stored edges: written only once they are committed."""
     user_id_fields: ClassVar[tuple[str, ...]] = ("mid",)
     personal_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -566,6 +569,8 @@ class DanmakuPartItem:
     collection: ClassVar[str] = "danmaku_parts"
     natural_key: ClassVar[tuple[str, ...]] = ("cid",)
     partial: ClassVar[bool] = False
+    describes: ClassVar[tuple[str, ...]] = ("danmaku",)
+    """A record of stored rows: written only once they are committed, so ``resume`` trusts it."""
     user_id_fields: ClassVar[tuple[str, ...]] = ()
     personal_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -593,12 +598,13 @@ class DanmakuPartItem:
 class DanmakuHistoryDayItem:
     """One history day of a part, fetched: one record per day, so ``resume`` skips it.
 
-    Stored after the day's danmaku, so a record means they are stored too.
+    Stored only once the day's danmaku are committed, so a record means they are stored too.
     """
 
     collection: ClassVar[str] = "danmaku_history_days"
     natural_key: ClassVar[tuple[str, ...]] = ("cid", "date")
     partial: ClassVar[bool] = False
+    describes: ClassVar[tuple[str, ...]] = ("danmaku",)
     user_id_fields: ClassVar[tuple[str, ...]] = ()
     personal_fields: ClassVar[tuple[str, ...]] = ()
 

@@ -180,6 +180,7 @@ EXTENSIONS = {
     "bilicrawl.extensions.circuit_breaker.DeadHostBreaker": 115,
     "bilicrawl.extensions.shutdown.FastShutdown": 120,
     "bilicrawl.extensions.inputs.InputLedger": 125,
+    "bilicrawl.extensions.store_guard.StoreGuard": 127,
     "bilicrawl.extensions.summary.CrawlSummary": 130,
     "bilicrawl.extensions.gc.GcTuning": 140,
 }
@@ -245,12 +246,17 @@ MONGO_URI = os.environ.get("MONGO_URI", "")
 MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "bilicrawl")
 MONGO_CLIENT_CLASS = "pymongo.MongoClient"
 MONGO_BATCH_SIZE = 500
-# A batch that still fails after retries is appended to <dir>/failed-<collection>.jsonl
-# (partial documents, to be applied as merges: failed-<collection>.partial.jsonl).
-MONGO_DEAD_LETTER_DIR = "data"
 SQLITE_PATH = os.environ.get("SQLITE_PATH", "data/bilicrawl.db")
 SQLITE_BATCH_SIZE = 500
-SQLITE_DEAD_LETTER_DIR = ""  # empty: the directory of SQLITE_PATH
+# Seconds a SQLite write waits for another process's lock before it counts as failed.
+SQLITE_BUSY_TIMEOUT = 5.0
+# A batch that fails is retried after each of these delays (seconds), the crawl paused
+# meanwhile; if it still fails it is appended to <BILI_DEAD_LETTER_DIR>/failed-<collection>
+# .jsonl (partial documents, applied as merges: failed-<collection>.partial.jsonl) and the
+# crawl closes. `scrapy replay-dead-letters` applies them. Empty dir: beside SQLITE_PATH, or
+# "data" with MongoDB; put it on another disk than the store to survive a full disk.
+BILI_STORE_RETRY_DELAYS = [0.5, 2.0, 5.0]
+BILI_DEAD_LETTER_DIR = ""
 # Rows of batch items (danmaku) per write, in either store: a large sorted batch is far
 # cheaper per row than small ones (docs/danmaku.md).
 BILI_STORE_ROWS_BATCH_SIZE = 50_000

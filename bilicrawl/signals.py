@@ -32,6 +32,12 @@ store_committed = object()
 """A batch is committed to the store: sent with ``collection`` and ``keys``, the natural
 key tuples of its documents (of a batch item, of its rows)."""
 
+store_stalled = object()
+"""A batch failed and is about to be retried: sent with ``collection`` and ``error``."""
+
+store_resumed = object()
+"""The batch of a ``store_stalled`` was written, or given up on: sent with nothing."""
+
 store_failed = object()
 """A batch could not be written after its retries (dead-lettered or lost): sent with
 ``collection``, ``keys`` and ``error``. The crawl then closes (``bilicrawl_store_failed``)."""

@@ -110,7 +110,7 @@ def mongo(
         "MONGO_DATABASE": database_name,
         "MONGO_CLIENT_CLASS": client_class,
         "MONGO_BATCH_SIZE": 3,
-        "MONGO_DEAD_LETTER_DIR": str(tmp_path / "data"),
+        "BILI_DEAD_LETTER_DIR": str(tmp_path / "data"),
     }
     try:
         yield MongoBackend(settings=settings, database=client[database_name])
@@ -184,6 +184,7 @@ async def test_batches_are_written_at_batch_size_and_at_close(mongo: MongoBacken
     assert storage_stats(crawler) == {
         "bilicrawl/storage/batches/videos": 2,
         "bilicrawl/storage/upserted/videos": 4,
+        "bilicrawl/storage/written/videos": 4,
     }
 
 
@@ -237,7 +238,7 @@ async def test_last_document_for_a_key_in_a_batch_wins(mongo: MongoBackend) -> N
 
 
 def test_not_configured_without_mongo_uri() -> None:
-    crawler = build_crawler({"MONGO_URI": "", "MONGO_DEAD_LETTER_DIR": "data"})
+    crawler = build_crawler({"MONGO_URI": "", "BILI_DEAD_LETTER_DIR": "data"})
 
     with pytest.raises(NotConfigured):
         build_from_crawler(MongoPipeline, crawler)
@@ -258,11 +259,11 @@ async def test_failed_batch_goes_to_the_dead_letter_file(
         write(self, collection, upserts)
 
     monkeypatch.setattr(MongoPipeline, "_write", flaky_write)
-    monkeypatch.setattr(MongoPipeline, "retry_delays", (0.0, 0.01))
     items = [make_video(aid=aid, title=f"视频 {aid} 🎞") for aid in range(1, 6)]
-    pipeline, crawler = build_pipeline(mongo, MONGO_BATCH_SIZE=2)
+    pipeline, crawler = build_pipeline(mongo, MONGO_BATCH_SIZE=2,
+                                       BILI_STORE_RETRY_DELAYS=[0.0, 0.01])  # fmt: skip
 
-    with caplog.at_level(logging.ERROR, logger="bilicrawl"):
+    with caplog.at_level(logging.INFO, logger="bilicrawl"):
         await store(pipeline, items)
 
     dead_letter = tmp_path / "data" / "failed-videos.jsonl"
@@ -276,10 +277,14 @@ async def test_failed_batch_goes_to_the_dead_letter_file(
         "bilicrawl/storage/failed/videos": 2,
         "bilicrawl/storage/batches/videos": 2,
         "bilicrawl/storage/upserted/videos": 3,
+        "bilicrawl/storage/written/videos": 3,
     }
-    [error] = [record for record in caplog.records if record.name.startswith("bilicrawl")]
-    assert "videos" in error.getMessage()
-    assert "[(1,), (2,)]" in error.getMessage()
+    [error] = [record for record in caplog.records
+               if record.levelno == logging.ERROR and record.name.startswith("bilicrawl")]
+    assert error.getMessage().startswith("Closing the crawl: MongoDB database ")
+    assert "connection reset by peer (2 documents of videos after 3 attempts" in error.getMessage()
+    assert any("Dead-lettered 2 documents of videos" in record.getMessage()
+               and "[(1,), (2,)]" in record.getMessage() for record in caplog.records)
 
 
 @deferred_f_from_coro_f
@@ -416,7 +421,7 @@ def build_with(tmp_path: Path, **settings: Any) -> MongoPipeline:
             **project_settings(),
             "MONGO_URI": "mongodb://mongomock.invalid:27017",
             "MONGO_CLIENT_CLASS": SharedMongomockClient,
-            "MONGO_DEAD_LETTER_DIR": str(tmp_path / "data"),
+            "BILI_DEAD_LETTER_DIR": str(tmp_path / "data"),
             **settings,
         }
     )
@@ -462,8 +467,8 @@ def test_connect_timeout_must_be_a_positive_number(tmp_path: Path, value: Any) -
 def test_dead_letter_dir_under_a_file_is_one_config_error_at_start(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("not a directory\n")
 
-    with pytest.raises(ConfigError, match=r"^MONGO_DEAD_LETTER_DIR .*: Not a directory: "):
-        build_with(tmp_path, MONGO_DEAD_LETTER_DIR=str(tmp_path / "blocker" / "dead"))
+    with pytest.raises(ConfigError, match=r"^BILI_DEAD_LETTER_DIR .*: Not a directory: "):
+        build_with(tmp_path, BILI_DEAD_LETTER_DIR=str(tmp_path / "blocker" / "dead"))
 
 
 @deferred_f_from_coro_f

@@ -20,6 +20,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
+from bilicrawl import settings
 from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES, DanmakuBatchItem
 from bilicrawl.pipelines.sqlite import SQLitePipeline, count_documents, iter_documents
@@ -126,6 +127,7 @@ async def test_batches_are_written_at_batch_size_and_at_close(db_path: Path) -> 
     assert storage_stats(crawler) == {
         "bilicrawl/storage/batches/videos": 2,
         "bilicrawl/storage/upserted/videos": 4,
+        "bilicrawl/storage/written/videos": 4,
     }
 
 
@@ -207,7 +209,7 @@ def fail_writes(
         write(self, collection, upserts)
 
     monkeypatch.setattr(SQLitePipeline, "_write", flaky_write)
-    monkeypatch.setattr(SQLitePipeline, "retry_delays", (0.0, 0.01))
+    monkeypatch.setattr(settings, "BILI_STORE_RETRY_DELAYS", [0.0, 0.01])
     return attempts
 
 
@@ -219,7 +221,7 @@ async def test_failed_batch_goes_to_the_dead_letter_file(
     items = [make_video(aid=aid, title=f"视频 {aid} 🎞") for aid in range(1, 6)]
     pipeline, crawler = build_pipeline(db_path, SQLITE_BATCH_SIZE=2)
 
-    with caplog.at_level(logging.WARNING, logger="bilicrawl"):
+    with caplog.at_level(logging.INFO, logger="bilicrawl"):
         await store(pipeline, items)
 
     assert attempts == [[1, 2], [1, 2], [1, 2], [3, 4], [5]]
@@ -234,11 +236,16 @@ async def test_failed_batch_goes_to_the_dead_letter_file(
         "bilicrawl/storage/failed/videos": 2,
         "bilicrawl/storage/batches/videos": 2,
         "bilicrawl/storage/upserted/videos": 3,
+        "bilicrawl/storage/written/videos": 3,
     }
-    [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
-    assert error.name.startswith("bilicrawl")
-    assert "videos" in error.getMessage()
-    assert "[(1,), (2,)]" in error.getMessage()
+    [error] = [record for record in caplog.records
+               if record.levelno == logging.ERROR and record.name.startswith("bilicrawl")]
+    assert error.getMessage().startswith(
+        f"Closing the crawl: the SQLite database {db_path} cannot be written: database is locked"
+        " (2 documents of videos after 3 attempts, appended to"
+    )
+    assert any("Dead-lettered 2 documents of videos" in record.getMessage()
+               and "[(1,), (2,)]" in record.getMessage() for record in caplog.records)
 
 
 @deferred_f_from_coro_f
@@ -246,7 +253,7 @@ async def test_dead_letter_dir_is_configurable(
     db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fail_writes(monkeypatch, lambda aids: True)
-    pipeline, _ = build_pipeline(db_path, SQLITE_DEAD_LETTER_DIR=str(tmp_path / "dead"))
+    pipeline, _ = build_pipeline(db_path, BILI_DEAD_LETTER_DIR=str(tmp_path / "dead"))
 
     await store(pipeline, [make_video()])
 
@@ -270,6 +277,7 @@ async def test_transient_failure_is_retried(
         "bilicrawl/storage/retries/videos": 1,
         "bilicrawl/storage/batches/videos": 1,
         "bilicrawl/storage/upserted/videos": 1,
+        "bilicrawl/storage/written/videos": 1,
     }
 
 
@@ -324,6 +332,8 @@ async def test_shipped_pipelines_validate_then_store_in_a_crawl(
             "SQLITE_BATCH_SIZE": 2,
             "BILI_STORE_ROWS_BATCH_SIZE": 100,
             "BILI_STORE_FLUSH_SECONDS": 5.0,
+            "BILI_STORE_RETRY_DELAYS": [0.5],
+            "SQLITE_BUSY_TIMEOUT": 5.0,
         },
     )
     invalid = make_video(aid=3)
@@ -443,10 +453,10 @@ def test_dead_letter_dir_under_a_file_is_one_config_error_at_start(
     blocker = _file_in_the_way(tmp_path)
 
     with pytest.raises(ConfigError) as raised:
-        build_pipeline(db_path, SQLITE_DEAD_LETTER_DIR=str(blocker / "dead"))
+        build_pipeline(db_path, BILI_DEAD_LETTER_DIR=str(blocker / "dead"))
 
     assert str(raised.value) == (
-        f"SQLITE_DEAD_LETTER_DIR {str(blocker / 'dead')!r} cannot be used:"
+        f"BILI_DEAD_LETTER_DIR {str(blocker / 'dead')!r} cannot be used:"
         f" Not a directory: {str(blocker)!r}"
     )
 
@@ -467,20 +477,17 @@ async def test_path_refused_at_open_is_one_config_error(db_path: Path) -> None:
     )
 
 
-@deferred_f_from_coro_f
-async def test_a_file_that_is_not_a_database_is_one_config_error_at_open(
+def test_a_file_that_is_not_a_database_is_one_config_error_at_the_start(
     db_path: Path,
 ) -> None:
     db_path.parent.mkdir()
     db_path.write_text("id,title\n1,not a database\n" * 100)
-    pipeline, _ = build_pipeline(db_path)
 
     with pytest.raises(ConfigError) as raised:
-        await pipeline.open_spider()
-    await pipeline.close_spider()
+        build_pipeline(db_path)
 
     assert str(raised.value) == (
-        f"SQLITE_PATH {str(db_path)!r} cannot be used: file is not a database"
+        f"SQLITE_PATH {str(db_path)!r} is not a usable SQLite database: file is not a database"
     )
 
 

@@ -107,7 +107,7 @@ def backend(
             "MONGO_URI": uri,
             "MONGO_DATABASE": database_name,
             "MONGO_CLIENT_CLASS": SharedMongomockClient,
-            "MONGO_DEAD_LETTER_DIR": str(tmp_path / "data"),
+            "BILI_DEAD_LETTER_DIR": str(tmp_path / "data"),
         },
         dead_letter_dir=tmp_path / "data",
         stored_titles=lambda: {d["aid"]: d["title"] for d in videos.find()},
@@ -246,6 +246,7 @@ async def test_crawl_closing_writes_the_buffers_at_once(
         "bilicrawl/storage/flushes/closing": 1,
         "bilicrawl/storage/batches/videos": 1,
         "bilicrawl/storage/upserted/videos": 2,
+        "bilicrawl/storage/written/videos": 2,
     }
     assert any("risk_control" in message for message in messages(caplog, logging.INFO))
 
@@ -299,6 +300,7 @@ async def test_forced_exit_writes_every_buffered_document(
     assert storage_stats(crawler) == {
         "bilicrawl/storage/batches/videos": 1,
         "bilicrawl/storage/upserted/videos": 2,
+        "bilicrawl/storage/written/videos": 2,
     }
 
 
@@ -366,8 +368,8 @@ async def test_forced_exit_takes_over_a_batch_waiting_for_a_retry(
             raise OSError("database is locked")
 
     attempts = on_write(monkeypatch, backend, fail_once)
-    monkeypatch.setattr(backend.pipeline_class, "retry_delays", (0.2,))
-    pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1)
+    pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
+                                 BILI_STORE_RETRY_DELAYS=[0.2])  # fmt: skip
     await pipeline.open_spider()
     # "first" failed and waits to be retried; "second" waits for it.
     pending = asyncio.gather(
@@ -686,11 +688,11 @@ async def test_partial_documents_that_could_not_be_written_have_their_own_dead_l
         raise OSError("store gone")
 
     on_write(monkeypatch, backend, refuse)
-    monkeypatch.setattr(backend.pipeline_class, "retry_delays", ())
     profile, stub, other_stub = make_user(mid=1), make_stub(mid=1), make_stub(mid=2)
 
     with caplog.at_level(logging.ERROR, logger="bilicrawl"):
-        crawler = await store(backend, [profile, stub, other_stub], **batches_of(10))
+        crawler = await store(backend, [profile, stub, other_stub], **batches_of(10),
+                              BILI_STORE_RETRY_DELAYS=[])  # fmt: skip
 
     # The stub merged into the buffered profile is still a full document.
     assert dead_letters(backend, "failed-users.jsonl") == [
@@ -737,8 +739,7 @@ async def test_forced_exit_merges_a_stub_into_a_profile_waiting_for_a_retry(
             raise OSError("database is locked")
 
     attempts = on_write(monkeypatch, backend, fail_once)
-    monkeypatch.setattr(backend.pipeline_class, "retry_delays", (0.2,))
-    pipeline, _ = build_pipeline(backend, **batches_of(1))
+    pipeline, _ = build_pipeline(backend, **batches_of(1), BILI_STORE_RETRY_DELAYS=[0.2])
     await pipeline.open_spider()
     profile, stub = make_user(), make_stub()
     # The profile failed and waits to be retried; the stub waits for it.

@@ -1,42 +1,21 @@
-"""Buffered, ordered, retrying writes shared by the storage pipelines.
+"""Buffered, ordered, retrying writes shared by the storage pipelines, and what the store tells.
 
-A store pipeline takes each item's document (``ItemAdapter(item).asdict()``) from
-the crawler's :class:`~bilicrawl.pipelines.documents.DocumentHandoff`, where the
-validation pipeline left it (and builds it only if it is not there), buffers it
-per collection and writes a batch once ``batch_size`` documents are pending, at
-least every ``flush_seconds`` (``BILI_STORE_FLUSH_SECONDS``, default 5), as soon
-as the crawl starts closing (``bilicrawl.signals.crawl_closing``: a circuit
-breaker, the first Ctrl-C) and at close. A full document replaces the stored
-one; a partial one (of an item class with ``partial = True``) is merged into it
-by :func:`merge_document`. A batch holds one upsert per natural key: a full
-document replaces what is buffered for its key, a partial one is merged into
-it, which stays full if it was. All store I/O runs on one worker thread, so the
-reactor never blocks and a store client that is bound to its thread (sqlite3)
-stays on it; a lock keeps batches, their retries and the final close in the
-order they were started.
+Documents are buffered per collection and written as one upsert per natural
+key: a batch when ``batch_size`` are pending (rows of batch items such as
+danmaku, ``rows_batch_size`` at a time), every ``flush_seconds``, when the
+crawl starts closing and at close, on one worker thread so the reactor never
+blocks. A flush writes rows first, then documents, then records (item classes
+with ``describes``): a record is written only once the rows it counts are
+committed, and withheld for good once a batch of what it describes failed, so
+``resume`` fetches it again instead of trusting it. A batch that fails is
+retried ``BILI_STORE_RETRY_DELAYS`` (``store_stalled``: the crawl pauses); if
+it still fails it is dead-lettered (``BILI_DEAD_LETTER_DIR``) and
+``store_failed`` closes the crawl (:mod:`bilicrawl.extensions.store_guard`).
+docs/operations.md describes the guarantees.
 
-Rows of batch items (danmaku, a ``rows_field``) are buffered as a plain list
-and written ``rows_batch_size`` at a time (``BILI_STORE_ROWS_BATCH_SIZE``,
-default 50,000): keying hundreds of thousands of rows a second would cost more
-than storing them, and larger batches are cheaper to write (docs/danmaku.md).
-A store merges rows with the same key itself, in order. Every flush writes
-the buffered rows before any document, so a record that describes rows (a
-part's ``danmaku_parts`` record) is never stored before them, and ``resume``
-never skips rows a kill lost.
-
-A batch that still fails after ``retry_delays`` is logged at ERROR with its keys,
-counted and appended as JSON lines to ``<dead-letter dir>/failed-<collection>.jsonl``,
-or ``failed-<collection>.partial.jsonl`` for partial documents, which must be
-replayed as merges, so no document is lost silently. A forced exit (a second
-Ctrl-C stops the reactor without closing the spider) runs
-:meth:`BatchingStorePipeline.before_exit`, which writes every document not yet
-stored, or dead-letters it if the store fails or takes longer than
-``exit_timeout``. Subclasses implement ``_connect``, ``_write``, ``_read_keys``
-and ``_disconnect``, which run on the worker thread.
-
-Stats: ``bilicrawl/storage/{upserted,batches,retries,failed,lost}/<collection>``,
-and ``bilicrawl/storage/flushes/{timer,closing}``, the writes the timer and the
-closing signal started.
+Stats: ``bilicrawl/storage/{upserted,batches,retries,failed,lost,withheld,written}/<collection>``
+(``failed``: dead-lettered; ``lost``: not even that; ``written``: distinct
+documents committed, set at close) and ``bilicrawl/storage/flushes/{timer,closing}``.
 """
 
 from __future__ import annotations
@@ -48,22 +27,24 @@ import itertools
 import json
 import logging
 import os
+import sys
 from abc import ABC, abstractmethod
+from array import array
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 import orjson
 from scrapy.utils.defer import deferred_from_coro
 
 from bilicrawl import signals
-from bilicrawl.config import ConfigError
+from bilicrawl.config import ConfigError, get_float, get_float_list, get_int
 from bilicrawl.items import ITEM_CLASSES
 from bilicrawl.pipelines.documents import Document, DocumentHandoff
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
+    from collections.abc import Callable, Iterable
 
     from scrapy.crawler import Crawler
     from twisted.internet.defer import Deferred
@@ -83,6 +64,8 @@ class Route(NamedTuple):
     """For a batch item (``DanmakuBatchItem``), the field whose rows are its documents."""
     batch_fields: tuple[str, ...]
     """A batch item's fields that describe the batch and are not copied into its rows."""
+    describes: tuple[str, ...]
+    """For a record (``DanmakuPartItem``), the collections whose stored rows it counts."""
 
 
 class Upsert(NamedTuple):
@@ -106,6 +89,7 @@ ROUTES: dict[type, Route] = {
         getattr(cls, "partial", False),
         getattr(cls, "rows_field", None),
         getattr(cls, "batch_fields", ()),
+        getattr(cls, "describes", ()),
     )
     for cls in ITEM_CLASSES
 }
@@ -198,11 +182,36 @@ def check_directory(setting: str, path: Path) -> None:
             return
 
 
+def dead_letter_dir(settings: Any, beside: Path) -> Path:
+    """Return ``BILI_DEAD_LETTER_DIR``, or *beside* (the store's own directory) when empty.
+
+    The per-backend settings it replaced are refused by name, so none is ignored silently.
+    """
+    for old in ("SQLITE_DEAD_LETTER_DIR", "MONGO_DEAD_LETTER_DIR"):
+        if settings.get(old):
+            raise ConfigError(f"{old} was replaced by BILI_DEAD_LETTER_DIR; set that instead")
+    directory = settings.get("BILI_DEAD_LETTER_DIR")
+    if directory:
+        check_directory("BILI_DEAD_LETTER_DIR", Path(directory))
+        return Path(directory)
+    return beside
+
+
+def batching_settings(
+    settings: Any, *, batch_size_setting: str, dead_letters: Path
+) -> dict[str, Any]:
+    """Return the keyword arguments of :class:`BatchingStorePipeline` read from *settings*."""
+    return {
+        "batch_size": get_int(settings, batch_size_setting, minimum=1),
+        "rows_batch_size": get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
+        "flush_seconds": get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True),
+        "retry_delays": get_float_list(settings, "BILI_STORE_RETRY_DELAYS"),
+        "dead_letter_dir": dead_letters,
+    }
+
+
 class BatchingStorePipeline(ABC):
     """Base of the storage pipelines: buffering, ordered batches, retries, dead letters."""
-
-    retry_delays: ClassVar[tuple[float, ...]] = (0.5, 2.0, 5.0)
-    """Seconds to wait before each retry of a failed batch; one retry per entry."""
 
     exit_timeout: ClassVar[float] = 5.0
     """Seconds a forced exit waits for the store before dead-lettering what is unwritten."""
@@ -214,12 +223,15 @@ class BatchingStorePipeline(ABC):
         batch_size: int,
         rows_batch_size: int,
         flush_seconds: float,
+        retry_delays: tuple[float, ...],
         dead_letter_dir: Path,
     ) -> None:
         self.crawler = crawler
         self.batch_size = batch_size
         self.rows_batch_size = rows_batch_size
         self.flush_seconds = flush_seconds
+        self.retry_delays = retry_delays
+        """Seconds to wait before each retry of a failed batch; one retry per entry."""
         self.dead_letter_dir = dead_letter_dir
         self.documents = DocumentHandoff.for_crawler(crawler)
         """Where the validation pipeline leaves the documents of valid items."""
@@ -228,6 +240,9 @@ class BatchingStorePipeline(ABC):
             route.collection for route in ROUTES.values() if route.rows_field is not None
         }
         """Collections of batch items' rows, which the stores write in bulk."""
+        self.records = {route.collection: route.describes for route in ROUTES.values()
+                        if route.describes}  # fmt: skip
+        """Collections of records, each with the collections whose rows it counts."""
         self._buffers: dict[str, dict[tuple[Any, ...], Upsert]] = {}
         """Documents waiting for a batch, one per natural key."""
         self._rows: dict[str, list[Upsert]] = {}
@@ -236,14 +251,26 @@ class BatchingStorePipeline(ABC):
         # start order: what a forced exit still has to save.
         self._unsaved: dict[int, Batch] = {}
         self._batch_ids = itertools.count()
+        self._failed: set[str] = set()
+        """Collections a batch of which could not be written: their records are withheld."""
+        self._written: dict[str, set[Any]] = {}
+        """The natural keys committed in this crawl, per collection (distinct documents)."""
+        self._written_rows: dict[str, array[int]] = {}
+        """The same for rows keyed by one integer (danmaku): 8 bytes a row, not a set entry."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
         self._lock = asyncio.Lock()
         self._connected = False
+        self._closing = False
         self._exiting = False
         self._timer: asyncio.Task[None] | None = None
         self._flushes: set[asyncio.Future[None]] = set()
         self._exit_trigger: Any = None
         crawler.signals.connect(self._on_crawl_closing, signal=signals.crawl_closing)
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The store in words, for log lines: ``SQLite database data/bilicrawl.db``."""
 
     async def open_spider(self) -> None:
         """Connect to the store, then start the flush timer and the forced-exit trigger."""
@@ -285,7 +312,7 @@ class BatchingStorePipeline(ABC):
             key = key_of(upsert.document, route.natural_key)
             buffer[key] = combine(buffer.get(key), upsert)
             if len(buffer) >= self.batch_size:
-                await self._flush(*self._rows, route.collection)
+                await self._flush(route.collection)
                 buffer = self._buffers.setdefault(route.collection, {})
         return item
 
@@ -333,6 +360,10 @@ class BatchingStorePipeline(ABC):
                 reactor.removeSystemEventTrigger(self._exit_trigger)
                 self._exit_trigger = None
             self._executor.shutdown()
+            written = {**self._written, **self._written_rows}
+            for collection, keys in written.items():
+                distinct = len(keys) if isinstance(keys, set) else len(set(keys))
+                self.crawler.stats.set_value(stat_key("storage", "written", collection), distinct)
 
     async def stored_keys(
         self, collection: str, having: str | None = None
@@ -373,11 +404,23 @@ class BatchingStorePipeline(ABC):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
+    def write_order(self, collections: Iterable[str]) -> list[str]:
+        """Return *collections* with what their records describe, in the order to write them.
+
+        Rows first, then documents, then records: a record is never committed
+        before the rows it counts.
+        """
+        wanted = set(collections)
+        for collection in list(wanted):
+            wanted.update(self.records.get(collection, ()))
+        return sorted(wanted, key=lambda c: (c not in self.row_collections, c in self.records))
+
     async def _flush(self, *collections: str) -> int:
         """Write the buffered documents of these collections; return how many batches."""
         # Take the buffers before waiting for the lock: items arriving meanwhile
         # start the next batches, which are written after these.
-        batch_ids = [batch_id for batch_id in map(self._take, collections) if batch_id is not None]
+        taken = map(self._take, self.write_order((*self._rows, *collections)))
+        batch_ids = [batch_id for batch_id in taken if batch_id is not None]
         if batch_ids:
             async with self._lock:
                 for batch_id in batch_ids:
@@ -417,6 +460,7 @@ class BatchingStorePipeline(ABC):
             await asyncio.shield(self._flush_in_background("timer"))
 
     def _on_crawl_closing(self, reason: str) -> None:
+        self._closing = True
         if self._connected and (self._buffers or self._rows) and not self._exiting:
             logger.info(
                 "Crawl closing (%(reason)s): writing the buffered documents now",
@@ -436,53 +480,121 @@ class BatchingStorePipeline(ABC):
         if not self._exiting and await self._flush(*self._rows, *self._buffers):
             self.crawler.stats.inc_value(stat_key("storage", "flushes", trigger))
 
-    async def _write_with_retries(self, batch_id: int) -> None:
-        stats = self.crawler.stats
-        attempts = len(self.retry_delays) + 1
-        for attempt in range(1, attempts + 1):
-            batch = self._unsaved.get(batch_id)
-            if batch is None:
-                return  # a forced exit saved it with newer documents: don't write it over them
-            collection, upserts = batch
-            try:
-                # Upserts by natural key are idempotent (a merge too: merging the
-                # same fields again changes nothing), so retrying a batch that
-                # was partly applied is safe.
-                await self._run(self._write, collection, upserts)
-            except Exception as error:
-                if attempt == attempts:
-                    await self._dead_letter(collection, upserts, error)
-                    del self._unsaved[batch_id]
-                    return
-                delay = self.retry_delays[attempt - 1]
-                logger.warning(
-                    "Writing %(count)d documents to %(collection)s failed (attempt %(attempt)d"
-                    " of %(attempts)d), retrying in %(delay).1fs: %(error)r",
-                    {
-                        "count": len(upserts),
-                        "collection": collection,
-                        "attempt": attempt,
-                        "attempts": attempts,
-                        "delay": delay,
-                        "error": error,
-                    },
-                    extra={"spider": self.crawler.spider},
-                )
-                stats.inc_value(stat_key("storage", "retries", collection))
-                await asyncio.sleep(delay)
-            else:
-                self._unsaved.pop(batch_id, None)
-                self._count_written(collection, len(upserts))
-                logger.debug(
-                    "Upserted %(count)d documents into %(collection)s",
-                    {"count": len(upserts), "collection": collection},
-                    extra={"spider": self.crawler.spider},
-                )
-                return
+    def _withheld(self, collection: str) -> bool:
+        """Whether records of *collection* describe rows a failed batch held."""
+        return not self._failed.isdisjoint(self.records.get(collection, ()))
 
-    def _count_written(self, collection: str, count: int) -> None:
+    async def _write_with_retries(self, batch_id: int) -> None:
+        """Write a batch; while it fails, pause the crawl and retry; then dead-letter it."""
+        stats = self.crawler.stats
+        # Once the store has failed the crawl is closing: one try each, no waits.
+        delays = () if self._failed else self.retry_delays
+        paused = False
+        try:
+            for attempt in range(1, len(delays) + 2):
+                batch = self._unsaved.get(batch_id)
+                if batch is None:
+                    return  # a forced exit saved it with newer documents: don't write it over them
+                collection, upserts = batch
+                if self._withheld(collection):
+                    del self._unsaved[batch_id]
+                    self._withhold(collection, upserts)
+                    return
+                try:
+                    # Upserts by natural key are idempotent (a merge too: merging the
+                    # same fields again changes nothing), so retrying a batch that
+                    # was partly applied is safe.
+                    await self._run(self._write, collection, upserts)
+                except Exception as error:
+                    if attempt > len(delays):
+                        del self._unsaved[batch_id]
+                        await self._give_up(collection, upserts, error, attempt)
+                        return
+                    if not paused:
+                        # No new request should leave while the store may not keep its answer.
+                        self.crawler.signals.send_catch_log(
+                            signals.store_stalled, collection=collection, error=error
+                        )
+                        paused = True
+                    delay = delays[attempt - 1]
+                    logger.warning(
+                        "Writing %(count)d documents to %(collection)s failed (attempt"
+                        " %(attempt)d of %(attempts)d), retrying in %(delay).1fs with the"
+                        " crawl paused: %(error)r",
+                        {"count": len(upserts), "collection": collection, "attempt": attempt,
+                         "attempts": len(delays) + 1, "delay": delay, "error": error},
+                        extra={"spider": self.crawler.spider},
+                    )  # fmt: skip
+                    stats.inc_value(stat_key("storage", "retries", collection))
+                    await asyncio.sleep(delay)
+                else:
+                    self._unsaved.pop(batch_id, None)
+                    self._committed(collection, upserts)
+                    return
+        finally:
+            if paused:
+                self.crawler.signals.send_catch_log(signals.store_resumed)
+
+    def _committed(self, collection: str, upserts: list[Upsert]) -> None:
+        """Count a committed batch, remember its keys and tell the listeners."""
+        natural_key = self.collections[collection]
+        keys = [key_of(upsert.document, natural_key) for upsert in upserts]
+        if collection in self.row_collections and len(natural_key) == 1:
+            (field,) = natural_key
+            rows = self._written_rows.setdefault(collection, array("q"))
+            rows.extend(upsert.document[field] for upsert in upserts)
+        else:
+            self._written.setdefault(collection, set()).update(keys)
         self.crawler.stats.inc_value(stat_key("storage", "batches", collection))
-        self.crawler.stats.inc_value(stat_key("storage", "upserted", collection), count)
+        self.crawler.stats.inc_value(stat_key("storage", "upserted", collection), len(upserts))
+        self.crawler.signals.send_catch_log(
+            signals.store_committed, collection=collection, keys=keys
+        )
+        logger.debug(
+            "Upserted %(count)d documents into %(collection)s",
+            {"count": len(upserts), "collection": collection},
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _withhold(self, collection: str, upserts: list[Upsert]) -> None:
+        """Drop records whose rows were not all stored: resume fetches them again."""
+        self.crawler.stats.inc_value(stat_key("storage", "withheld", collection), len(upserts))
+        logger.warning(
+            "Not storing %(count)d %(collection)s records: the %(rows)s they count were not"
+            " all stored; -a resume=true fetches them again",
+            {"count": len(upserts), "collection": collection,
+             "rows": ", ".join(self.records[collection])},
+            extra={"spider": self.crawler.spider},
+        )  # fmt: skip
+
+    async def _give_up(self, collection: str, upserts: list[Upsert], error: Exception,
+                       attempts: int) -> None:  # fmt: skip
+        """Dead-letter a batch the store refused; the first such batch closes the crawl."""
+        first = not self._failed
+        self._failed.add(collection)
+        paths = await self._dead_letter(collection, upserts)
+        where = f"appended to {', '.join(map(str, paths))}" if paths else "LOST"
+        if first and not self._closing:
+            message = (
+                "Closing the crawl: %(store)s cannot be written: %(error)s (%(count)d documents"
+                " of %(collection)s after %(attempts)d attempts, %(where)s). Fix the store,"
+                " apply the dead letters with scrapy replay-dead-letters, then rerun with"
+                " -a resume=true."
+            )
+        else:
+            message = (
+                "%(store)s: could not write %(count)d documents to %(collection)s: %(error)s;"
+                " %(where)s"
+            )
+        logger.error(message, {
+            "store": self.name, "error": _cause(error), "count": len(upserts),
+            "collection": collection, "attempts": attempts, "where": where,
+        }, extra={"spider": self.crawler.spider})  # fmt: skip
+        natural_key = self.collections[collection]
+        self.crawler.signals.send_catch_log(
+            signals.store_failed, collection=collection, error=error,
+            keys=[key_of(upsert.document, natural_key) for upsert in upserts],
+        )  # fmt: skip
 
     async def _save_before_exit(self) -> None:
         self._exiting = True
@@ -506,7 +618,7 @@ class BatchingStorePipeline(ABC):
             reason = ""
         written = list(written)  # the worker may still finish a write after a timeout
         for collection in written:
-            self._count_written(collection, len(batches[collection]))
+            self._committed(collection, batches[collection])
         if written:
             logger.warning(
                 "Forced exit: wrote %(count)d buffered documents to the store",
@@ -514,6 +626,9 @@ class BatchingStorePipeline(ABC):
                 extra={"spider": self.crawler.spider},
             )
         unwritten = {c: upserts for c, upserts in batches.items() if c not in written}
+        self._failed.update(unwritten)
+        for collection in [c for c in unwritten if self._withheld(c)]:
+            self._withhold(collection, unwritten.pop(collection))
         if unwritten:
             paths = [
                 path
@@ -532,7 +647,7 @@ class BatchingStorePipeline(ABC):
             )
 
     def _take_unsaved(self) -> dict[str, list[Upsert]]:
-        """Take every unsaved upsert, per collection, combined into one per key in order."""
+        """Take every unsaved upsert, per collection, combined into one per key, in write order."""
         buffered = itertools.chain(
             (Batch(name, [*buffer.values()]) for name, buffer in self._buffers.items()),
             (Batch(name, rows) for name, rows in self._rows.items()),
@@ -543,14 +658,16 @@ class BatchingStorePipeline(ABC):
         self._unsaved.clear()
         self._buffers.clear()
         self._rows.clear()
-        rows_first = sorted(pending, key=lambda collection: collection not in self.row_collections)
         return {
             collection: combined(pending[collection], self.collections[collection])
-            for collection in rows_first
+            for collection in self.write_order(pending)
+            if collection in pending
         }
 
     def _write_all(self, batches: dict[str, list[Upsert]], written: list[str]) -> None:
         for collection, upserts in batches.items():
+            if self._withheld(collection):
+                return
             self._write(collection, upserts)
             written.append(collection)
 
@@ -560,39 +677,28 @@ class BatchingStorePipeline(ABC):
         """Group documents by dead-letter file: partial ones apart, so none is replayed as full."""
         files: dict[Path, list[Document]] = {}
         for document, partial in upserts:
-            name = f"failed-{collection}{'.partial' if partial else ''}.jsonl"
-            files.setdefault(self.dead_letter_dir / name, []).append(document)
+            files.setdefault(self.dead_letter_dir / dead_letter_name(collection, partial),
+                             []).append(document)  # fmt: skip
         return files
 
-    async def _dead_letter(self, collection: str, upserts: list[Upsert], error: Exception) -> None:
-        files = self._dead_letter_files(collection, upserts)
-        keys = [key_of(document, self.collections[collection]) for document, _ in upserts]
-        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(upserts))
-        logger.error(
-            "Could not write %(count)d documents to %(collection)s: %(error)r;"
-            " appending them to %(paths)s. Keys %(fields)s: %(keys)s",
-            {
-                "count": len(upserts),
-                "collection": collection,
-                "error": error,
-                "paths": ", ".join(map(str, files)),
-                "fields": self.collections[collection],
-                "keys": keys,
-            },
-            extra={"spider": self.crawler.spider},
-        )
-        for path, documents in files.items():
+    async def _dead_letter(self, collection: str, upserts: list[Upsert]) -> list[Path]:
+        """Append a batch to its dead-letter files; return the files written."""
+        written = []
+        for path, documents in self._dead_letter_files(collection, upserts).items():
             try:
                 await self._run(_append_documents, path, documents)
             except Exception:
                 self._lost(collection, documents, path)
+            else:
+                self._dead_lettered(collection, documents, path)
+                written.append(path)
+        return written
 
     def _dead_letter_now(self, collection: str, upserts: list[Upsert]) -> list[Path]:
         """Append upserts to their dead-letter files on this thread: the worker may be stuck.
 
         Return the files written; a file that could not be written is left out.
         """
-        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(upserts))
         written = []
         for path, documents in self._dead_letter_files(collection, upserts).items():
             try:
@@ -600,18 +706,51 @@ class BatchingStorePipeline(ABC):
             except Exception:
                 self._lost(collection, documents, path)
             else:
+                self._dead_lettered(collection, documents, path)
                 written.append(path)
         return written
 
+    def _dead_lettered(self, collection: str, documents: list[Document], path: Path) -> None:
+        self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(documents))
+        natural_key = self.collections[collection]
+        keys = [key_of(document, natural_key) for document in documents[:LOGGED_KEYS]]
+        logger.info(
+            "Dead-lettered %(count)d documents of %(collection)s to %(path)s (keys %(fields)s:"
+            " %(keys)s%(more)s)",
+            {"count": len(documents), "collection": collection, "path": path,
+             "fields": natural_key, "keys": keys,
+             "more": ", ..." if len(documents) > LOGGED_KEYS else ""},
+            extra={"spider": self.crawler.spider},
+        )  # fmt: skip
+
     def _lost(self, collection: str, documents: list[Document], path: Path) -> None:
         self.crawler.stats.inc_value(stat_key("storage", "lost", collection), len(documents))
+        error = sys.exc_info()[1]
         logger.critical(
-            "Could not write the dead-letter file %(path)s either: %(count)d documents"
-            " of %(collection)s are lost",
-            {"path": path, "count": len(documents), "collection": collection},
-            exc_info=True,
+            "Could not write the dead-letter file %(path)s either (%(error)s): %(count)d"
+            " documents of %(collection)s are lost",
+            {"path": path, "error": _cause(error), "count": len(documents),
+             "collection": collection},
             extra={"spider": self.crawler.spider},
-        )
+        )  # fmt: skip
+
+
+LOGGED_KEYS = 20
+"""Keys of a dead-lettered batch named in its log line; the file holds them all."""
+
+
+def dead_letter_name(collection: str, partial: bool) -> str:
+    """The dead-letter file of a collection's full or partial documents."""
+    return f"failed-{collection}{'.partial' if partial else ''}.jsonl"
+
+
+def _cause(error: BaseException | None) -> str:
+    """An exception in words, without its class when the message says enough."""
+    if error is None:
+        return "unknown error"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
 
 
 def _append_documents(path: Path, documents: list[Document]) -> None:

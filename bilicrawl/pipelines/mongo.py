@@ -21,13 +21,10 @@ Settings:
   with the URI; tests use ``"mongomock.MongoClient"``.
 - ``MONGO_CONNECT_TIMEOUT`` (``5.0``): seconds to find a server at open.
 - ``MONGO_BATCH_SIZE`` (``500``): documents per collection per bulk write.
-- ``BILI_STORE_ROWS_BATCH_SIZE`` (``50000``): rows of batch items (danmaku) per
-  bulk write, unordered.
-- ``MONGO_DEAD_LETTER_DIR`` (``"data"``): where batches that could not be written
-  are appended, as ``failed-<collection>.jsonl`` (``.partial.jsonl`` for partial
-  documents).
-- ``BILI_STORE_FLUSH_SECONDS`` (``5.0``): buffered documents are written at least
-  this often.
+- ``BILI_DEAD_LETTER_DIR`` (``""``): empty means ``data``.
+- ``BILI_STORE_ROWS_BATCH_SIZE`` (rows of batch items per bulk write, unordered),
+  ``BILI_STORE_FLUSH_SECONDS``, ``BILI_STORE_RETRY_DELAYS``: see
+  :mod:`bilicrawl.pipelines.batching`.
 """
 
 from __future__ import annotations
@@ -40,13 +37,14 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
-from bilicrawl.config import ConfigError, get_float, get_int
+from bilicrawl.config import ConfigError, get_float
 from bilicrawl.pipelines.batching import (
     BatchingStorePipeline,
     Document,
     Upsert,
-    check_directory,
+    batching_settings,
     combined,
+    dead_letter_dir,
     key_of,
 )
 
@@ -152,10 +150,10 @@ class MongoPipeline(BatchingStorePipeline):
             ) from None
         except ConfigurationError as error:
             raise ConfigError(f"MONGO_URI {mask_uri(uri)!r} cannot be used: {error}") from None
-        dead_letter_dir = settings.get("MONGO_DEAD_LETTER_DIR")
-        if not dead_letter_dir:
-            raise ConfigError("MONGO_DEAD_LETTER_DIR is not set")
-        check_directory("MONGO_DEAD_LETTER_DIR", Path(dead_letter_dir))
+        batching = batching_settings(
+            settings, batch_size_setting="MONGO_BATCH_SIZE",
+            dead_letters=dead_letter_dir(settings, Path("data")),
+        )  # fmt: skip
         return cls(
             crawler,
             uri=uri,
@@ -163,11 +161,12 @@ class MongoPipeline(BatchingStorePipeline):
             database_name=settings.get("MONGO_DATABASE"),
             client_class=load_object(settings.get("MONGO_CLIENT_CLASS")),
             connect_timeout=connect_timeout,
-            batch_size=get_int(settings, "MONGO_BATCH_SIZE", minimum=1),
-            rows_batch_size=get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
-            flush_seconds=get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True),
-            dead_letter_dir=Path(dead_letter_dir),
+            **batching,
         )
+
+    @property
+    def name(self) -> str:
+        return f"MongoDB database {self.database_name} at {self.hosts}"
 
     def _connect(self) -> None:
         from pymongo import ASCENDING  # noqa: PLC0415 (see from_crawler)

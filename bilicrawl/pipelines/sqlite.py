@@ -16,6 +16,9 @@ write. The database uses WAL mode, so :func:`iter_documents` and
 :func:`count_documents` can read while a crawl writes. Buffering, retries and
 dead letters are described in :mod:`bilicrawl.pipelines.batching`.
 
+A file is checked when the crawl starts (``quick_check``, and that it is a
+bilicrawl store: :func:`check_store`), before any request.
+
 Settings:
 
 - ``MONGO_URI`` (``""``): when set, MongoDB stores items and this pipeline is
@@ -25,12 +28,10 @@ Settings:
   written is a one-line :class:`~bilicrawl.config.ConfigError` naming the path
   and the OS reason, raised then, before anything is fetched.
 - ``SQLITE_BATCH_SIZE`` (``500``): documents per collection per transaction.
-- ``BILI_STORE_ROWS_BATCH_SIZE`` (``50000``): rows of batch items per transaction.
-- ``SQLITE_DEAD_LETTER_DIR`` (``""``): where batches that could not be written are
-  appended, as ``failed-<collection>.jsonl`` (``.partial.jsonl`` for partial
-  documents); empty means next to ``SQLITE_PATH``.
-- ``BILI_STORE_FLUSH_SECONDS`` (``5.0``): buffered documents are written at least
-  this often.
+- ``SQLITE_BUSY_TIMEOUT`` (``5.0``): seconds a write waits for another writer's lock.
+- ``BILI_DEAD_LETTER_DIR`` (``""``): empty means next to ``SQLITE_PATH``.
+- ``BILI_STORE_ROWS_BATCH_SIZE``, ``BILI_STORE_FLUSH_SECONDS``,
+  ``BILI_STORE_RETRY_DELAYS``: see :mod:`bilicrawl.pipelines.batching`.
 """
 
 from __future__ import annotations
@@ -49,14 +50,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapy.exceptions import NotConfigured
 
-from bilicrawl.config import ConfigError, get_float, get_int
+from bilicrawl.config import ConfigError, get_float
 from bilicrawl.pipelines.batching import (
     ROUTES,
     BatchingStorePipeline,
     Document,
     Route,
     Upsert,
-    check_directory,
+    batching_settings,
+    dead_letter_dir,
     dump_document,
     key_of,
     location_error,
@@ -234,10 +236,12 @@ class SQLitePipeline(BatchingStorePipeline):
         crawler: Crawler,
         *,
         path: Path,
+        busy_timeout: float,
         **batching: Any,
     ) -> None:
         super().__init__(crawler, **batching)
         self.path = path
+        self.busy_timeout = busy_timeout
         # Set by _connect() in open_spider(); used only on the worker thread.
         self._connection: sqlite3.Connection
 
@@ -250,25 +254,23 @@ class SQLitePipeline(BatchingStorePipeline):
         if not settings.get("SQLITE_PATH"):
             raise ConfigError("SQLITE_PATH is not set")
         path = Path(settings.get("SQLITE_PATH"))
-        batch_size = get_int(settings, "SQLITE_BATCH_SIZE", minimum=1)
-        flush_seconds = get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True)
-        dead_letter_dir = settings.get("SQLITE_DEAD_LETTER_DIR")
-        if dead_letter_dir:
-            check_directory("SQLITE_DEAD_LETTER_DIR", Path(dead_letter_dir))
+        batching = batching_settings(
+            settings, batch_size_setting="SQLITE_BATCH_SIZE",
+            dead_letters=dead_letter_dir(settings, path.parent),
+        )  # fmt: skip
+        busy_timeout = get_float(settings, "SQLITE_BUSY_TIMEOUT", minimum=0)
         # Last, as it creates the file: the cheapest reliable check there is.
         _prepare_file(path)
-        return cls(
-            crawler,
-            path=path,
-            batch_size=batch_size,
-            rows_batch_size=get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
-            flush_seconds=flush_seconds,
-            dead_letter_dir=Path(dead_letter_dir or path.parent),
-        )
+        check_store(path)
+        return cls(crawler, path=path, busy_timeout=busy_timeout, **batching)
+
+    @property
+    def name(self) -> str:
+        return f"the SQLite database {self.path}"
 
     def _connect(self) -> None:
         _prepare_file(self.path)  # again: the file system may have changed since the start
-        connection = sqlite3.connect(self.path)
+        connection = sqlite3.connect(self.path, timeout=self.busy_timeout)
         try:
             # 16 KiB pages (only a new file takes them): a sixth cheaper to write rows.
             connection.execute("PRAGMA page_size=16384")
@@ -280,6 +282,7 @@ class SQLitePipeline(BatchingStorePipeline):
             with connection:
                 for collection, table in TABLES.items():
                     _create(connection, self.path, collection, table)
+                connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         except sqlite3.Error as error:
             connection.close()
             raise ConfigError(f"SQLITE_PATH {str(self.path)!r} cannot be used: {error}") from None
@@ -354,6 +357,34 @@ def _prepare_file(path: Path) -> None:
         raise location_error("SQLITE_PATH", path, not_a_directory) from None
     except OSError as error:
         raise location_error("SQLITE_PATH", path, error) from None
+
+
+APPLICATION_ID = 0x42494C49
+"""``PRAGMA application_id`` of a bilicrawl store ("BILI"): another program's file is refused."""
+
+
+def check_store(path: Path) -> None:
+    """Raise ConfigError unless *path* is an empty file or a sound bilicrawl store.
+
+    ``quick_check`` reads every page (seconds for gigabytes): a corrupt file
+    found at the first write would already have cost the crawl's requests.
+    """
+    where = f"SQLITE_PATH {str(path)!r}"
+    try:
+        with closing(sqlite3.connect(path)) as connection:
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
+            (application_id,) = connection.execute("PRAGMA application_id").fetchone()
+            tables = {name for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
+    except sqlite3.DatabaseError as error:
+        raise ConfigError(f"{where} is not a usable SQLite database: {error}") from None
+    if problems != ["ok"]:
+        raise ConfigError(
+            f"{where} is corrupt ({'; '.join(problems)}): restore it from a backup or use a"
+            " new SQLITE_PATH"
+        )
+    if tables and application_id != APPLICATION_ID and tables.isdisjoint(TABLES):
+        raise ConfigError(f"{where} is not a bilicrawl store: its tables are {sorted(tables)}")
 
 
 def _create(connection: sqlite3.Connection, path: Path, collection: str,
