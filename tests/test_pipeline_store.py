@@ -35,6 +35,8 @@ from bilicrawl.items import (
     LiveRoom,
     Official,
     OfficialVerify,
+    RelationItem,
+    RelationListItem,
     UserItem,
     UserStubItem,
     Vip,
@@ -943,3 +945,147 @@ async def test_full_rows_replace_and_keep_their_nulls(backend: Backend) -> None:
         {**row, "medal": medal, "text": "改", "crawled_at": CRAWLED_AT + 1},
         {**row, "id_str": "def", "crawled_at": CRAWLED_AT + 2},
     ]
+
+
+def part_record(cid: int, rows: int) -> DanmakuPartItem:
+    return DanmakuPartItem(
+        cid=cid, aid=2, duration=60, stat_danmaku=rows, view_count=rows, xml_maxlimit=None,
+        closed=False, segments_expected=1, segments_fetched=1,
+        stored=DanmakuStored(seg=rows, xml=0, history=0), distinct=rows, crawled_at=CRAWLED_AT,
+    )  # fmt: skip
+
+
+@deferred_f_from_coro_f
+async def test_a_record_is_withheld_when_its_rows_could_not_be_stored(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows dead-lettered: their record is not stored, so resume fetches the part again."""
+
+    def refuse_danmaku(ids: list[int]) -> None:
+        if 1 in ids:  # the danmaku batch (dmids 1, 2)
+            raise OSError("database or disk is full")
+
+    attempts = on_write(monkeypatch, backend, refuse_danmaku)
+    rows = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+                            rows=[danmaku_row(1), danmaku_row(2)])  # fmt: skip
+    video = make_video(aid=5)
+
+    with caplog.at_level(logging.WARNING, logger="bilicrawl"):
+        crawler = await store(backend, [rows, part_record(7, rows=2), video],
+                              BILI_STORE_RETRY_DELAYS=[0.01])  # fmt: skip
+
+    assert backend.stored_danmaku() == {}
+    assert backend.stored_rows("danmaku_parts") == [], "no record claims the lost rows"
+    assert backend.stored_titles() == {5: video.title}, "other documents are still stored"
+    assert [1, 2] in attempts and [7] not in attempts, "the record was never written"
+    assert [row["dmid"] for row in dead_letters(backend, "failed-danmaku.partial.jsonl")] == [
+        1, 2
+    ]
+    assert dead_letters(backend, "failed-danmaku_parts.jsonl") == [], "never replayed either"
+    stats = storage_stats(crawler)
+    assert stats["bilicrawl/storage/failed/danmaku"] == 2
+    assert stats["bilicrawl/storage/withheld/danmaku_parts"] == 1
+    assert "bilicrawl/storage/upserted/danmaku_parts" not in stats
+    assert any("Not storing 1 danmaku_parts records" in message
+               for message in messages(caplog, logging.WARNING))  # fmt: skip
+
+
+@deferred_f_from_coro_f
+async def test_a_record_buffered_apart_from_its_rows_waits_for_them(
+    backend: Backend,
+) -> None:
+    """relation_lists counts relations: flushing a record flushes the edges first."""
+    pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
+                                 BILI_STORE_FLUSH_SECONDS=600)  # fmt: skip
+    pipeline.batch_size = 100  # the edges' buffer would wait for 100
+    written: list[str] = []
+    write = pipeline._write
+
+    def logged(collection: str, upserts: list[Upsert]) -> None:
+        write(collection, upserts)
+        written.append(collection)
+
+    pipeline._write = logged  # type: ignore[method-assign]
+    await pipeline.open_spider()
+    await pipeline.process_item(RelationItem(src_mid=1, dst_mid=2, mtime=1, crawled_at=1))
+    pipeline.batch_size = 1
+    await pipeline.process_item(RelationListItem(
+        mid=2, direction="followers", total=1, seen=1, status="complete", crawled_at=1,
+    ))  # fmt: skip
+    assert written == ["relations", "relation_lists"]
+    await pipeline.close_spider()
+
+
+@deferred_f_from_coro_f
+async def test_a_forced_exit_withholds_records_whose_rows_failed(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse_danmaku(ids: list[int]) -> None:
+        if 1 in ids:
+            raise OSError("disk I/O error")
+
+    on_write(monkeypatch, backend, refuse_danmaku)
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_FLUSH_SECONDS=600)
+    await pipeline.open_spider()
+    await pipeline.process_item(DanmakuBatchItem(
+        cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT, rows=[danmaku_row(1)],
+    ))  # fmt: skip
+    await pipeline.process_item(part_record(7, rows=1))
+
+    await maybe_deferred_to_future(pipeline.before_exit())
+
+    assert backend.stored_rows("danmaku_parts") == []
+    assert [row["dmid"] for row in dead_letters(backend, "failed-danmaku.partial.jsonl")] == [1]
+    assert dead_letters(backend, "failed-danmaku_parts.jsonl") == []
+    assert storage_stats(crawler)["bilicrawl/storage/withheld/danmaku_parts"] == 1
+    await pipeline.close_spider()
+
+
+@deferred_f_from_coro_f
+async def test_written_counts_distinct_documents_not_upserts(backend: Backend) -> None:
+    items = [
+        make_video(aid=1), make_video(aid=2),
+        DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+                         rows=[danmaku_row(1), danmaku_row(2)]),
+        make_video(aid=1, title="again"),
+        DanmakuBatchItem(cid=7, aid=2, source="xml", crawled_at=CRAWLED_AT,
+                         rows=[danmaku_row(2), danmaku_row(3)]),
+    ]  # fmt: skip
+
+    crawler = await store(backend, items, **batches_of(1))
+
+    stats = storage_stats(crawler)
+    assert stats["bilicrawl/storage/upserted/videos"] == 3
+    assert stats["bilicrawl/storage/written/videos"] == 2
+    assert stats["bilicrawl/storage/upserted/danmaku"] == 4
+    assert stats["bilicrawl/storage/written/danmaku"] == 3
+
+
+@deferred_f_from_coro_f
+async def test_a_failing_batch_stalls_the_crawl_until_it_is_written(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = iter([True, True])
+
+    def fail_twice(ids: list[int]) -> None:
+        if next(failures, False):
+            raise OSError("database is locked")
+
+    on_write(monkeypatch, backend, fail_twice)
+    pipeline, crawler = build_pipeline(backend, **batches_of(1),
+                                       BILI_STORE_RETRY_DELAYS=[0.01, 0.01])  # fmt: skip
+    events: list[str] = []
+    crawler.signals.connect(lambda collection, error: events.append(f"stalled {error}"),
+                            signal=signals.store_stalled, weak=False)  # fmt: skip
+    crawler.signals.connect(lambda: events.append("resumed"), signal=signals.store_resumed,
+                            weak=False)  # fmt: skip
+    crawler.signals.connect(lambda collection, keys: events.append(f"committed {keys}"),
+                            signal=signals.store_committed, weak=False)  # fmt: skip
+
+    await pipeline.open_spider()
+    await pipeline.process_item(make_video(aid=1))
+    await pipeline.close_spider()
+
+    assert events == ["stalled database is locked", "committed [(1,)]", "resumed"]
+    assert backend.stored_titles().keys() == {1}
+
