@@ -3,9 +3,12 @@
 Scrapy's own command exits 0 whenever the crawl started, and shows a bad
 argument or setting as a traceback. This one (``COMMANDS_MODULE``) reports a
 :class:`~bilicrawl.config.ConfigError` raised while the crawl starts (spider
-arguments, settings, the store) as one line on stderr, and exits with the
-status the end-of-crawl summary decided (``bilicrawl.extensions.summary``; the
-statuses are listed in the README).
+arguments, settings, the store) as one line on stderr, checks Scrapy's own
+typed settings first (:func:`check_scrapy_settings`: ``-s
+CONCURRENT_REQUESTS=abc`` would be a traceback deep in the engine), and exits
+with the status the end-of-crawl summary decided (``bilicrawl.extensions.summary``;
+the statuses are listed in the README), saying on stderr too when no input
+named anything to crawl.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.settings import default_settings
 from twisted.internet.defer import Deferred, FirstError
 from twisted.python.failure import Failure
 
-from bilicrawl.config import ConfigError
+from bilicrawl.config import ConfigError, get_float
 from bilicrawl.extensions.summary import FAILED, FORCED_SHUTDOWN, USAGE, CrawlSummary
 from bilicrawl.stats import stat_key
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,28 @@ def config_error(error: BaseException | None) -> ConfigError | None:
     return None
 
 
+def check_scrapy_settings(settings: BaseSettings) -> None:
+    """Raise ConfigError for a Scrapy setting given as text that its type refuses.
+
+    The type is that of Scrapy's default: a boolean must be one Scrapy reads, a
+    number any number (an integer default may take a float, ``DOWNLOAD_DELAY``).
+    """
+    for name in dir(default_settings):
+        default = getattr(default_settings, name)
+        if not name.isupper() or type(default) not in (bool, int, float):
+            continue
+        value = settings.get(name)
+        if not isinstance(value, str):
+            continue
+        if isinstance(default, bool):
+            try:
+                settings.getbool(name)
+            except ValueError:
+                raise ConfigError(f"{name} must be true or false, not {value!r}") from None
+        else:
+            get_float(settings, name)
+
+
 class Command(ScrapyCrawlCommand):
     def short_desc(self) -> str:
         return "Run a spider of the current project; the exit status says how it went"
@@ -56,6 +83,11 @@ class Command(ScrapyCrawlCommand):
         process = self.crawler_process
         if process is None:
             raise RuntimeError("scrapy crawl runs with a crawler process")
+        try:
+            check_scrapy_settings(self.settings)
+        except ConfigError as error:
+            self._fail(USAGE, str(error))
+            return
         try:
             crawler = self._create_crawler(args[0])
         except KeyError:
@@ -70,6 +102,9 @@ class Command(ScrapyCrawlCommand):
         process.start()
         if self.exitcode == 0:
             self.exitcode = self._crawl_status(crawler)
+            if self.exitcode == USAGE:
+                sys.stderr.write("scrapy crawl: error: no input names anything to crawl"
+                                 " (see the crawl summary)\n")
 
     def _crawl_status(self, crawler: Crawler) -> int:
         status = crawler.stats.get_value(stat_key("exit_status"))
