@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
+from unittest.mock import Mock
 
 import pytest
 from scrapy import Request, Spider
@@ -47,7 +48,10 @@ class Env:
             SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
             SPACE_SLOT: Slot(concurrency=4, delay=0.0, jitter=0.0),
         }
-        self.crawler.engine = SimpleNamespace(downloader=SimpleNamespace(slots=self.slots))
+        self.woken: list[Slot] = []
+        """Slots the throttle asked the downloader to process again."""
+        downloader = SimpleNamespace(slots=self.slots, _process_queue=self.woken.append)
+        self.crawler.engine = SimpleNamespace(downloader=downloader)
         throttle = self.crawler.get_extension(BiliThrottle)
         assert throttle is not None
         self.throttle = throttle
@@ -150,6 +154,21 @@ def test_one_risk_answer_only_probes(caplog: pytest.LogCaptureFixture) -> None:
     assert env.slots[SLOT].delay == pytest.approx(1 / CAP)
     assert env.rate == CAP
     assert not caplog.records, "routine: logged at DEBUG"
+
+
+def test_a_slot_waiting_out_a_pause_that_has_ended_is_woken() -> None:
+    """Scrapy's downloader waits for a delay in a call it set up: the end of the pause
+    cancels it, or the request after the probe would still wait the whole pause."""
+    env = Env()
+    env.risk()
+    slot = env.slots[SLOT]
+    pending = slot.latercall = Mock()
+    env.clock.now += env.backoff().delay
+    env.answer(signals.clean_answer)
+    pending.cancel.assert_called_once_with()
+    assert slot.latercall is None
+    assert env.woken == [slot]
+    assert slot.delay == pytest.approx(1 / CAP)
 
 
 def test_answers_already_in_flight_count_once() -> None:

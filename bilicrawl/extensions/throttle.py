@@ -207,16 +207,23 @@ class BiliThrottle:
     def _set_delays(self, host: str, only: str | None = None, lower: bool = False) -> None:
         """Apply the rates and the host's back-off to the host's slots.
 
-        Delays are only raised unless *lower*: AutoThrottle may want more.
+        Delays are only raised unless *lower*: AutoThrottle may want more. A
+        slot whose delay is lowered is woken: Scrapy's downloader would
+        otherwise wait out the old delay (a pause that has ended) before its
+        next request.
         """
         backoff = self.backoffs.get(host, Backoff()).delay
-        slots = self.crawler.engine.downloader.slots
+        downloader = self.crawler.engine.downloader
         for key, rate in self.rates.items():
-            slot = slots.get(key)
+            slot = downloader.slots.get(key)
             if rate.host != host or slot is None or (only and key != only):
                 continue
             delay = max(self.spacing / rate.rate, backoff)
             slot.delay = delay if lower else max(slot.delay, delay)
+            if lower and slot.latercall:
+                slot.latercall.cancel()
+                slot.latercall = None
+                downloader._process_queue(slot)  # private: reschedules at the new delay
 
     def _sent_after_step(self, request: Request, backoff: Backoff, now: float) -> bool:
         """Whether *request* left after the host's last step (its answer is news)."""
