@@ -282,7 +282,8 @@ class SQLitePipeline(BatchingStorePipeline):
             with connection:
                 for collection, table in TABLES.items():
                     _create(connection, self.path, collection, table)
-                connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                if connection.execute("PRAGMA application_id").fetchone() != (APPLICATION_ID,):
+                    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         except sqlite3.Error as error:
             connection.close()
             raise ConfigError(f"SQLITE_PATH {str(self.path)!r} cannot be used: {error}") from None
@@ -370,6 +371,7 @@ def check_store(path: Path) -> None:
     found at the first write would already have cost the crawl's requests.
     """
     where = f"SQLITE_PATH {str(path)!r}"
+    problems, application_id, tables = ["ok"], APPLICATION_ID, set()
     try:
         with closing(sqlite3.connect(path)) as connection:
             problems = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
@@ -377,7 +379,10 @@ def check_store(path: Path) -> None:
             tables = {name for (name,) in connection.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
     except sqlite3.DatabaseError as error:
-        raise ConfigError(f"{where} is not a usable SQLite database: {error}") from None
+        if getattr(error, "sqlite_errorname", "") == "SQLITE_CORRUPT":
+            problems = [str(error)]
+        else:
+            raise ConfigError(f"{where} is not a usable SQLite database: {error}") from None
     if problems != ["ok"]:
         raise ConfigError(
             f"{where} is corrupt ({'; '.join(problems)}): restore it from a backup or use a"

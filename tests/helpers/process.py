@@ -21,10 +21,11 @@ class Crawl:
     """A ``scrapy crawl SPIDER`` subprocess against *api_url*, its log in ``crawl.log``."""
 
     def __init__(self, tmp_path: Path, api_url: str, args: list[str], *, spider: str = "video",
-                 env: dict[str, str] | None = None, **settings: str) -> None:  # fmt: skip
+                 env: dict[str, str] | None = None, database: Path | None = None,
+                 prefix: list[str] | None = None, **settings: str) -> None:  # fmt: skip
         tmp_path.mkdir(parents=True, exist_ok=True)
-        self.database = tmp_path / "store.db"
-        command = [sys.executable, "-m", "scrapy", "crawl", spider, *args]
+        self.database = database or tmp_path / "store.db"
+        command = [*(prefix or []), sys.executable, "-m", "scrapy", "crawl", spider, *args]
         for name, value in settings.items():
             command += ["-s", f"{name}={value}"]
         environment = {
