@@ -10,12 +10,14 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 
+from bilicrawl import signals
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.extensions.summary import (
     BLOCKED,
     FAILED,
     INTERRUPTED,
     OK,
+    USAGE,
     CrawlSummary,
     exit_status,
     summary_lines,
@@ -23,53 +25,108 @@ from bilicrawl.extensions.summary import (
 from bilicrawl.middlewares.outcome import NetworkGaveUp, RequestOutcomeMiddleware
 from tests.utils import project_settings
 
-STORED = {"bilicrawl/input/accepted": 3, "bilicrawl/storage/upserted/videos": 3}
+STORED = {
+    "bilicrawl/input/accepted": 3, "bilicrawl/input/stored": 3,
+    "bilicrawl/storage/written/videos": 3,
+}  # fmt: skip
+ABSENT = {
+    "bilicrawl/input/accepted": 2, "bilicrawl/input/absent/api_code_-404": 1,
+    "bilicrawl/input/absent/has_nothing": 1,
+}  # fmt: skip
+GAVE_UP = {**STORED, "bilicrawl/input/stored": 1, "bilicrawl/input/not_fetched/gave_up": 2}
 
 
 @pytest.mark.parametrize(
     ("stats", "reason", "status"),
     [
         (STORED, "finished", OK),
-        ({}, "finished", OK),  # nothing to do (everything already stored) is fine
-        ({"bilicrawl/input/accepted": 2}, "finished", FAILED),
+        ({"bilicrawl/input/already_stored": 3}, "finished", OK),  # resumed: nothing left
+        (ABSENT, "finished", OK),  # the site has none of them
+        (GAVE_UP, "finished", FAILED),
+        ({**STORED, "bilicrawl/input/not_stored/store_failed": 1}, "finished", FAILED),
         ({**STORED, "bilicrawl/storage/failed/videos": 1}, "finished", FAILED),
         ({**STORED, "bilicrawl/storage/lost/videos": 1}, "finished", FAILED),
+        ({"bilicrawl/input/bad": 2}, "finished", USAGE),  # every input bad
+        ({}, "finished", USAGE),  # no input at all
         (STORED, "start_error", FAILED),
         (STORED, "closespider_timeout", FAILED),
+        (STORED, "bilicrawl_store_failed", FAILED),
         (STORED, "bilicrawl_risk_control", BLOCKED),
         ({"bilicrawl/input/accepted": 2}, "bilicrawl_dead_host", BLOCKED),
         (STORED, "shutdown", INTERRUPTED),
         (STORED, "forced_shutdown", INTERRUPTED),
+        ({"bilicrawl/input/bad": 2}, "shutdown", INTERRUPTED),
     ],
 )
 def test_exit_status(stats: dict[str, Any], reason: str, status: int) -> None:
     assert exit_status(stats, reason).status == status
 
 
-def test_summary_lines_say_what_was_stored_and_what_was_not() -> None:
+@pytest.mark.parametrize(
+    ("first", "then", "status"),
+    [
+        ("bilicrawl_store_failed", "shutdown", FAILED),
+        ("bilicrawl_risk_control", "bilicrawl_store_failed", BLOCKED),
+        ("shutdown", "bilicrawl_risk_control", INTERRUPTED),
+        ("bilicrawl_store_failed", "finished", FAILED),  # the last batch failed at close
+    ],
+)
+def test_the_first_closing_reason_decides(first: str, then: str, status: int) -> None:
+    crawler = get_crawler(Spider, project_settings())
+    crawler.stats.open_spider()
+    for name, value in STORED.items():
+        crawler.stats.set_value(name, value)
+    summary = crawler.get_extension(CrawlSummary)
+    summary.engine_started()
+    if first == "bilicrawl_store_failed":
+        crawler.signals.send_catch_log(
+            signals.store_failed, collection="videos", keys=[(2,)], error=OSError("full")
+        )
+    crawler.signals.send_catch_log(signals.crawl_closing, reason=first)
+    crawler.signals.send_catch_log(signals.crawl_closing, reason=then)
+    assert summary.report(then) == status
+    assert crawler.stats.get_value("bilicrawl/closing/first_reason") == first
+
+
+def test_summary_lines_add_up_and_say_what_was_stored_and_what_was_not() -> None:
     stats = {
-        **STORED,
+        "bilicrawl/input/accepted": 9,
         "bilicrawl/input/bad": 2,
         "bilicrawl/input/duplicate": 1,
-        "bilicrawl/unfetched/api_code_-404": 4,
-        "bilicrawl/unfetched/network": 1,
-        "bilicrawl/storage/failed/videos": 5,
+        "bilicrawl/input/stored": 3,
+        "bilicrawl/input/absent/api_code_-404": 2,
+        "bilicrawl/input/absent/has_nothing": 1,
+        "bilicrawl/input/not_fetched/gave_up": 1,
+        "bilicrawl/input/not_fetched/cancelled": 1,
+        "bilicrawl/input/not_stored/store_failed": 1,
+        "bilicrawl/input/unread": 40,
+        "bilicrawl/storage/written/videos": 3,
+        "bilicrawl/storage/upserted/videos": 7,  # upserts are not documents
+        "bilicrawl/storage/failed/videos": 1,
+        "bilicrawl/throttle/slowdowns/risk": 2,
+        "bilicrawl/closing/first_reason": "bilicrawl_store_failed",
     }
-    outcome = exit_status(stats, "finished")
-    assert summary_lines(stats, "finished", outcome) == [
-        "inputs: 3 accepted, 2 bad, 1 duplicate, 0 already stored",
-        "stored: videos 3",
-        "not fetched: 5 (api_code_-404 4, network 1)",
-        "dead-lettered (in failed-<collection>[.partial].jsonl): videos 5",
-        "finish reason: finished",
+    outcome = exit_status(stats, "shutdown")
+    assert outcome.status == FAILED
+    assert summary_lines(stats, "shutdown", outcome) == [
+        "inputs: 9 accepted, 2 bad, 1 duplicate, 0 already stored",
+        "accepted 9 = stored 3 + absent on the site 3 + not fetched 2 + not stored 1",
+        "absent on the site: api_code_-404 2, has_nothing 1",
+        "not fetched: cancelled 1, gave_up 1",
+        "not stored: store_failed 1",
+        "not read (the crawl closed first): 40 inputs",
+        "written (distinct documents): videos 3",
+        "dead-lettered (in failed-<collection>[.partial].jsonl): videos 1",
+        "slowdowns: risk 2",
+        "finish reason: shutdown (closing began: bilicrawl_store_failed)",
         "exit status: 1",
         f"next: {outcome.explanation}",
     ]
 
 
-def test_failed_network_requests_suggest_a_resumed_rerun() -> None:
-    outcome = exit_status({**STORED, "bilicrawl/unfetched/network": 2}, "finished")
-    assert outcome.status == OK
+def test_inputs_that_gave_up_suggest_a_resumed_rerun() -> None:
+    outcome = exit_status(GAVE_UP, "finished")
+    assert outcome.status == FAILED
     assert "-a resume=true" in outcome.explanation
 
 
