@@ -1,21 +1,17 @@
-"""Buffered, ordered, retrying writes shared by the storage pipelines, and what the store tells.
+"""Buffered, ordered, retrying writes shared by the storage pipelines.
 
-Documents are buffered per collection and written as one upsert per natural
-key: a batch when ``batch_size`` are pending (rows of batch items such as
-danmaku, ``rows_batch_size`` at a time), every ``flush_seconds``, when the
-crawl starts closing and at close, on one worker thread so the reactor never
-blocks. A flush writes rows first, then documents, then records (item classes
-with ``describes``): a record is written only once the rows it counts are
-committed, and withheld for good once a batch of what it describes failed, so
-``resume`` fetches it again instead of trusting it. A batch that fails is
-retried ``BILI_STORE_RETRY_DELAYS`` (``store_stalled``: the crawl pauses); if
-it still fails it is dead-lettered (``BILI_DEAD_LETTER_DIR``) and
-``store_failed`` closes the crawl (:mod:`bilicrawl.extensions.store_guard`).
-docs/operations.md describes the guarantees.
+Documents are buffered per collection, one upsert per natural key, and written
+on one worker thread when a batch is full, every ``flush_seconds``, when the
+crawl starts closing and at close. A flush writes rows, then documents, then
+records (classes with ``describes``), and a record is withheld once a batch of
+what it describes failed: ``resume`` never trusts a record whose rows are not
+stored. A failing batch is retried ``BILI_STORE_RETRY_DELAYS`` (``store_stalled``),
+then dead-lettered to ``BILI_DEAD_LETTER_DIR`` (``store_failed``: the crawl
+closes). docs/operations.md, "When the store fails during a crawl", says why.
 
-Stats: ``bilicrawl/storage/{upserted,batches,retries,failed,lost,withheld,written}/<collection>``
-(``failed``: dead-lettered; ``lost``: not even that; ``written``: distinct
-documents committed, set at close) and ``bilicrawl/storage/flushes/{timer,closing}``.
+Stats: ``bilicrawl/storage/<what>/<collection>`` for ``upserted``, ``batches``,
+``retries``, ``failed`` (dead-lettered), ``lost``, ``withheld`` and ``written``
+(distinct documents, at close); ``bilicrawl/storage/flushes/{timer,closing}``.
 """
 
 from __future__ import annotations
