@@ -30,23 +30,40 @@ What it adds, at send time (after the download slot's delay):
   (``download_latency``, ...) is copied back to it, and a response the delegate
   tied to the copy is tied to the request, so middlewares, the throttle and the
   spider see the request they know. ``response.url`` is the signed URL sent.
+- Closing: once the crawl is closing (``bilicrawl.signals.crawl_closing``: a
+  breaker trip, Ctrl-C, SIGTERM) nothing is sent any more. Every request passes
+  here right before it leaves, whatever it waited for (a WBI-key or buvid fetch
+  a middleware awaited, a retry, a probe), so each is refused with
+  :class:`~bilicrawl.extensions.closing.CrawlClosing`; one that reaches a
+  download slot then is cancelled on the next loop turn, not after the slot's
+  delay, which a back-off may have set to ten minutes. Requests already on the
+  wire get :data:`IN_FLIGHT_GRACE` seconds to be answered (a fetched document
+  is worth keeping), then are abandoned with ``CrawlClosing`` too, so a hung
+  connection cannot hold the closing crawl for its ``DOWNLOAD_TIMEOUT``.
 
 Settings: ``BILI_DOWNLOAD_HANDLER``, ``BILI_IMPERSONATE``; a bad value is a
 ``ConfigError`` (reported in one line by ``scrapy crawl`` through
 ``WbiSignMiddleware``, which checks this handler is installed).
 
-Stats: ``bilicrawl/wbi/signed``.
+Stats: ``bilicrawl/wbi/signed``; ``bilicrawl/closing/refused``,
+``bilicrawl/closing/cancelled`` and ``bilicrawl/closing/abandoned``, the
+requests not sent, cancelled in a slot and abandoned on the wire once closing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from typing import TYPE_CHECKING, Any, get_args
 
+from scrapy import signals as scrapy_signals
+from scrapy.utils.asyncio import call_later
 from scrapy.utils.misc import build_from_crawler, load_object
 
+from bilicrawl import signals
 from bilicrawl.config import ConfigError
+from bilicrawl.extensions.closing import CrawlClosing, cancel_queued_downloads
 from bilicrawl.middlewares.wbi import sign_for_sending
 from bilicrawl.stats import stat_key
 
@@ -64,6 +81,9 @@ DEFAULT_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
 IMPERSONATE_HANDLER = "scrapy_impersonate.ImpersonateDownloadHandler"
 IMPERSONATE_META = "impersonate"
 IMPERSONATE_ARGS_META = "impersonate_args"
+IN_FLIGHT_GRACE = 3.0
+"""Seconds a request on the wire may still take once the crawl is closing: the
+process exits within 5 s of a breaker trip or a signal."""
 
 
 def impersonated_browser(settings: BaseSettings) -> str:
@@ -112,7 +132,7 @@ def delegate_class(settings: BaseSettings) -> type:
 
 
 class BiliDownloadHandler:
-    """Signs WBI requests and delegates the download (see the module docstring)."""
+    """Signs WBI requests, refuses them once the crawl is closing, delegates the download."""
 
     lazy = False
 
@@ -121,20 +141,30 @@ class BiliDownloadHandler:
         self.browser = impersonated_browser(crawler.settings)
         self.delegate: Any = build_from_crawler(delegate_class(crawler.settings), crawler)
         self.clock: Callable[[], float] = time.time
+        self.closing: str | None = None
+        """Why the crawl is closing, once it is."""
+        self._in_flight: set[asyncio.Future[Response]] = set()
+        crawler.signals.connect(self._on_closing, signal=signals.crawl_closing)
+        crawler.signals.connect(
+            self._on_reached_downloader, signal=scrapy_signals.request_reached_downloader
+        )
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     async def download_request(self, request: Request) -> Response:
+        if self.closing is not None:
+            self.crawler.stats.inc_value(stat_key("closing", "refused"))
+            raise CrawlClosing(f"not sent: {self.closing}")
         signed_url = sign_for_sending(request, self.clock())
         if signed_url is None and not self.browser:
-            return await self.delegate.download_request(request)
+            return await self._delegate(request)
         if signed_url is not None:
             self.crawler.stats.inc_value(stat_key("wbi", "signed"))
         sent = self._to_send(request, signed_url or request.url)
         try:
-            response: Response = await self.delegate.download_request(sent)
+            response = await self._delegate(sent)
         finally:
             request.meta.update(sent.meta)
         if response.request is sent:
@@ -153,6 +183,36 @@ class BiliDownloadHandler:
                 **meta.get(IMPERSONATE_ARGS_META, {}),
             }
         return request.replace(url=url, cookies={})
+
+    async def _delegate(self, request: Request) -> Response:
+        """Download *request* with the delegate, unless abandoned while closing."""
+        download = asyncio.ensure_future(self.delegate.download_request(request))
+        self._in_flight.add(download)
+        try:
+            return await download
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.closing is None or (task is not None and task.cancelling()):
+                raise  # not abandoned here: the caller is being cancelled
+            self.crawler.stats.inc_value(stat_key("closing", "abandoned"))
+            raise CrawlClosing(
+                f"no answer {IN_FLIGHT_GRACE:g} s into closing ({self.closing})"
+            ) from None
+        finally:
+            self._in_flight.discard(download)
+
+    def _on_closing(self, reason: str) -> None:
+        self.closing = reason
+        call_later(IN_FLIGHT_GRACE, self._abandon_in_flight)
+
+    def _abandon_in_flight(self) -> None:
+        for download in list(self._in_flight):
+            download.cancel()
+
+    def _on_reached_downloader(self, request: Request) -> None:
+        """Cancel a request queued after closing began once it is in its slot's queue."""
+        if self.closing is not None:
+            call_later(0, cancel_queued_downloads, self.crawler, self.closing)
 
     async def close(self) -> None:
         close = getattr(self.delegate, "close", None)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from unittest.mock import Mock
 from urllib.parse import urlsplit
 
 import pytest
 from scrapy import Request, Spider
+from scrapy import signals as scrapy_signals
+from scrapy.core.downloader import Slot
 from scrapy.exceptions import DownloadTimeoutError
 from scrapy.http import Response, TextResponse
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
+from twisted.internet.defer import Deferred
 
+from bilicrawl import handlers, signals
 from bilicrawl.config import ConfigError
+from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.handlers import BiliDownloadHandler
 from bilicrawl.middlewares.headers import BrowserHeadersMiddleware
 from tests.utils import Clock, project_settings
@@ -30,7 +37,7 @@ class RecordingHandler:
     """A delegate that records what it is given and answers with a JSON envelope.
 
     ``meta["tie"]`` ties the response to the request it got, as scrapy-impersonate
-    does; ``meta["fail"]`` raises a timeout instead.
+    does; ``meta["fail"]`` raises a timeout instead; ``meta["hang"]`` never answers.
     """
 
     lazy = False
@@ -48,6 +55,8 @@ class RecordingHandler:
         request.meta["download_latency"] = 0.25
         if request.meta.get("fail"):
             raise DownloadTimeoutError("too slow")
+        if request.meta.get("hang"):
+            await asyncio.get_running_loop().create_future()
         tied = request if request.meta.get("tie") else None
         return TextResponse(request.url, body=b'{"code":0}', encoding="utf-8", request=tied)
 
@@ -125,6 +134,75 @@ async def test_close_closes_the_delegate() -> None:
     await handler.close()
 
     assert handler.delegate.closed
+
+
+def close(handler: BiliDownloadHandler, reason: str = "bilicrawl_risk_control") -> None:
+    handler.crawler.signals.send_catch_log(signals.crawl_closing, reason=reason)
+
+
+@deferred_f_from_coro_f
+async def test_nothing_is_sent_once_the_crawl_is_closing() -> None:
+    handler = build()
+    close(handler)
+
+    for request in (to_sign(), Request(f"{API}/x/web-interface/nav")):
+        with pytest.raises(CrawlClosing, match="not sent: bilicrawl_risk_control"):
+            await handler.download_request(request)
+
+    assert handler.delegate.requests == []
+    assert handler.crawler.stats.get_value("bilicrawl/closing/refused") == 2
+
+
+@deferred_f_from_coro_f
+async def test_a_request_queued_after_closing_does_not_wait_for_its_slot() -> None:
+    """The nav request a middleware was waiting on reaches a slot 10 minutes from sending."""
+    handler = build()
+    slot = Slot(concurrency=1, delay=600.0, jitter=0.0)
+    failures: list[Any] = []
+    handler.crawler.engine = Mock()
+    handler.crawler.engine.downloader.slots = {"api.bilibili.com": slot}
+    close(handler, "shutdown")
+    request = Request(f"{API}/x/web-interface/nav")
+    deferred: Deferred[Any] = Deferred()
+    deferred.addErrback(failures.append)
+
+    handler.crawler.signals.send_catch_log(
+        scrapy_signals.request_reached_downloader, request=request, spider=handler.crawler.spider
+    )
+    slot.queue.append((request, deferred))  # what the downloader does right after the signal
+    await asyncio.sleep(0.01)
+
+    assert not slot.queue
+    assert [failure.check(CrawlClosing) for failure in failures] == [CrawlClosing]
+    assert handler.crawler.stats.get_value("bilicrawl/closing/cancelled") == 1
+
+
+@deferred_f_from_coro_f
+async def test_a_request_on_the_wire_is_abandoned_after_the_grace(monkeypatch: Any) -> None:
+    monkeypatch.setattr(handlers, "IN_FLIGHT_GRACE", 0.05)
+    handler = build()
+    hung = asyncio.ensure_future(handler.download_request(to_sign(hang=True)))
+    answered = asyncio.ensure_future(handler.download_request(to_sign()))
+    await asyncio.sleep(0)
+    close(handler, "shutdown")
+
+    assert (await answered).status == 200, "an answer within the grace is kept"
+    with pytest.raises(CrawlClosing, match=r"no answer 0.05 s into closing \(shutdown\)"):
+        await hung
+    assert handler.crawler.stats.get_value("bilicrawl/closing/abandoned") == 1
+
+
+@deferred_f_from_coro_f
+async def test_a_download_is_not_abandoned_before_closing() -> None:
+    handler = build()
+    download = asyncio.ensure_future(handler.download_request(to_sign(hang=True)))
+    await asyncio.sleep(0)
+
+    download.cancel()  # as the downloader cancels it, not the handler
+
+    with pytest.raises(asyncio.CancelledError):
+        await download
+    assert handler.crawler.stats.get_value("bilicrawl/closing/abandoned") is None
 
 
 def test_default_delegate_is_scrapys_handler() -> None:

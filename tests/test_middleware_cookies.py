@@ -15,6 +15,8 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
+from bilicrawl import signals
+from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.middlewares.cookies import BiliCookiesMiddleware, mask_secret
 from tests.utils import Clock, FakeEngine
 
@@ -379,6 +381,30 @@ async def test_failed_spi_fetch_warns_once_and_is_retried_later(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "Could not get buvid cookies" in warnings[0].getMessage()
+
+
+@deferred_f_from_coro_f
+async def test_a_fetch_failing_while_closing_fails_the_waiting_requests(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not "sending requests without them": nothing is sent any more."""
+
+    def answer(request: Request) -> Response:
+        mw.crawler.signals.send_catch_log(signals.crawl_closing, reason="bilicrawl_risk_control")
+        raise IgnoreRequest("api_code_-412: not retried: the crawl is closing")
+
+    mw = build(answer)
+
+    with caplog.at_level(logging.WARNING):
+        results = await asyncio.gather(
+            *(mw.process_request(Request(f"{API}/x/{i}")) for i in range(3)),
+            return_exceptions=True,
+        )
+    assert [type(result) for result in results] == [CrawlClosing] * 3
+    assert str(results[0]) == "not sent: bilicrawl_risk_control"
+    assert len(mw.crawler.engine.requests) == 1
+    assert caplog.text == ""
+    assert mw.crawler.stats.get_value("bilicrawl/cookies/buvid_failed") is None
 
 
 @deferred_f_from_coro_f

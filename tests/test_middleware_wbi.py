@@ -15,7 +15,9 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
+from bilicrawl import signals
 from bilicrawl.config import ConfigError
+from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.middlewares.wbi import WbiSignMiddleware, sign_for_sending, sign_url
 from bilicrawl.signing import key_from_url, mixin_key, signed_query
 from tests.utils import Clock, FakeEngine
@@ -336,6 +338,37 @@ async def test_failed_nav_fetch_is_retried_by_the_next_request(
 
     await sign(mw, Request(VIEW_URL))
     assert len(crawler.engine.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(CrawlClosing("not sent: shutdown"), id="cancelled"),
+        pytest.param(IgnoreRequest("api_code_-412: not retried: the crawl is closing"), id="drop"),
+    ],
+)
+@deferred_f_from_coro_f
+async def test_a_fetch_failing_while_closing_fails_the_waiting_requests(
+    crawler_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture, error: Exception
+) -> None:
+    """No retry, no warning: the requests would never be sent anyway."""
+
+    def answer(request: Request) -> Response:
+        crawler.signals.send_catch_log(signals.crawl_closing, reason="shutdown")
+        raise error
+
+    crawler = crawler_factory(answer)
+    mw = build(crawler)
+
+    with caplog.at_level(logging.WARNING):
+        results = await asyncio.gather(
+            *(mw.process_request(Request(VIEW_URL)) for _ in range(3)), return_exceptions=True
+        )
+    assert [type(result) for result in results] == [CrawlClosing] * 3
+    assert len(crawler.engine.requests) == 1
+    assert caplog.text == ""
+    assert crawler.stats.get_value("bilicrawl/wbi/keys_failed") is None
+    assert crawler.stats.get_value("bilicrawl/retry/count") is None
 
 
 @deferred_f_from_coro_f

@@ -1,12 +1,15 @@
-"""Close a crawl at once: the one path shared by the circuit breakers and Ctrl-C.
+"""Close a crawl at once: the one path shared by the circuit breakers, Ctrl-C and SIGTERM.
 
-Scrapy's graceful close waits for every request the downloader holds, and
-requests waiting in a download slot are sent one per slot delay: under a long
-back-off, or against a dead host, closing would take minutes to hours and send
-them all into the ban. :func:`close_now` tells bilicrawl's components the crawl
-is closing (``bilicrawl.signals.crawl_closing``: retries stop, buffered
-documents are written) and fails the queued requests with :class:`CrawlClosing`,
-so only the requests already on the wire are waited for.
+Scrapy's graceful close waits for every request the engine holds, and a
+request waiting in a download slot is sent only after the slot's delay: under a
+long back-off, or against a dead host, closing would take minutes and send
+those requests into the ban. :func:`close_now` tells bilicrawl's components the
+crawl is closing (``bilicrawl.signals.crawl_closing``: retries stop, buffered
+documents are written, the download handler sends nothing more) and fails the
+requests queued in download slots with :class:`CrawlClosing`, so only the
+requests already on the wire are waited for. A request that reaches a slot
+later (the WBI-key or buvid fetch a middleware was waiting on, a network retry)
+is cancelled in turn by :class:`bilicrawl.handlers.BiliDownloadHandler`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,14 @@ def close_now(crawler: Crawler, reason: str, *, close_spider: bool = True) -> No
     *close_spider* is False when Scrapy is already closing the spider (Ctrl-C).
     """
     crawler.signals.send_catch_log(signals.crawl_closing, reason=reason)
-    cancel_queued_downloads(crawler, reason)
+    cancelled = cancel_queued_downloads(crawler, reason)
+    if cancelled:
+        logger.info(
+            "Cancelled %(count)d queued requests (%(reason)s); a rerun with -a resume=true"
+            " fetches them",
+            {"count": cancelled, "reason": reason},
+            extra={"spider": crawler.spider},
+        )
     if close_spider:
         deferred_from_coro(crawler.engine.close_spider_async(reason=reason))
 
@@ -45,7 +55,8 @@ def close_now(crawler: Crawler, reason: str, *, close_spider: bool = True) -> No
 def cancel_queued_downloads(crawler: Crawler, reason: str) -> int:
     """Fail the requests waiting in download slots with CrawlClosing; return how many.
 
-    The slot queues are semi-internal, reached as AutoThrottle reaches slots.
+    Counted in ``bilicrawl/closing/cancelled``. The slot queues are
+    semi-internal, reached as AutoThrottle reaches slots.
     """
     cancelled = 0
     for slot in crawler.engine.downloader.slots.values():
@@ -55,10 +66,4 @@ def cancel_queued_downloads(crawler: Crawler, reason: str) -> int:
             cancelled += 1
     if cancelled:
         crawler.stats.inc_value(stat_key("closing", "cancelled"), cancelled)
-        logger.info(
-            "Cancelled %(count)d queued requests (%(reason)s); a rerun with -a resume=true"
-            " fetches them",
-            {"count": cancelled, "reason": reason},
-            extra={"spider": crawler.spider},
-        )
     return cancelled

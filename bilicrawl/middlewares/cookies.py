@@ -6,7 +6,10 @@ fetched once per crawl from ``{BILI_API_URL}/x/frontend/finger/spi``
 (``data.b_3``, ``data.b_4``) through Scrapy with ``engine.download_async``;
 concurrent requests share that one fetch. If it fails, a WARNING is logged once,
 requests go out without buvid, and the fetch is tried again by the first
-request after ``BILI_COOKIES_RETRY_DELAY`` seconds.
+request after ``BILI_COOKIES_RETRY_DELAY`` seconds. A fetch that fails once the
+crawl is closing (``bilicrawl.signals.crawl_closing``) is not logged: the
+requests waiting for it fail with
+:class:`~bilicrawl.extensions.closing.CrawlClosing`, as nothing is sent any more.
 
 Optional login: ``BILI_SESSDATA``, ``BILI_JCT`` and ``BILI_DEDEUSERID`` are sent
 as ``SESSDATA``, ``bili_jct`` and ``DedeUserID``. They are secrets: they are
@@ -57,6 +60,8 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http.request import VerboseCookie
 from scrapy.utils.httpobj import urlparse_cached
 
+from bilicrawl import signals
+from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.middlewares.api import decode_envelope
 from bilicrawl.stats import stat_key
 
@@ -161,6 +166,9 @@ class BiliCookiesMiddleware:
         self._failed_at: float | None = None
         self._warned = False
         self._fetch: asyncio.Task[dict[str, str]] | None = None
+        self.closing: str | None = None
+        """Why the crawl is closing, once it is."""
+        crawler.signals.connect(self._on_closing, signal=signals.crawl_closing)
         self._seeded: set[tuple[object, str, str]] = set()
         """(cookiejar, scheme, host or ".bilibili.com") whose jar holds the cookies."""
         if self.login:
@@ -214,6 +222,8 @@ class BiliCookiesMiddleware:
             response = await self.crawler.engine.download_async(request)
             buvid3, buvid4 = _buvid_from_spi(response)
         except Exception as exc:  # any failure (network, API error, bad body): go without
+            if self.closing is not None:  # no failure of the site: nothing is sent any more
+                raise CrawlClosing(f"not sent: {self.closing}") from exc
             self._failed_at = self.clock()
             self.crawler.stats.inc_value(stat_key("cookies", "buvid_failed"))
             log = logger.debug if self._warned else logger.warning
@@ -233,3 +243,6 @@ class BiliCookiesMiddleware:
             extra={"spider": self.crawler.spider},
         )
         return self._buvid
+
+    def _on_closing(self, reason: str) -> None:
+        self.closing = reason

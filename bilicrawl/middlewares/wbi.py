@@ -18,6 +18,9 @@ and after a request signed with them is answered with code -403 or -352. A
 retry is re-signed with the new keys. When a fetch fails, the requests waiting for it
 are retried (reason ``wbi_keys_unavailable``, within their retry budget, then
 dropped with Scrapy's "Gave up retrying" error); the next request tries again.
+A fetch that fails once the crawl is closing (``bilicrawl.signals.crawl_closing``)
+is no failure of the keys: the waiting requests fail with
+:class:`~bilicrawl.extensions.closing.CrawlClosing`, neither retried nor logged.
 
 Two halves. :class:`WbiSignMiddleware` owns the keys: its ``process_request``
 waits for current keys and puts their mixin in ``meta["bili_wbi"] =
@@ -71,7 +74,9 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 
+from bilicrawl import signals
 from bilicrawl.config import ConfigError
+from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.middlewares.api import decode_envelope
 from bilicrawl.signing import dm_img_params, key_from_url, mixin_key, signed_query
 from bilicrawl.stats import RETRY_BASE, stat_key
@@ -181,6 +186,9 @@ class WbiSignMiddleware:
         self._mixin: str | None = None
         self._fetched_at = 0.0
         self._fetch: asyncio.Task[str] | None = None
+        self.closing: str | None = None
+        """Why the crawl is closing, once it is."""
+        crawler.signals.connect(self._on_closing, signal=signals.crawl_closing)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -194,6 +202,8 @@ class WbiSignMiddleware:
             return None
         try:
             mixin = await self._current_mixin()
+        except CrawlClosing:
+            raise
         except IgnoreRequest:
             # The request is not at fault: try it again later, within its retry budget.
             retry = self._retry(request, "wbi_keys_unavailable")
@@ -269,6 +279,8 @@ class WbiSignMiddleware:
             response = await self.crawler.engine.download_async(request)
             mixin = _mixin_from_nav(response)
         except Exception as exc:  # any failure (network, API error, bad body) means no keys
+            if self.closing is not None:  # no failure of the site: nothing is sent any more
+                raise CrawlClosing(f"not sent: {self.closing}") from exc
             self.crawler.stats.inc_value(stat_key("wbi", "keys_failed"))
             logger.warning(
                 "Could not get WBI keys from %(url)s: %(error)s",
@@ -284,3 +296,6 @@ class WbiSignMiddleware:
             extra={"spider": self.crawler.spider},
         )
         return mixin
+
+    def _on_closing(self, reason: str) -> None:
+        self.closing = reason
