@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bilicrawl.config import get_int
 from bilicrawl.extensions.closing import CrawlClosing
+from bilicrawl.extensions.inputs import OPTIONAL, TAG
 from bilicrawl.ids import BadId, parse_card_id, parse_cvid, parse_mid
 from bilicrawl.items import ArticleItem
 from bilicrawl.middlewares.api import envelope_data
@@ -65,6 +66,8 @@ class ArticleSpider(BiliSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cards_batch: list[str] = []
+        self.cards_inputs: list[int] = []
+        """The input number of each id in ``cards_batch``: a cards request serves them all."""
         self.cards_per_request = 20
         self.left_out_logged = 0
 
@@ -95,13 +98,15 @@ class ArticleSpider(BiliSpider):
                 "/x/article/list/web/articles", {"id": value}, self.parse_list
             )]  # fmt: skip
         self.cards_batch.append(str(value))
+        self.cards_inputs.append(self.input_number or 0)
         if len(self.cards_batch) < self.cards_per_request:
             return []
         return self.requests_after_inputs()
 
     def requests_after_inputs(self) -> list[Request]:
         batch, self.cards_batch = self.cards_batch, []
-        return [self.cards_request(batch)] if batch else []
+        inputs, self.cards_inputs = tuple(self.cards_inputs), []
+        return [self.cards_request(batch, inputs)] if batch else []
 
     def requests_for(self, key: Key) -> list[Request]:
         (cvid,) = key
@@ -150,13 +155,16 @@ class ArticleSpider(BiliSpider):
             return
         yield from self.listed_articles(listed.cvids)
 
-    def cards_request(self, ids: list[str]) -> Request:
+    def cards_request(self, ids: list[str], inputs: tuple[int, ...]) -> Request:
+        """The cards of *ids*, serving the input numbered alike in *inputs*; the failure of
+        a batch of several is made up for by splitting it."""
         return self.api_request(
             "/x/article/cards",
             {"ids": ",".join(ids)},
             self.parse_cards,
             errback=self.cards_failed,
             cb_kwargs={"ids": ids},
+            meta={TAG: inputs, OPTIONAL: len(ids) > 1},
         )
 
     def parse_cards(self, response: Response, ids: list[str]) -> Iterator[Any]:
@@ -165,10 +173,12 @@ class ArticleSpider(BiliSpider):
         except PayloadError as exc:
             self.malformed(response, "cards", exc)
             return
-        for requested in ids:
+        for requested, number in zip(ids, response.meta[TAG], strict=True):
             item = cards.get(requested)
             if item is None:
                 self.left_out(requested, "the cards API left it out")
+                if self.input_ledger is not None:
+                    self.input_ledger.nothing((number,), "left_out")
             else:
                 self.crawler.stats.inc_value(stat_key("cards", type(item).__name__))
                 yield item
@@ -178,13 +188,14 @@ class ArticleSpider(BiliSpider):
         if failure.check(CrawlClosing):
             return
         ids = failure.request.cb_kwargs["ids"]  # type: ignore[attr-defined]
+        inputs = failure.request.meta[TAG]  # type: ignore[attr-defined]
         if len(ids) == 1:
             self.left_out(ids[0], f"its request failed: {failure.value}")
             return
         self.crawler.stats.inc_value(stat_key("cards", "split"))
         half = len(ids) // 2
-        yield self.cards_request(ids[:half])
-        yield self.cards_request(ids[half:])
+        yield self.cards_request(ids[:half], inputs[:half])
+        yield self.cards_request(ids[half:], inputs[half:])
 
     def left_out(self, card_id: str, why: str) -> None:
         self.crawler.stats.inc_value(stat_key("cards", "left_out"))

@@ -196,7 +196,9 @@ class BiliSpider(scrapy.Spider):
                 await self._room_in_backlog()
                 yield request
         self._unread = None
-        for request in self.requests_after_inputs():
+        requests = self.requests_after_inputs()
+        self.tag_requests((), requests)  # those tagged by the spider (a last cards batch)
+        for request in requests:
             yield request
 
     def unread_inputs(self) -> int:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from bilicrawl.config import ConfigError
 from bilicrawl.extensions.closing import CrawlClosing
+from bilicrawl.extensions.inputs import OPTIONAL
 from bilicrawl.ids import BadVideoId, parse_video_id
 from bilicrawl.items import VideoItem
 from bilicrawl.middlewares.api import envelope_data
@@ -92,6 +93,7 @@ class VideoRequests:
             self.parse_tags,
             errback=self.tags_failed,
             cb_kwargs={"view": view},
+            meta={OPTIONAL: True},  # without its tags, the video is still stored
         )
 
     def parse_tags(self, response: Response, view: dict[str, Any]) -> Iterator[Any]:
