@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import danmaku, input_memory, rate_limit, report, request_path
+from bench import danmaku, faults, input_memory, rate_limit, report, request_path
 from bench.common import ROOT, Options
 
 if TYPE_CHECKING:
@@ -58,6 +58,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     "input": Benchmark(
         input_memory.run,
         "memory and start-up on a 1,000,000-line ids file (about 1.5 minutes)",
+    ),
+    "faults": Benchmark(
+        faults.run,
+        "random faults: throughput of 500 videos at 20 req/s with 20 % mixed faults against "
+        "the fault-free crawl, slowdowns by reason (about 3 minutes)",
     ),
     "danmaku": Benchmark(
         danmaku.run,
