@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+import attrs
 import pytest
 from scrapy import Request, Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
+from twisted.python.failure import Failure
 
 from bilicrawl import signals
 from bilicrawl.extensions.closing import CrawlClosing
+from bilicrawl.extensions.inputs import OPTIONAL, InputLedger
 from bilicrawl.extensions.summary import (
     BLOCKED,
     FAILED,
@@ -22,6 +25,7 @@ from bilicrawl.extensions.summary import (
     exit_status,
     summary_lines,
 )
+from bilicrawl.middlewares.api import BiliApiError
 from bilicrawl.middlewares.outcome import NetworkGaveUp, RequestOutcomeMiddleware
 from tests.utils import project_settings
 
@@ -168,4 +172,83 @@ def test_final_download_errors_are_counted_by_why() -> None:
         "bilicrawl/unfetched/cancelled": 1,
         "bilicrawl/unfetched/ignored": 1,
         "bilicrawl/unfetched/network": 1,
+    }
+
+
+def ledger_crawler() -> Any:
+    crawler = get_crawler(Spider, project_settings())
+    crawler.stats.open_spider()
+    return crawler
+
+
+def input_stats(crawler: Any) -> dict[str, Any]:
+    return {
+        key: value for key, value in crawler.stats.get_stats().items()
+        if key.startswith("bilicrawl/input/")
+    }  # fmt: skip
+
+
+@attrs.define
+class Video:
+    """A stored item as the ledger sees one: a collection and a natural key."""
+
+    collection: ClassVar[str] = "videos"
+    natural_key: ClassVar[tuple[str, ...]] = ("aid",)
+
+    aid: int
+
+
+def failure_of(error: Exception, **meta: Any) -> Failure:
+    failure = Failure(error)
+    failure.request = Request("https://api.bilibili.com/x", meta=meta)  # type: ignore[attr-defined]
+    return failure
+
+
+def test_the_ledger_decides_each_input_once_its_requests_and_documents_are_done() -> None:
+    crawler = ledger_crawler()
+    ledger = crawler.get_extension(InputLedger)
+    stored, absent, gave_up, store_failed, open_at_close = (
+        (ledger.accept(),) for _ in range(5)
+    )
+    for tag in (stored, absent, gave_up, store_failed, open_at_close):
+        ledger.sent(tag)
+    ledger.item(stored, Video(2))
+    ledger.answered(stored)
+    assert input_stats(crawler) == {}, "stored only once the store committed it"
+    crawler.signals.send_catch_log(signals.store_committed, collection="videos", keys=[(2,)])
+    ledger.failed(absent, failure_of(BiliApiError("api_code_-404", "啥都木有")))
+    ledger.answered(absent)
+    ledger.failed(gave_up, failure_of(BiliApiError("http_503", "x", unfetched="gave_up")))
+    ledger.answered(gave_up)
+    ledger.item(store_failed, Video(3))
+    ledger.answered(store_failed)
+    crawler.signals.send_catch_log(
+        signals.store_failed, collection="videos", keys=[(3,)], error=OSError("full")
+    )
+    assert set(ledger.open) == set(open_at_close), "only open inputs are kept"
+    ledger.finish()
+    assert input_stats(crawler) == {
+        "bilicrawl/input/stored": 1,
+        "bilicrawl/input/absent/api_code_-404": 1,
+        "bilicrawl/input/not_fetched/gave_up": 1,
+        "bilicrawl/input/not_stored/store_failed": 1,
+        "bilicrawl/input/not_fetched/cancelled": 1,
+    }
+    assert ledger.open == {} and ledger.awaited == {}
+
+
+def test_an_input_that_gives_nothing_is_absent_and_an_optional_failure_is_forgiven() -> None:
+    crawler = ledger_crawler()
+    ledger = crawler.get_extension(InputLedger)
+    empty, tags_failed = (ledger.accept(),), (ledger.accept(),)
+    ledger.sent(empty)
+    ledger.answered(empty)
+    ledger.sent(tags_failed)
+    ledger.failed(tags_failed, failure_of(TxConnectionRefused("refused"), **{OPTIONAL: True}))
+    ledger.item(tags_failed, Video(5))
+    ledger.answered(tags_failed)
+    crawler.signals.send_catch_log(signals.store_committed, collection="videos", keys=[[5]])
+    assert input_stats(crawler) == {
+        "bilicrawl/input/absent/has_nothing": 1,
+        "bilicrawl/input/stored": 1,
     }
