@@ -1,0 +1,175 @@
+"""Dead-letter files written by the real storage pipelines, and the items to fill them.
+
+:func:`store_items` runs a whole crawl's worth of pipeline calls with the
+store refusing the collections named: their batches are dead-lettered as a
+crawl whose store failed leaves them. The items are small but real (CJK and
+emoji text, ids above 2**32, nested objects to merge).
+"""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import mongomock
+import scrapy
+from mongomock.collection import BulkOperationBuilder
+from mongomock.store import ServerStore
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
+
+from bilicrawl.items import (
+    DanmakuBatchItem,
+    DanmakuPartItem,
+    DanmakuStored,
+    Official,
+    OfficialVerify,
+    Owner,
+    UserItem,
+    UserStubItem,
+    VideoItem,
+    VideoPage,
+    VideoStat,
+    Vip,
+)
+from tests.fakeapi.process import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    import pytest
+
+    from bilicrawl.pipelines.batching import BatchingStorePipeline, Upsert
+
+CRAWLED_AT = 1_767_225_600
+
+
+class _Spider(scrapy.Spider):
+    name = "dead_letters"
+
+
+async def store_items(pipeline_class: type[BatchingStorePipeline], settings: dict[str, Any],
+                      items: Iterable[Any], *, refused: Iterable[str] = ()) -> None:  # fmt: skip
+    """Store *items* through *pipeline_class*, its store refusing the *refused* collections.
+
+    No retries: a refused batch is dead-lettered at once.
+    """
+    refusing = frozenset(refused)
+
+    class RefusingPipeline(pipeline_class):  # type: ignore[valid-type,misc]
+        def _write(self, collection: str, upserts: list[Upsert]) -> None:
+            if collection in refusing:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            super()._write(collection, upserts)
+
+    crawler = get_crawler(_Spider, {**settings, "BILI_STORE_RETRY_DELAYS": []})
+    crawler.spider = crawler._create_spider()
+    crawler.stats.open_spider()
+    pipeline = build_from_crawler(RefusingPipeline, crawler)
+    await pipeline.open_spider()
+    for item in items:
+        await pipeline.process_item(item)
+    await pipeline.close_spider()
+
+
+def replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``scrapy replay-dead-letters ARGS`` in the project, its store named in *env*."""
+    environment = {name: value for name, value in os.environ.items() if name != "MONGO_URI"}
+    command = [sys.executable, "-m", "scrapy", "replay-dead-letters", *args]
+    return subprocess.run(  # noqa: S603
+        command,
+        cwd=PROJECT_ROOT,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def make_video(aid: int, title: str) -> VideoItem:
+    return VideoItem(
+        aid=aid, bvid="BV1hVcGeUEhW", title=title, desc="演示视频\n👍",
+        pic="https://i0.hdslb.com/bfs/archive/1f0c2b7d3a.jpg",
+        owner=Owner(mid=3_493_118_494_116_797, name="原神", face="https://i2.hdslb.com/f.jpg"),
+        pubdate=1_735_660_800, ctime=1_735_657_200, duration=754, tid=172, tname="手机游戏",
+        copyright=1,
+        stat=VideoStat(view=4_294_967_296_123, danmaku=2_147_483_648, reply=98_765,
+                       favorite=1_234_567, coin=3_456_789, share=45_678, like=9_876_543),
+        pages=[VideoPage(cid=27_123_456_789, page=1, part="正片 🎬", duration=754)],
+        crawled_at=CRAWLED_AT,
+    )  # fmt: skip
+
+
+def make_user(mid: int) -> UserItem:
+    """A full profile, as a ``user`` crawl stores it."""
+    return UserItem(
+        mid=mid, name="碧诗", sex="男", face="https://i2.hdslb.com/bfs/face/old.jpg",
+        sign="直男过气网红", level=6, birthday="09-19", silence=0, is_senior_member=0,
+        official=Official(role=2, title="bilibili创始人（站长）", desc="", type=0),
+        vip=Vip(type=2, status=1, label="十年大会员"), live_room=None, follower=969_999,
+        following=234, archive_count=37, article_count=0, likes=3_547_978,
+        archive_view=213_567_370, article_view=None, crawled_at=CRAWLED_AT,
+    )  # fmt: skip
+
+
+def make_stub(mid: int) -> UserStubItem:
+    """What a follower list says about a user: merged into the stored profile."""
+    return UserStubItem(
+        mid=mid, name="碧诗 🎉", face="https://i2.hdslb.com/bfs/face/new.jpg", sign="新签名 ✨",
+        official=OfficialVerify(type=1, desc="bilibili 知名UP主"),
+        vip=Vip(type=1, status=0, label=""),
+    )  # fmt: skip
+
+
+def danmaku_row(dmid: int) -> dict[str, Any]:
+    return {"dmid": dmid, "progress_ms": 1235 + dmid, "mode": 1, "fontsize": 25,
+            "color": 16777215, "ctime": 1700000000, "pool": 0, "mid_hash": "bc28c067",
+            "content": f"弹幕 {dmid} 🎉", "weight": 3}  # fmt: skip
+
+
+def make_danmaku(cid: int, dmids: Iterable[int]) -> DanmakuBatchItem:
+    return DanmakuBatchItem(cid=cid, aid=2, source="seg", crawled_at=CRAWLED_AT,
+                            rows=[danmaku_row(dmid) for dmid in dmids])  # fmt: skip
+
+
+def make_part(cid: int, distinct: int) -> DanmakuPartItem:
+    """The record of a part whose *distinct* danmaku were all stored."""
+    return DanmakuPartItem(
+        cid=cid, aid=2, duration=754, stat_danmaku=None, view_count=distinct, xml_maxlimit=None,
+        closed=False, segments_expected=1, segments_fetched=1,
+        stored=DanmakuStored(seg=distinct, xml=0, history=0), distinct=distinct,
+        crawled_at=CRAWLED_AT,
+    )  # fmt: skip
+
+
+class SharedMongomockClient(mongomock.MongoClient):
+    """A mongomock client whose instances share one server, as clients of a real one do."""
+
+    store = ServerStore()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, _store=self.store, **kwargs)
+
+
+def let_mongomock_accept_sort(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pymongo >= 4.11 passes ``sort`` to bulk replaces and updates; mongomock 4.3 does not
+    take it (https://github.com/mongomock/mongomock/issues/912).
+    """
+    for name in ("add_replace", "add_update"):
+        add = getattr(BulkOperationBuilder, name)
+        if "sort" not in inspect.signature(add).parameters:
+            monkeypatch.setattr(BulkOperationBuilder, name, _ignoring_no_sort(add))
+
+
+def _ignoring_no_sort(add: Callable[..., None]) -> Callable[..., None]:
+    def add_with_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> None:
+        if sort is not None:
+            raise NotImplementedError("mongomock cannot sort a bulk write")
+        add(self, *args, **kwargs)
+
+    return add_with_sort

@@ -1,0 +1,362 @@
+"""``scrapy replay-dead-letters``: dead letters the real pipelines wrote, applied to the store.
+
+The files come from the storage pipelines with their store refusing some
+collections (``tests.helpers.dead_letters``): full videos, user stubs to merge
+into a stored profile, danmaku rows, and the record of a part whose rows were
+stored. The command runs as a user runs it, a ``scrapy`` subprocess, except
+for the cases that need a store failing on cue or mongomock in-process.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_f_from_coro_f
+
+from bilicrawl.config import ConfigError
+from bilicrawl.pipelines.documents import document
+from bilicrawl.pipelines.mongo import MongoPipeline
+from bilicrawl.pipelines.replay import replay_dead_letters
+from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
+from tests.helpers.dead_letters import (
+    CRAWLED_AT,
+    SharedMongomockClient,
+    danmaku_row,
+    let_mongomock_accept_sort,
+    make_danmaku,
+    make_part,
+    make_stub,
+    make_user,
+    make_video,
+    replay,
+    store_items,
+)
+from tests.utils import project_settings
+
+if TYPE_CHECKING:
+    from bilicrawl.pipelines.batching import BatchingStorePipeline, Document
+
+AIDS = range(1, 6)
+FILES = {
+    "failed-danmaku.partial.jsonl": 3,
+    "failed-users.partial.jsonl": 1,
+    "failed-videos.jsonl": 5,
+    "failed-danmaku_parts.jsonl": 1,
+}
+"""The dead-letter files :func:`fail_a_crawl` leaves, in the order they are applied."""
+
+
+async def fail_a_crawl(
+    pipeline_class: type[BatchingStorePipeline], settings: dict[str, Any]
+) -> None:
+    """Store a profile, then leave dead letters as two crawls whose store failed do.
+
+    The first refuses videos, users (a stub of the stored profile) and the
+    record of a part whose rows it stored; the second refuses a part's rows
+    (whose record is then withheld, not dead-lettered).
+    """
+    await store_items(pipeline_class, settings, [make_user(2), make_video(1, "旧标题")])
+    await store_items(
+        pipeline_class, settings,
+        [*(make_video(aid, f"视频 {aid} 🎞") for aid in AIDS), make_stub(2),
+         make_danmaku(8, [81, 82]), make_part(8, 2)],
+        refused={"videos", "users", "danmaku_parts"},
+    )  # fmt: skip
+    await store_items(pipeline_class, settings, [make_danmaku(7, [71, 72, 73]), make_part(7, 3)],
+                      refused={"danmaku"})  # fmt: skip
+
+
+def expected_profile() -> Document:
+    """The stored profile with the stub merged in: the stub's fields, the profile's others."""
+    profile = document(make_user(2))
+    return {
+        **profile,
+        "name": "碧诗 🎉",
+        "face": "https://i2.hdslb.com/bfs/face/new.jpg",
+        "sign": "新签名 ✨",
+        "official": {
+            "role": 2,
+            "title": "bilibili创始人（站长）",
+            "desc": "bilibili 知名UP主",
+            "type": 1,
+        },
+        "vip": {"type": 1, "status": 0, "label": ""},
+    }
+
+
+def expected_danmaku() -> dict[int, Document]:
+    shared = {"aid": 2, "crawled_at": CRAWLED_AT}
+    return {dmid: {**danmaku_row(dmid), "cid": dmid // 10, **shared}
+            for dmid in (71, 72, 73, 81, 82)}  # fmt: skip
+
+
+def assert_all_replayed(stored: Any) -> None:
+    """Check every replayed document; *stored(collection)* lists a collection's documents."""
+    videos = {doc["aid"]: doc for doc in stored("videos")}
+    assert videos == {aid: document(make_video(aid, f"视频 {aid} 🎞")) for aid in AIDS}
+    [profile] = stored("users")
+    assert profile == expected_profile()
+    assert profile["level"] == 6 and profile["follower"] == 969_999  # kept from the profile
+    assert {doc["dmid"]: doc for doc in stored("danmaku")} == expected_danmaku()
+    assert stored("danmaku_parts") == [document(make_part(8, 2))]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """The SQLite file; its dead letters are beside it, where a crawl puts them by default."""
+    return tmp_path / "store" / "bilicrawl.db"
+
+
+def sqlite_settings(store: Path) -> dict[str, Any]:
+    return {**project_settings(), "MONGO_URI": "", "SQLITE_PATH": str(store),
+            "SQLITE_BATCH_SIZE": 2, "BILI_STORE_ROWS_BATCH_SIZE": 2}  # fmt: skip
+
+
+def sqlite_documents(store: Path) -> Any:
+    return lambda collection: list(iter_documents(store, collection))
+
+
+def dead_letters(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir() if path.name.startswith("failed-"))
+
+
+@deferred_f_from_coro_f
+async def test_replay_applies_every_file_to_the_store_and_removes_them(store: Path) -> None:
+    await fail_a_crawl(SQLitePipeline, sqlite_settings(store))
+    assert dead_letters(store.parent) == sorted(FILES)
+    assert [doc["title"] for doc in iter_documents(store, "videos")] == ["旧标题"]
+    assert list(iter_documents(store, "danmaku_parts")) == []
+
+    result = replay({"SQLITE_PATH": str(store)})
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        *(f"{name}: {count} applied, 0 kept" for name, count in FILES.items()),
+        "Total: 10 applied, 0 kept (4 files)",
+    ]
+    assert_all_replayed(sqlite_documents(store))
+    assert dead_letters(store.parent) == []
+    assert [path.name for path in store.parent.iterdir() if path.suffix == ".tmp"] == []
+
+    again = replay({"SQLITE_PATH": str(store)})
+
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout == f"Nothing to apply: no dead-letter files in {store.parent}\n"
+
+
+@deferred_f_from_coro_f
+async def test_bad_lines_are_kept_and_so_are_the_records_of_rows_not_all_applied(
+    store: Path, tmp_path: Path
+) -> None:
+    settings = {**sqlite_settings(store), "BILI_DEAD_LETTER_DIR": str(tmp_path / "dead")}
+    await fail_a_crawl(SQLitePipeline, settings)
+    directory = tmp_path / "dead"
+    videos = directory / "failed-videos.jsonl"
+    good = videos.read_bytes().splitlines(keepends=True)
+    bad = [b'{"aid": 6, "title": "\xe8\xa7\x86\xe9\xa2\x91 6"\n',  # truncated by a crash
+           b'{"title": "no aid"}\n', b"[1, 2]\n", b'{"aid": true}\n']  # fmt: skip
+    videos.write_bytes(b"".join([good[0], bad[0], *good[1:3], b"\n", *bad[1:], *good[3:]]))
+    rows = directory / "failed-danmaku.partial.jsonl"
+    rows.write_bytes(rows.read_bytes() + b"not json\n")
+    records = (directory / "failed-danmaku_parts.jsonl").read_bytes()
+
+    result = replay({"SQLITE_PATH": str(store)}, str(directory))
+
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout.splitlines() == [
+        "failed-danmaku.partial.jsonl:4: kept: not JSON",
+        "failed-danmaku.partial.jsonl: 3 applied, 1 kept",
+        "failed-users.partial.jsonl: 1 applied, 0 kept",
+        "failed-videos.jsonl:2: kept: not JSON",
+        "failed-videos.jsonl:6: kept: no aid",
+        "failed-videos.jsonl:7: kept: not a JSON object",
+        "failed-videos.jsonl:8: kept: its aid is not an integer or a string",
+        "failed-videos.jsonl: 5 applied, 4 kept",
+        "failed-danmaku_parts.jsonl: 0 applied, 1 kept (not all danmaku were applied)",
+        "Total: 9 applied, 6 kept (4 files)",
+    ]
+    assert videos.read_bytes() == b"".join(bad)
+    assert rows.read_bytes() == b"not json\n"
+    assert (directory / "failed-danmaku_parts.jsonl").read_bytes() == records
+    assert dead_letters(directory) == sorted(
+        ["failed-videos.jsonl", "failed-danmaku.partial.jsonl", "failed-danmaku_parts.jsonl"]
+    )
+    assert {doc["aid"] for doc in iter_documents(store, "videos")} == set(AIDS)
+    assert len(list(iter_documents(store, "danmaku"))) == 5
+    assert list(iter_documents(store, "danmaku_parts")) == []  # resume fetches the part again
+
+
+@deferred_f_from_coro_f
+async def test_a_store_failing_half_way_keeps_exactly_the_lines_not_applied(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = sqlite_settings(store)
+    await fail_a_crawl(SQLitePipeline, settings)
+    lines = {name: (store.parent / name).read_bytes().splitlines(keepends=True) for name in FILES}
+    write, calls = SQLitePipeline._write, []
+
+    def full_disk_on_the_third_batch(self: SQLitePipeline, collection: str, upserts: Any) -> None:
+        calls.append(collection)
+        if len(calls) == 3:  # after the danmaku rows (2 + 1): the users
+            raise OSError(28, "No space left on device")
+        write(self, collection, upserts)
+
+    monkeypatch.setattr(SQLitePipeline, "_write", full_disk_on_the_third_batch)
+    out = io.StringIO()
+
+    status = replay_dead_letters(Settings(settings), out=out)
+
+    assert status == 1
+    assert out.getvalue().splitlines() == [
+        "failed-danmaku.partial.jsonl: 3 applied, 0 kept",
+        "failed-users.partial.jsonl: 0 applied, 1 kept (the store refused a batch:"
+        " [Errno 28] No space left on device)",
+        "failed-videos.jsonl: 0 applied, 5 kept (not tried: the store failed)",
+        "failed-danmaku_parts.jsonl: 0 applied, 1 kept (not tried: the store failed)",
+        "Total: 3 applied, 7 kept (4 files)",
+        f"Not all applied: the SQLite database {store} refused a batch of users: [Errno 28]"
+        " No space left on device; run this again once the store works",
+    ]
+    assert dead_letters(store.parent) == sorted(set(FILES) - {"failed-danmaku.partial.jsonl"})
+    for name in ("failed-users.partial.jsonl", "failed-videos.jsonl"):
+        assert (store.parent / name).read_bytes() == b"".join(lines[name])
+
+    monkeypatch.setattr(SQLitePipeline, "_write", write)
+    assert replay_dead_letters(Settings(settings), out=io.StringIO()) == 0
+    assert_all_replayed(sqlite_documents(store))
+    assert dead_letters(store.parent) == []
+
+
+@deferred_f_from_coro_f
+async def test_a_batch_refused_after_others_were_applied_keeps_it_and_the_rest(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = sqlite_settings(store)
+    await store_items(SQLitePipeline, settings, [make_video(aid, f"视频 {aid}") for aid in AIDS],
+                      refused={"videos"})  # fmt: skip
+    videos = store.parent / "failed-videos.jsonl"
+    lines = videos.read_bytes().splitlines(keepends=True)
+    write = SQLitePipeline._write
+
+    def refusing_aid_3(self: SQLitePipeline, collection: str, upserts: Any) -> None:
+        if any(upsert.document["aid"] == 3 for upsert in upserts):
+            raise OSError(28, "No space left on device")
+        write(self, collection, upserts)
+
+    monkeypatch.setattr(SQLitePipeline, "_write", refusing_aid_3)
+    out = io.StringIO()
+
+    assert replay_dead_letters(Settings(settings), out=out) == 1
+
+    assert out.getvalue().splitlines()[0] == (
+        "failed-videos.jsonl: 2 applied, 3 kept (the store refused a batch:"
+        " [Errno 28] No space left on device)"
+    )
+    assert videos.read_bytes() == b"".join(lines[2:])
+    assert [doc["aid"] for doc in iter_documents(store, "videos")] == [1, 2]
+
+
+def test_an_unknown_collection_is_left_alone(store: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "dead"
+    directory.mkdir()
+    (directory / "failed-comments.jsonl").write_text('{"id": 1}\n', encoding="utf-8")
+
+    result = replay({"SQLITE_PATH": str(store)}, str(directory))
+
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout.splitlines() == [
+        "failed-comments.jsonl: left alone: bilicrawl has no collection 'comments'",
+        "Total: 0 applied, 0 kept (1 file)",
+    ]
+    assert (directory / "failed-comments.jsonl").read_text(encoding="utf-8") == '{"id": 1}\n'
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_bad_directory_is_one_line_and_exit_status_2(
+    store: Path, tmp_path: Path, kind: str
+) -> None:
+    directory = tmp_path / "dead"
+    if kind == "file":
+        directory.write_text("", encoding="utf-8")
+
+    result = replay({"SQLITE_PATH": str(store)}, str(directory))
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"scrapy replay-dead-letters: error: DIR {str(directory)!r} is not a directory\n"
+    )
+    assert result.stdout == ""
+    assert not store.exists()
+
+
+def test_a_store_that_cannot_be_opened_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    store.write_bytes(b"SQLite format 3\x00" + b"\x00" * 84 + b"garbage" * 1000)
+
+    result = replay({"SQLITE_PATH": str(store)}, str(tmp_path))
+
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"scrapy replay-dead-letters: error: SQLITE_PATH {str(store)!r} ")
+
+
+def test_two_directories_are_a_bad_invocation(store: Path, tmp_path: Path) -> None:
+    result = replay({"SQLITE_PATH": str(store)}, str(tmp_path), str(tmp_path))
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "scrapy replay-dead-letters: error: give at most one directory"
+    )
+
+
+@deferred_f_from_coro_f
+async def test_replay_into_mongodb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    let_mongomock_accept_sort(monkeypatch)
+    database_name = f"bilicrawl_test_{uuid.uuid4().hex[:12]}"
+    settings = {
+        **project_settings(),
+        "MONGO_URI": "mongodb://mongomock.invalid:27017",
+        "MONGO_DATABASE": database_name,
+        "MONGO_CLIENT_CLASS": SharedMongomockClient,
+        "MONGO_BATCH_SIZE": 2,
+        "BILI_STORE_ROWS_BATCH_SIZE": 2,
+        "BILI_DEAD_LETTER_DIR": str(tmp_path / "data"),
+    }
+    client = SharedMongomockClient(settings["MONGO_URI"])
+    database = client[database_name]
+    try:
+        await fail_a_crawl(MongoPipeline, settings)
+        out = io.StringIO()
+
+        assert replay_dead_letters(Settings(settings), out=out) == 0
+
+        assert out.getvalue().splitlines()[-1] == "Total: 10 applied, 0 kept (4 files)"
+        assert_all_replayed(lambda name: list(database[name].find({}, {"_id": False})))
+        assert dead_letters(tmp_path / "data") == []
+    finally:
+        client.drop_database(database_name)
+        client.close()
+
+
+def test_a_mongodb_server_that_does_not_answer_is_a_config_error(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    directory.mkdir()
+    (directory / "failed-videos.jsonl").write_text('{"aid": 1}\n', encoding="utf-8")
+    settings = Settings(
+        {
+            **project_settings(),
+            "MONGO_URI": "mongodb://127.0.0.1:9",
+            "MONGO_CONNECT_TIMEOUT": 0.2,
+            "BILI_DEAD_LETTER_DIR": str(directory),
+        }
+    )
+
+    no_server = r"^MONGO_URI 'mongodb://127.0.0.1:9': no MongoDB server"
+    with pytest.raises(ConfigError, match=no_server):
+        replay_dead_letters(settings, out=io.StringIO())
+    assert (directory / "failed-videos.jsonl").read_text(encoding="utf-8") == '{"aid": 1}\n'
