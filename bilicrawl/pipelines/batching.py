@@ -404,12 +404,12 @@ class BatchingStorePipeline(ABC):
         """Return *collections* with what their records describe, in the order to write them.
 
         Rows first, then documents, then records: a record is never committed
-        before the rows it counts.
+        before the rows it counts. By name within each, so the order is always the same.
         """
         wanted = set(collections)
         for collection in list(wanted):
             wanted.update(self.records.get(collection, ()))
-        return sorted(wanted, key=lambda c: (c not in self.row_collections, c in self.records))
+        return sorted(wanted, key=lambda c: (c not in self.row_collections, c in self.records, c))
 
     async def _flush(self, *collections: str) -> int:
         """Write the buffered documents of these collections; return how many batches."""
