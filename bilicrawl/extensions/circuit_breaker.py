@@ -6,10 +6,10 @@ have lasted a time with no good answer in between: the time rule recognises a
 failure that the back-off spaces out (a ban, timeouts) within minutes, the count
 rule one that comes fast. Tripping closes the crawl like Scrapy's CloseSpider
 does, through :func:`bilicrawl.extensions.closing.close_now`: nothing is retried
-any more and requests still waiting in download slots are cancelled, so the
-crawl stops at once instead of sending them into the ban or the void. Documents
-already stored stay; rerunning the same command later with ``-a resume=true``
-fetches only what is missing.
+or sent any more (requests waiting in download slots are cancelled, the download
+handler refuses the rest), so the crawl stops at once instead of sending them
+into the ban or the void. Documents already stored stay; rerunning the same
+command later with ``-a resume=true`` fetches only what is missing.
 
 - :class:`RiskCircuitBreaker`: consecutive risk-control answers
   (``bilicrawl.signals.risk_control``) with no clean answer in between; finish
