@@ -19,7 +19,9 @@ both are none left it decides the input's outcome:
 - ``stored`` otherwise.
 
 Each is counted in ``bilicrawl/input/<outcome>[/<why>]``; inputs still open at
-close are decided then (``cancelled``, or ``not_stored/unconfirmed``). Only
+close are decided then (``cancelled``; ``not_stored/store_failed`` if a batch
+failed, as the store then holds back the records that describe its rows, else
+``not_stored/unconfirmed``). Only
 open inputs are kept, so memory stays flat over a 1M-line ids file.
 """
 
@@ -89,6 +91,8 @@ class InputLedger:
         self.collections: dict[str, int] = {}
         """Keys awaited per collection: commits of other collections are not looked at."""
         self.numbered = 0
+        self.store_failed = False
+        """A batch failed in this crawl: a document never confirmed is one it held back."""
         self.pseudonymizer: Pseudonymizer | None = None
         crawler.signals.connect(self._spider_opened, signal=scrapy_signals.spider_opened)
         crawler.signals.connect(self._request_dropped, signal=scrapy_signals.request_dropped)
@@ -176,6 +180,7 @@ class InputLedger:
         self._settle(collection, keys, None)
 
     def _store_failed(self, collection: str, keys: Any, **kwargs: Any) -> None:
+        self.store_failed = True
         self._settle(collection, keys, "store_failed")
 
     def _settle(self, collection: str, keys: Any, failure: str | None) -> None:
@@ -254,11 +259,12 @@ class InputLedger:
         unread = getattr(self.crawler.spider, "unread_inputs", None)
         if unread is not None and (count := unread()):
             self.crawler.stats.set_value(stat_key("input", "unread"), count)
+        unconfirmed = "store_failed" if self.store_failed else UNCONFIRMED
         for number, entry in list(self.open.items()):
             if entry.outstanding > 0:
                 self._mark(entry, "not_fetched", "cancelled")
             elif entry.awaiting:
-                self._mark(entry, "not_stored", UNCONFIRMED)
+                self._mark(entry, "not_stored", unconfirmed)
             self._decide(number, entry)
         self.awaited.clear()
         self.collections.clear()
