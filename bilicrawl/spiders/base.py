@@ -116,6 +116,16 @@ def read_ids_file(path: Path) -> Iterator[Input]:
                 yield Input(text, f"{path}:{number}", error)
 
 
+def lines_after(path: Path, origin: str) -> int:
+    """Return how many lines of *path* follow the one at *origin* (``path:number``)."""
+    number = int(origin.rpartition(":")[2])
+    lines, last = 0, b"\n"
+    with path.open("rb") as data:
+        while chunk := data.read(1 << 20):
+            lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+    return max(lines + (last != b"\n") - number, 0)
+
+
 class BiliSpider(scrapy.Spider):
     """Turns id arguments into API requests; subclasses say how.
 
@@ -202,9 +212,18 @@ class BiliSpider(scrapy.Spider):
             yield request
 
     def unread_inputs(self) -> int:
-        """Return how many raw inputs are left unread (the crawl closed first); read them."""
+        """Return how many raw inputs are left unread (the crawl closed first).
+
+        The rest of an ids file is counted by its lines, bytes only: parsing
+        millions of lines would hold the exit up for seconds.
+        """
         unread, self._unread = self._unread, None
-        return sum(1 for _ in unread) if unread is not None else 0
+        count = 0
+        for source in unread or ():
+            if source.kind == "ids_file" and self.ids_file is not None:
+                return count + 1 + lines_after(self.ids_file, source.origin)
+            count += 1
+        return count
 
     def tag_requests(self, tag: tuple[int, ...], requests: Iterable[scrapy.Request]) -> None:
         """Tag *requests* as serving the inputs numbered in *tag* (unless tagged already)."""
