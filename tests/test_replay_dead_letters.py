@@ -10,6 +10,7 @@ for the cases that need a store failing on cue or mongomock in-process.
 from __future__ import annotations
 
 import io
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from bilicrawl.config import ConfigError
+from bilicrawl.extensions.summary import FAILED, OK
 from bilicrawl.pipelines.documents import document
 from bilicrawl.pipelines.mongo import MongoPipeline
 from bilicrawl.pipelines.replay import replay_dead_letters
@@ -36,6 +38,8 @@ from tests.helpers.dead_letters import (
     replay,
     store_items,
 )
+from tests.helpers.process import Crawl, fetched_aids, wait_for
+from tests.helpers.videos import sample_aids, write_ids_file
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
@@ -360,3 +364,41 @@ def test_a_mongodb_server_that_does_not_answer_is_a_config_error(tmp_path: Path)
     with pytest.raises(ConfigError, match=no_server):
         replay_dead_letters(settings, out=io.StringIO())
     assert (directory / "failed-videos.jsonl").read_text(encoding="utf-8") == '{"aid": 1}\n'
+
+
+def test_after_a_crawl_closed_by_a_locked_store_replay_then_resume_fetches_only_the_rest(
+    fakeapi: Any, tmp_path: Path
+) -> None:
+    fakeapi.reset()
+    aids = sample_aids(120, seed=47)
+    ids = write_ids_file(tmp_path / "ids.txt", aids)
+    settings = {"BILI_THROTTLE_MAX_RPS": "20", "AUTOTHROTTLE_START_DELAY": "0",
+                "BILI_STORE_RETRY_DELAYS": "0.2", "SQLITE_BUSY_TIMEOUT": "0.2",
+                "BILI_STORE_FLUSH_SECONDS": "1", "SQLITE_BATCH_SIZE": "10"}  # fmt: skip
+    crawl = Crawl(tmp_path, fakeapi.url, ["-a", f"ids_file={ids}"], **settings)
+    wait_for(lambda: len(fetched_aids(fakeapi.log())) >= 30, 60, "30 videos")
+    lock = sqlite3.connect(crawl.database, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # another process holds the store until the crawl closed
+    try:
+        assert crawl.wait(timeout=60) == FAILED, crawl.output()[-3000:]
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    fetched = fetched_aids(fakeapi.log())
+    stored = set(crawl.stored_aids())
+    assert dead_letters(crawl.database.parent) == ["failed-videos.jsonl"]
+    assert stored < fetched < set(aids)
+
+    result = replay({"SQLITE_PATH": str(crawl.database)})
+
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    assert set(crawl.stored_aids()) == fetched
+    assert dead_letters(crawl.database.parent) == []
+
+    fakeapi.reset()
+    resumed = Crawl(tmp_path / "resumed", fakeapi.url,
+                    ["-a", f"ids_file={ids}", "-a", "resume=true"],
+                    database=crawl.database, **settings)  # fmt: skip
+    assert resumed.wait(timeout=60) == OK, resumed.output()[-3000:]
+    assert fetched_aids(fakeapi.log()) == set(aids) - fetched
+    assert sorted(resumed.stored_aids()) == aids
