@@ -8,13 +8,15 @@ stored) and, for a bad invocation, the one line on stderr.
 from __future__ import annotations
 
 import re
+import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bilicrawl.extensions.summary import BLOCKED, FAILED, OK, USAGE
-from tests.helpers.process import Crawl
+from tests.helpers.process import Crawl, fetched_aids, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
 
 FAST = {
@@ -146,3 +148,31 @@ def test_inputs_left_unread_by_a_ban_are_reported_apart(api: Any, tmp_path: Path
     unread = re.search(r"not read \(the crawl closed first\): (\d+) inputs", output)
     assert unread is not None, output[-3000:]
     assert accepted + int(unread.group(1)) == 40
+
+
+def test_a_store_failure_then_a_ctrl_c_is_a_store_failure(api: Any, tmp_path: Path) -> None:
+    """The first reason the crawl began closing for decides, not the last."""
+    ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=33))
+    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"], **{
+        **FAST, "BILI_THROTTLE_MAX_RPS": "20", "SQLITE_BATCH_SIZE": "10",
+        "SQLITE_BUSY_TIMEOUT": "0.1", "BILI_STORE_RETRY_DELAYS": "0.1",
+        "BILI_STORE_FLUSH_SECONDS": "0.5",
+    })  # fmt: skip
+    wait_for(lambda: len(fetched_aids(api.log())) >= 20, 60, "20 videos")
+    api.configure(delay=5.0)  # the requests on the wire hang: closing waits for them
+    lock = sqlite3.connect(crawl.database, isolation_level=None, timeout=10)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")  # another process holds the store
+        wait_for(lambda: "Closing the crawl" in crawl.output(), 30, "the store failure")
+        crawl.process.send_signal(signal.SIGINT)
+        status = crawl.wait(timeout=60)
+    finally:
+        lock.close()
+    output = crawl.output()
+    assert "Received SIGINT" in output, "the Ctrl-C came while the crawl was closing"
+    assert status == FAILED, output[-3000:]
+    assert "closing began: bilicrawl_store_failed" in output or (
+        "finish reason: bilicrawl_store_failed" in output
+    )
+    assert re.search(r"next: The store could not write", output)
+    outcome(output)
