@@ -32,7 +32,7 @@ NOT_TEXT = "not UTF-8 text (binary, or UTF-16?)"
 def make_spider(settings: dict[str, Any] | None = None, **arguments: Any) -> VideoSpider:
     """A video spider whose scheduler is a list the test fills and drains."""
     crawler = get_crawler(VideoSpider, {**project_settings(), **(settings or {})})
-    crawler.engine = SimpleNamespace(scheduler=[])
+    crawler.engine = SimpleNamespace(scheduler=[], paused=False)
     spider = VideoSpider.from_crawler(crawler, **arguments)
     crawler.spider = spider
     return spider
