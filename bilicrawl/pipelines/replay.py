@@ -3,8 +3,8 @@
 Every ``failed-<collection>[.partial].jsonl`` is applied through the storage
 pipeline's own ``_write`` (full documents replace, partial ones merge), so a
 replayed document is stored exactly as the crawl would have stored it. Applied
-lines are removed from their file, so replaying twice never applies a line
-twice and a replay that stops half-way is simply run again. docs/operations.md,
+lines are removed from their file, and applying a line again changes nothing,
+so a replay that stops half-way is simply run again. docs/operations.md,
 "Replaying dead letters", says when to run it.
 """
 
@@ -39,6 +39,8 @@ REPORTED_LINES = 20
 
 
 class _ReplaySpider(Spider):
+    """The spider class a Crawler is built for; none runs."""
+
     name = "replay-dead-letters"
 
 
@@ -62,16 +64,17 @@ def parse_name(path: Path) -> tuple[str, bool]:
 
 
 def replay_dead_letters(
-    settings: BaseSettings, directory: Path | None = None, *, out: IO[str] = sys.stdout
+    settings: BaseSettings, directory: Path | None = None, *, out: IO[str] | None = None
 ) -> int:
     """Apply the dead letters in *directory* (default: the crawl's) to the store.
 
-    Print one line per file and a total to *out*; return the exit status: 0 when
+    Print one line per file and a total to *out* (stdout); return the exit status: 0 when
     every line was applied (or there was none), 1 when some were kept. A store
     that cannot be used, or a *directory* that is not one, is a ConfigError.
     """
     if directory is not None and not directory.is_dir():
         raise ConfigError(f"DIR {str(directory)!r} is not a directory")
+    out = out or sys.stdout
     pipeline = open_pipeline(settings)
     if directory is None:
         directory = pipeline.dead_letter_dir
