@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import Mock
 
 import pytest
 from scrapy import Request, Spider
 from scrapy import signals as scrapy_signals
 from scrapy.core.downloader import Slot
+from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
 from bilicrawl.extensions.throttle import BiliThrottle
-from tests.utils import Clock, project_settings
+from bilicrawl.pipelines.sqlite import iter_documents
+from bilicrawl.spiders.video import VideoSpider
+from tests.helpers.videos import sample_aids, write_ids_file
+from tests.utils import Clock, project_settings, run_crawl
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SLOT = "api.bilibili.com"
 SPACE_SLOT = "api.bilibili.com/x/space/"
@@ -427,3 +436,72 @@ def test_risk_control_slows_every_slot_of_the_host_but_lowers_only_the_blocked_o
     env.risk(after=env.backoff().delay)
     assert env.throttle.rates[SPACE_SLOT].rate == 0.5
     assert env.rate == pytest.approx(16.0)
+
+
+# --- in a crawl against the fake API ---------------------------------------------------------
+
+TRANSIENT_KINDS = ["http5xx", "html", "drop", "truncate", "truncate-json"]
+SLOWDOWNS = "bilicrawl/throttle/slowdowns/"
+
+
+@deferred_f_from_coro_f
+async def test_a_crawl_retries_random_transient_faults_without_slowing_down(
+    fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    api = fakeapi_factory(fault_rate=0.2, fault_seed=5)
+    api.configure(fault_kinds=TRANSIENT_KINDS)
+    aids = sample_aids(120, seed=5)
+    settings = {
+        **crawl_settings,
+        "BILI_API_URL": api.url,
+        "BILI_THROTTLE_MAX_RPS": 100.0,
+        "BILI_THROTTLE_TRANSIENT_START": 0.5,
+    }
+    ids_file = write_ids_file(tmp_path / "ids.txt", aids)
+    result = await run_crawl(VideoSpider, settings, ids_file=str(ids_file))
+
+    stored = [document["aid"] for document in iter_documents(settings["SQLITE_PATH"], "videos")]
+    assert sorted(stored) == aids
+    faults = Counter(entry["fault"] for entry in api.log() if entry["fault"])
+    assert set(faults) == set(TRANSIENT_KINDS)
+    assert sum(faults.values()) >= 25
+    slowdowns = {key for key in result.stats if key.startswith(SLOWDOWNS)}
+    assert slowdowns <= {SLOWDOWNS + "persistent_failures"}, "no probe, no back-off"
+    assert result.stats.get(SLOWDOWNS + "persistent_failures", 0) <= 1
+    steps = [value for key, value in result.stats.items() if "/throttle/backoff/" in key]
+    assert sum(steps) <= 1, "a fault is not a pause"
+
+
+@deferred_f_from_coro_f
+async def test_a_crawl_pauses_a_host_whose_answers_keep_failing(
+    fakeapi_factory: Any,
+    crawl_settings: dict[str, Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every answer a 5xx: six come back at the crawl's pace, then one every pause."""
+    api = fakeapi_factory(fault_rate=1.0)
+    api.configure(fault_kinds=["http5xx"])
+    aids = sample_aids(6, seed=6)
+    settings = {
+        **crawl_settings,
+        "BILI_API_URL": api.url,
+        "BILI_VIDEO_ENDPOINT": "view",
+        "BILI_COOKIES_ENABLED": False,
+        "RETRY_TIMES": 2,
+        "BILI_THROTTLE_TRANSIENT_START": 0.2,
+    }
+    ids_file = write_ids_file(tmp_path / "ids.txt", aids)
+    with caplog.at_level("INFO"):
+        result = await run_crawl(VideoSpider, settings, ids_file=str(ids_file))
+
+    assert result.stats[SLOWDOWNS + "persistent_failures"] == 1, "held, not stepped again"
+    assert "after http_5" in caplog.text
+    assert "(6 of its last 6 answers failed)" in caplog.text
+    times = [entry["t"] for entry in api.log()]
+    assert len(times) == 3 * len(aids)
+    concurrency = settings["CONCURRENT_REQUESTS_PER_DOMAIN"]
+    # After the sixth answer and the requests already on their way, one every pause.
+    paced = times[6 + concurrency :]
+    assert paced, "the pause outlasted some of the crawl"
+    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(paced))
