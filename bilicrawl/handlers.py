@@ -143,7 +143,9 @@ class BiliDownloadHandler:
         self.clock: Callable[[], float] = time.time
         self.closing: str | None = None
         """Why the crawl is closing, once it is."""
-        self._in_flight: set[asyncio.Future[Response]] = set()
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        """The tasks of the downloads on the wire."""
+        self._abandoned: set[asyncio.Task[Any]] = set()
         crawler.signals.connect(self._on_closing, signal=signals.crawl_closing)
         crawler.signals.connect(
             self._on_reached_downloader, signal=scrapy_signals.request_reached_downloader
@@ -185,29 +187,38 @@ class BiliDownloadHandler:
         return request.replace(url=url, cookies={})
 
     async def _delegate(self, request: Request) -> Response:
-        """Download *request* with the delegate, unless abandoned while closing."""
-        download = asyncio.ensure_future(self.delegate.download_request(request))
-        self._in_flight.add(download)
+        """Download *request* with the delegate; CrawlClosing if abandoned while closing.
+
+        The task the download runs in (Scrapy's downloader gives each its own) is
+        what is cancelled: wrapping the download in a task of its own would cost
+        more than the rest of this handler.
+        """
+        task = asyncio.current_task()
+        if task is None:  # run by Twisted, not asyncio: nothing to cancel
+            return await self.delegate.download_request(request)
+        self._in_flight.add(task)
         try:
-            return await download
+            return await self.delegate.download_request(request)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self.closing is None or (task is not None and task.cancelling()):
-                raise  # not abandoned here: the caller is being cancelled
+            if task not in self._abandoned:
+                raise  # cancelled by someone else
+            self._abandoned.discard(task)
+            task.uncancel()
             self.crawler.stats.inc_value(stat_key("closing", "abandoned"))
             raise CrawlClosing(
                 f"no answer {IN_FLIGHT_GRACE:g} s into closing ({self.closing})"
             ) from None
         finally:
-            self._in_flight.discard(download)
+            self._in_flight.discard(task)
 
     def _on_closing(self, reason: str) -> None:
         self.closing = reason
         call_later(IN_FLIGHT_GRACE, self._abandon_in_flight)
 
     def _abandon_in_flight(self) -> None:
-        for download in list(self._in_flight):
-            download.cancel()
+        for task in self._in_flight - self._abandoned:
+            self._abandoned.add(task)
+            task.cancel()
 
     def _on_reached_downloader(self, request: Request) -> None:
         """Cancel a request queued after closing began once it is in its slot's queue."""
