@@ -1,4 +1,4 @@
-"""Count the requests that end in a download error, by why, for the end-of-crawl summary.
+"""Count the requests that end in a download error, by why (the input ledger says why alike).
 
 It is the outermost downloader middleware, so its ``process_exception`` sees only
 final failures, after every retry: a request cancelled because the crawl is
