@@ -97,7 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="request-path repetitions (default 5, quick 2)")
     parser.add_argument("--quick", action="store_true",
                         help="a fast smoke run: 300 videos, 2 repetitions, 30 s rate and 10 s "
-                             "input crawls; docs/benchmarks.md is left alone")
+                             "input crawls, 150-video fault runs; docs/benchmarks.md is left "
+                             "alone")
     parser.add_argument("--variant", action="append", type=parse_variant, default=[],
                         metavar="NAME='-s X=Y ...'",
                         help="one more request-path run of bilicrawl with these extra "

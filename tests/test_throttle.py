@@ -482,14 +482,15 @@ async def test_a_crawl_pauses_a_host_whose_answers_keep_failing(
     """Every answer a 5xx: six come back at the crawl's pace, then one every pause."""
     api = fakeapi_factory(fault_rate=1.0)
     api.configure(fault_kinds=["http5xx"])
-    aids = sample_aids(6, seed=6)
+    aids = sample_aids(5, seed=6)
     settings = {
         **crawl_settings,
         "BILI_API_URL": api.url,
         "BILI_VIDEO_ENDPOINT": "view",
         "BILI_COOKIES_ENABLED": False,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
         "RETRY_TIMES": 2,
-        "BILI_THROTTLE_TRANSIENT_START": 0.2,
+        "BILI_THROTTLE_TRANSIENT_START": 0.3,
     }
     ids_file = write_ids_file(tmp_path / "ids.txt", aids)
     with caplog.at_level("INFO"):
@@ -504,4 +505,5 @@ async def test_a_crawl_pauses_a_host_whose_answers_keep_failing(
     # After the sixth answer and the requests already on their way, one every pause.
     paced = times[6 + concurrency :]
     assert paced, "the pause outlasted some of the crawl"
-    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(paced))
+    # Seen at the server: a busy machine may bring two arrivals a little closer.
+    assert all(later - earlier >= 0.2 for earlier, later in itertools.pairwise(paced))
