@@ -7,7 +7,9 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 from scrapy import Request, Spider
+from scrapy import signals as scrapy_signals
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.python.failure import Failure
@@ -252,3 +254,21 @@ def test_an_input_that_gives_nothing_is_absent_and_an_optional_failure_is_forgiv
         "bilicrawl/input/absent/has_nothing": 1,
         "bilicrawl/input/stored": 1,
     }
+
+
+def test_an_item_dropped_by_validation_is_not_stored_and_no_longer_awaited() -> None:
+    crawler = ledger_crawler()
+    ledger = crawler.get_extension(InputLedger)
+    tag = (ledger.accept(),)
+    ledger.sent(tag)
+    ledger.item(tag, Video(7))
+    ledger.answered(tag)
+    response = TextResponse(
+        "https://api.bilibili.com/x", request=Request("https://api.bilibili.com/x",
+                                                      meta={"bili_input": tag}),
+    )
+    crawler.signals.send_catch_log(
+        scrapy_signals.item_dropped, item=Video(7), response=response, exception=None,
+    )
+    assert input_stats(crawler) == {"bilicrawl/input/not_stored/invalid": 1}
+    assert ledger.open == {} and ledger.awaited == {}

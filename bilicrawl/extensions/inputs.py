@@ -218,7 +218,8 @@ class InputLedger:
         if not tag or getattr(cls, "rows_field", None) is not None:
             return
         collection = getattr(cls, "collection", None)
-        numbers = self.awaited.get((collection, self._stored_key(cls, item)), [])
+        key = (collection, self._stored_key(cls, item))
+        numbers = self.awaited.get(key, [])
         for number in tag:
             if number in numbers:
                 numbers.remove(number)
@@ -226,6 +227,8 @@ class InputLedger:
                 if (entry := self.open.get(number)) is not None:
                     self._mark(entry, "not_stored", why)
                 self._release(number, None)
+        if not numbers:
+            self.awaited.pop(key, None)
 
     def _stored_key(self, cls: type, item: Any) -> tuple[Any, ...]:
         key = tuple(getattr(item, field) for field in cls.natural_key)  # type: ignore[attr-defined]
