@@ -1,4 +1,4 @@
-"""The end-of-crawl summary, its exit status, and the counting of unfetched requests."""
+"""The end-of-crawl summary and exit status, the input ledger, unfetched requests counted."""
 
 from __future__ import annotations
 
