@@ -285,3 +285,25 @@ async def test_an_unknown_endpoint_is_refused_at_the_start(
     with pytest.raises(ConfigError, match=rf"^{setting} must be one of \(.*\), not 'wbi2'$"):
         await run_crawl(DanmakuSpider, {**settings, setting: "wbi2"}, cids=str(danmaku.SMALL_CID))
     assert not fakeapi.log()
+
+
+@deferred_f_from_coro_f
+async def test_random_faults_on_segments_and_pools_lose_nothing(
+    crawl_settings: dict[str, Any], fakeapi_factory: Any
+) -> None:
+    """HTML error pages, 5xx, dropped and truncated answers where protobuf or XML is due."""
+    api = fakeapi_factory(fault_rate=0.3, fault_seed=7)
+    api.configure(fault_kinds=["html", "http5xx", "drop", "truncate"])
+    settings = {**crawl_settings, "BILI_API_URL": api.url, "BILI_COMMENT_URL": api.url}
+    cid = danmaku.POOL_CID
+
+    result = await run_crawl(DanmakuSpider, settings, cids=str(cid), source="both")
+
+    expected = set(served_segments(cid)) | {row["dmid"] for row in danmaku.xml_pool(cid)}
+    assert not any(key.startswith("bilicrawl/parse_error") for key in result.stats)
+    assert set(stored_danmaku(settings)) == expected
+    record = parts(settings)[cid]
+    assert record["distinct"] == len(expected)
+    assert record["segments_fetched"] == record["segments_expected"]
+    faults = [entry["fault"] for entry in api.log() if "/dm/" in entry["path"]]
+    assert "html" in faults and len([f for f in faults if f]) >= 3, "faults were served"

@@ -167,6 +167,18 @@ def test_non_json_body_passes_when_expected(env: Any) -> None:
     assert middleware.process_response(request, response) is response
 
 
+@pytest.mark.parametrize("body", ["xml", "protobuf"])
+def test_an_html_page_instead_of_a_binary_or_xml_body_is_retried(env: Any, body: str) -> None:
+    crawler, middleware, sent = env
+    url = "https://api.bilibili.com/x/v2/dm/web/seg.so?oid=1"
+    request = Request(url, meta={"bili_body": body})
+    page = b'\n  <!DOCTYPE html><html><head><title>\xe5\x87\xba\xe9\x94\x99\xe5\x95\xa6!</title>'
+    response = Response(request.url, body=page, request=request)
+    assert isinstance(middleware.process_response(request, response), Request)
+    assert sent == [(signals.transient_failure, {"request": request, "reason": "bad_body"})]
+    assert crawler.stats.get_value("bilicrawl/retry/reason_count/bad_body") == 1
+
+
 def test_other_http_errors_drop(env: Any) -> None:
     crawler, middleware, _ = env
     response = HtmlResponse(URL, status=404, body=b"<html>404</html>", request=Request(URL))

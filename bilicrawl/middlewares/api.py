@@ -7,7 +7,8 @@ with either HTTP 412 or a JSON code. This middleware makes one decision per resp
 
 - pass: ``code == 0`` (or a code the request allows in ``meta["bili_allow_codes"]``);
 - retry: risk-control and transient codes, retryable HTTP statuses, bodies
-  that should be JSON but are not (truncated, HTML error pages), and the
+  that should be JSON but are not (truncated, HTML error pages), HTML pages
+  where XML or protobuf was due, and the
   risk-control answer disguised as a success (code 0 with nothing in ``data``
   but a ``v_voucher``, reason ``api_voucher``). Retries go
   through Scrapy's ``get_retry_request``, so they share ``RETRY_TIMES`` and the
@@ -115,6 +116,12 @@ def _decode(response: Response) -> dict[str, Any] | None:
     return None
 
 
+def _is_html(body: bytes) -> bool:
+    """Tell whether *body* is an HTML page: never a protobuf message (``<`` ends a group)."""
+    head = body[:32].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
 def _only_a_voucher(data: Any) -> bool:
     """Tell whether ``data`` is ``{"v_voucher": ...}``, risk control's answer with code 0."""
     return isinstance(data, dict) and len(data) == 1 and "v_voucher" in data
@@ -181,6 +188,8 @@ class BiliApiMiddleware:
             raise self._drop(request, f"http_{status}", f"HTTP {status}")
         if request.meta.get("bili_body", "json") == "json":
             return self._retry(request, "bad_body", "the body is not a JSON envelope", risk=False)
+        if _is_html(response.body):  # a gateway's error page where XML or protobuf was due
+            return self._retry(request, "bad_body", "an HTML page instead of the body", risk=False)
         self._send(signals.clean_answer, request)
         return response
 
