@@ -6,7 +6,6 @@ The tests run on mongomock, and also against a real server when
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -21,8 +20,6 @@ import mongomock
 import pymongo
 import pytest
 from itemadapter import ItemAdapter
-from mongomock.collection import BulkOperationBuilder
-from mongomock.store import ServerStore
 from pymongo.errors import AutoReconnect
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_f_from_coro_f
@@ -32,11 +29,12 @@ from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
 from bilicrawl.pipelines.batching import Upsert, merge_document
 from bilicrawl.pipelines.mongo import MongoPipeline, mask_uri, set_paths
+from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
 from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
 
     from pymongo.database import Database
     from scrapy.crawler import Crawler
@@ -44,36 +42,6 @@ if TYPE_CHECKING:
     from bilicrawl.pipelines.batching import Document
 
 SERVER_URI = os.environ.get("BILICRAWL_TEST_MONGO_URI", "")
-
-
-class SharedMongomockClient(mongomock.MongoClient):
-    """A mongomock client whose instances share one server, as clients of a real one do."""
-
-    store = ServerStore()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, _store=self.store, **kwargs)
-
-
-def _let_mongomock_accept_sort(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pymongo >= 4.11 passes ``sort`` to bulk replaces and updates; mongomock 4.3 does not
-    take it.
-
-    https://github.com/mongomock/mongomock/issues/912
-    """
-    for name in ("add_replace", "add_update"):
-        add = getattr(BulkOperationBuilder, name)
-        if "sort" not in inspect.signature(add).parameters:
-            monkeypatch.setattr(BulkOperationBuilder, name, _ignoring_no_sort(add))
-
-
-def _ignoring_no_sort(add: Callable[..., None]) -> Callable[..., None]:
-    def add_with_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> None:
-        if sort is not None:
-            raise NotImplementedError("mongomock cannot sort a bulk write")
-        add(self, *args, **kwargs)
-
-    return add_with_sort
 
 
 @dataclass
@@ -99,7 +67,7 @@ def mongo(
         client_class: type = pymongo.MongoClient
         uri = SERVER_URI
     else:
-        _let_mongomock_accept_sort(monkeypatch)
+        let_mongomock_accept_sort(monkeypatch)
         client_class = SharedMongomockClient
         uri = "mongodb://mongomock.invalid:27017"
     database_name = f"bilicrawl_test_{uuid.uuid4().hex[:12]}"

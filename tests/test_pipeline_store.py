@@ -45,8 +45,8 @@ from bilicrawl.pipelines.batching import Upsert, combine, dump_document, merge_d
 from bilicrawl.pipelines.mongo import MongoPipeline
 from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
 from bilicrawl.pipelines.validate import ValidationPipeline
+from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
 from tests.test_documents import golden_items, stored_bytes
-from tests.test_pipeline_mongo import SharedMongomockClient, _let_mongomock_accept_sort
 from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
 
@@ -96,7 +96,7 @@ def backend(
             stored_rows=lambda collection: list(iter_documents(path, collection)),
         )
         return
-    _let_mongomock_accept_sort(monkeypatch)
+    let_mongomock_accept_sort(monkeypatch)
     uri = "mongodb://mongomock.invalid:27017"
     database_name = f"bilicrawl_test_{uuid.uuid4().hex[:12]}"
     client = SharedMongomockClient(uri)

@@ -27,9 +27,7 @@ from bilicrawl.pipelines.replay import replay_dead_letters
 from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
 from tests.helpers.dead_letters import (
     CRAWLED_AT,
-    SharedMongomockClient,
     danmaku_row,
-    let_mongomock_accept_sort,
     make_danmaku,
     make_part,
     make_stub,
@@ -38,6 +36,7 @@ from tests.helpers.dead_letters import (
     replay,
     store_items,
 )
+from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
 from tests.helpers.process import Crawl, fetched_aids, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
 from tests.utils import project_settings

@@ -9,16 +9,12 @@ emoji text, ids above 2**32, nested objects to merge).
 from __future__ import annotations
 
 import errno
-import inspect
 import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
-import mongomock
 import scrapy
-from mongomock.collection import BulkOperationBuilder
-from mongomock.store import ServerStore
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
@@ -39,9 +35,7 @@ from bilicrawl.items import (
 from tests.fakeapi.process import PROJECT_ROOT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
-    import pytest
+    from collections.abc import Iterable
 
     from bilicrawl.pipelines.batching import BatchingStorePipeline, Upsert
 
@@ -147,29 +141,3 @@ def make_part(cid: int, distinct: int) -> DanmakuPartItem:
     )  # fmt: skip
 
 
-class SharedMongomockClient(mongomock.MongoClient):
-    """A mongomock client whose instances share one server, as clients of a real one do."""
-
-    store = ServerStore()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, _store=self.store, **kwargs)
-
-
-def let_mongomock_accept_sort(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pymongo >= 4.11 passes ``sort`` to bulk replaces and updates; mongomock 4.3 does not
-    take it (https://github.com/mongomock/mongomock/issues/912).
-    """
-    for name in ("add_replace", "add_update"):
-        add = getattr(BulkOperationBuilder, name)
-        if "sort" not in inspect.signature(add).parameters:
-            monkeypatch.setattr(BulkOperationBuilder, name, _ignoring_no_sort(add))
-
-
-def _ignoring_no_sort(add: Callable[..., None]) -> Callable[..., None]:
-    def add_with_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> None:
-        if sort is not None:
-            raise NotImplementedError("mongomock cannot sort a bulk write")
-        add(self, *args, **kwargs)
-
-    return add_with_sort
