@@ -868,11 +868,7 @@ async def test_rows_are_written_before_the_record_that_describes_them(backend: B
     """A kill between two writes must never leave a danmaku_parts record without its rows."""
     rows = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
                             rows=[danmaku_row(1), danmaku_row(2)])
-    record = DanmakuPartItem(
-        cid=7, aid=2, duration=60, stat_danmaku=2, view_count=2, xml_maxlimit=None,
-        closed=False, segments_expected=1, segments_fetched=1,
-        stored=DanmakuStored(seg=2, xml=0, history=0), distinct=2, crawled_at=CRAWLED_AT,
-    )  # fmt: skip
+    record = part_record(7, rows=2)
     pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
                                  BILI_STORE_ROWS_BATCH_SIZE=1000)  # fmt: skip
     written: list[str] = []
