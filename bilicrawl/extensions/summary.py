@@ -20,6 +20,7 @@ from scrapy import signals
 
 from bilicrawl import signals as bili_signals
 from bilicrawl.extensions.inputs import InputLedger
+from bilicrawl.extensions.store_guard import STORE_FAILED
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ INTERRUPTED = 130
 
 FORCED_SHUTDOWN = "forced_shutdown"
 """Finish reason of a crawl whose spider never closed (a second Ctrl-C)."""
-STORE_FAILED = "bilicrawl_store_failed"
-"""Finish reason of a crawl closed because the store could not write a batch."""
 FIRST_REASON = stat_key("closing", "first_reason")
 """The stat holding the first reason the crawl began closing for, which decides."""
 
