@@ -12,12 +12,8 @@ from twisted.internet import reactor
 from bilicrawl.extensions.circuit_breaker import CLOSE_REASON, DEAD_HOST_REASON
 from bilicrawl.extensions.summary import BLOCKED, OK
 from bilicrawl.spiders.video import VideoSpider
-from tests.test_crawl_video import (
-    assert_stored_exactly,
-    sample_aids,
-    stored_videos,
-    write_ids_file,
-)
+from tests.helpers.crawl import assert_stored_exactly, stored_videos
+from tests.helpers.videos import sample_aids, write_ids_file
 from tests.utils import run_crawl
 
 VIDEO_PATH = "/x/web-interface/wbi/view/detail"

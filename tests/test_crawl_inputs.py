@@ -11,8 +11,8 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 
 from bilicrawl.ids import av2bv
 from bilicrawl.spiders.video import VideoSpider
+from tests.helpers.crawl import stored_videos
 from tests.helpers.videos import sample_aids
-from tests.test_crawl_video import stored_videos
 from tests.utils import run_crawl
 
 VIDEO_PATH = "/x/web-interface/wbi/view/detail"

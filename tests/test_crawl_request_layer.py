@@ -10,12 +10,8 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 
 from bilicrawl.extensions.circuit_breaker import CLOSE_REASON
 from bilicrawl.spiders.video import VideoSpider
-from tests.test_crawl_video import (
-    assert_stored_exactly,
-    sample_aids,
-    stored_videos,
-    write_ids_file,
-)
+from tests.helpers.crawl import assert_stored_exactly, stored_videos
+from tests.helpers.videos import sample_aids, write_ids_file
 from tests.utils import run_crawl
 
 

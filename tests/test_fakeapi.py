@@ -14,10 +14,9 @@ import re
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 import zlib
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -28,6 +27,7 @@ from tests.fakeapi.answers import BAD_REQUEST
 from tests.fakeapi.app import FAULT_KINDS, Knobs
 from tests.fakeapi.data import user_card
 from tests.fakeapi.process import FakeApi, FakeApiError
+from tests.helpers.fakeapi_client import fetch, flatten, get, signed
 
 if TYPE_CHECKING:
     pass
@@ -167,10 +167,6 @@ SPI_SHAPE = """
 code:int data:object data.b_3:str data.b_4:str message:str
 """
 
-BROWSER_UA = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 VIEW = "/x/web-interface/view"
 DETAIL = "/x/web-interface/wbi/view/detail"
 NAV = "/x/web-interface/nav"
@@ -179,58 +175,6 @@ BLOCKED_412 = {"code": -412, "message": "请求被拦截", "ttl": 1, "data": Non
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def fetch(
-    url: str, headers: dict[str, str] | None = None, cookies: str = ""
-) -> tuple[int, dict[str, str], bytes]:
-    """GET *url* as a browser; return (status, headers, raw body) even for HTTP errors."""
-    headers = {"User-Agent": BROWSER_UA, **(headers or {})}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (the fake API's URL)
-    if cookies:
-        request.add_header("Cookie", cookies)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, dict(exc.headers), exc.read()
-
-
-def get(api: FakeApi, path: str, query: str = "", **options: Any) -> tuple[int, Any]:
-    """GET an API path; return (HTTP status, decoded JSON body)."""
-    status, _, body = fetch(f"{api.url}{path}?{query}" if query else api.url + path, **options)
-    return status, json.loads(body)
-
-
-def signed(api: FakeApi, params: dict[str, str], keys: tuple[str, str] | None = None) -> str:
-    return signed_query(params, mixin_key(*(keys or api.keys())), int(time.time()))
-
-
-def json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    for kind, name in ((int, "int"), (float, "float"), (str, "str"), (list, "array")):
-        if isinstance(value, kind):
-            return name
-    return "object"
-
-
-def flatten(
-    value: object, path: str = "", into: dict[str, set[str]] | None = None
-) -> dict[str, set[str]]:
-    """``{path: {json types}}`` for every node of *value*, list items under ``path[]``."""
-    into = {} if into is None else into
-    into.setdefault(path, set()).add(json_type(value))
-    if isinstance(value, dict):
-        for key, child in value.items():
-            flatten(child, f"{path}.{key}" if path else key, into)
-    elif isinstance(value, list):
-        for child in value:
-            flatten(child, f"{path}[]", into)
-    return into
 
 
 def shape_problems(response: object, shape: str, optional: tuple[str, ...] = ()) -> list[str]:

@@ -35,8 +35,17 @@ from tests.fakeapi.articles import (
 from tests.fakeapi.data import user_facts
 from tests.fakeapi.process import FakeApi
 from tests.fakeapi.videos import ERROR_AIDS, video_view
-from tests.test_fakeapi import fetch, get, signed
-from tests.test_fakeapi_users import BUVID, DM_IMG, LOGGED_IN, key_tree, parse_keys, space
+from tests.helpers.fakeapi_client import (
+    BUVID,
+    DM_IMG,
+    LOGGED_IN,
+    fetch,
+    get,
+    key_tree,
+    parse_keys,
+    signed,
+    space,
+)
 
 AUTHOR_KEYS = """
 mid name face pendant{pid name image expire} official_verify{type desc} nameplate{nid name image

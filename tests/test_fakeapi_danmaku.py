@@ -24,8 +24,7 @@ from tests.fakeapi import danmaku as dm
 from tests.fakeapi.data import LATEST
 from tests.fakeapi.process import FakeApi
 from tests.fakeapi.videos import video_view
-from tests.test_fakeapi import fetch, signed
-from tests.test_fakeapi_users import BUVID, LOGGED_IN
+from tests.helpers.fakeapi_client import BUVID, LOGGED_IN, fetch, signed
 
 SEG = "/x/v2/dm/web/seg.so"
 WBI_SEG = "/x/v2/dm/wbi/web/seg.so"

@@ -16,7 +16,7 @@ import pytest
 from bilicrawl.parsers.danmaku import parse_live_history
 from tests.fakeapi import live
 from tests.fakeapi.process import FakeApi
-from tests.test_fakeapi import flatten, get
+from tests.helpers.fakeapi_client import flatten, get
 from tests.utils import FIXTURES
 
 GETHISTORY = "/xlive/web-room/v1/dM/gethistory"

@@ -23,7 +23,16 @@ from tests.fakeapi import graph, users, videos
 from tests.fakeapi.app import Knobs
 from tests.fakeapi.data import user_card
 from tests.fakeapi.process import FakeApi
-from tests.test_fakeapi import get, signed
+from tests.helpers.fakeapi_client import (
+    BUVID,
+    DM_IMG,
+    LOGGED_IN,
+    get,
+    key_tree,
+    parse_keys,
+    signed,
+    space,
+)
 
 if TYPE_CHECKING:
     pass
@@ -84,16 +93,7 @@ label{path text label_theme text_color bg_style bg_color border_color} avatar_su
 nickname_color avatar_subscript_url} name_render{} nft_icon rec_reason track_id follow_time
 """
 
-BUVID = "buvid3=D9656DA8-9BEF-F464-5B72-C4849AFD336379044infoc"
-LOGGED_IN = f"{BUVID}; SESSDATA=abc%2C123"
 REFERER = {"Referer": "https://space.bilibili.com/2/fans/fans"}
-DM_IMG = {
-    "dm_img_list": "[]",
-    "dm_img_str": "V2ViR0wgMS4wIChPcGVuR0wgRVMgMi4wIENocm9taXVtKQ",
-    "dm_cover_img_str": "QU5HTEUgKEludGVsLCBJbnRlbChSKSBIRCBHcmFwaGljcyBEaXJlY3QzRDExKQ",
-    "dm_img_inter": '{"ds":[],"wh":[5231,6067,75],"of":[475,950,475]}',
-}
-"""The browser's risk parameters, as bilibili-api and yt-dlp send them."""
 ACC_INFO = "/x/space/wbi/acc/info"
 ARC_SEARCH = "/x/space/wbi/arc/search"
 CARD = "/x/web-interface/card"
@@ -121,34 +121,6 @@ NAMED_USERS = (
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def parse_keys(spec: str) -> dict[str, Any]:
-    """``"a b{c}"`` -> ``{"a": None, "b": {"c": None}}``: the key tree a ``*_KEYS`` names."""
-    root: dict[str, Any] = {}
-    stack = [root]
-    for word in re.findall(r"[^\s{}]+|[{}]", spec):
-        if word == "{":
-            last = next(reversed(stack[-1]))
-            stack[-1][last] = {}
-            stack.append(stack[-1][last])
-        elif word == "}":
-            stack.pop()
-        else:
-            stack[-1][word] = None
-    return root
-
-
-def key_tree(value: object) -> Any:
-    """The keys of *value*, objects nested; lists and scalars are leaves (None)."""
-    if isinstance(value, dict):
-        return {key: key_tree(child) for key, child in value.items()}
-    return None
-
-
-def space(api: FakeApi, path: str, cookies: str = BUVID, **params: Any) -> dict[str, Any]:
-    """GET a signed ``/x/space/wbi/`` path with the dm_img parameters; the JSON body."""
-    return get(api, path, signed(api, {**DM_IMG, **params}), cookies=cookies)[1]
 
 
 def plain(api: FakeApi, path: str, cookies: str = BUVID, **params: Any) -> dict[str, Any]:
