@@ -1,17 +1,11 @@
 """Typed items, one class per stored entity.
 
-Each item class declares the MongoDB collection it is stored in and its natural
-key (the fields that identify one document); storage upserts by that key, so a
-re-crawl updates documents and never duplicates them. A class with
-``partial = True`` is a partial document: its fields are merged into the stored
-document (created if absent) and the fields it lacks are kept, so a user seen
-in a follower list never erases the profile a ``user`` crawl stored. A record
-(``describes``) counts rows of other collections and is stored only after them. Classes
-also name where they hold user ids (``user_id_fields``) and personal data
-(``personal_fields``), for ``BILI_PSEUDONYMIZE``; a path ``a.b`` is a nested
-field, ``a[].b`` a field of every element of the list ``a``. Pipelines and
-exporters see items only through ``ItemAdapter``. Times are Unix seconds unless
-a field says otherwise.
+Every stored item derives from :class:`StoredItem`, which declares where and
+how its documents are stored (collection, natural key, partial, rows, records,
+user-id and personal fields) and registers the class in ``ITEM_CLASSES``.
+Storage upserts by the natural key, so a re-crawl updates documents and never
+duplicates them. Pipelines and exporters see items only through
+``ItemAdapter``. Times are Unix seconds unless a field says otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +14,46 @@ import builtins  # noqa: TC003 (ItemAdapter resolves the annotations at run time
 from typing import Any, ClassVar
 
 import attrs
+
+_STORED: dict[str, type] = {}
+"""Every stored item class by name, in the order defined (filled by ``StoredItem``)."""
+
+
+class StoredItem:
+    """The base of every stored item: where and how its documents are stored.
+
+    A subclass that names its ``collection`` is registered in ``ITEM_CLASSES``
+    when it is defined, so storage, validation and pseudonymisation know every
+    class without a list kept by hand.
+    """
+
+    __slots__ = ()
+
+    collection: ClassVar[str]
+    """The MongoDB collection (SQLite table) its documents go to."""
+    natural_key: ClassVar[tuple[str, ...]]
+    """The fields that identify one document: storage upserts by them."""
+    partial: ClassVar[bool] = False
+    """Its fields are merged into the stored document instead of replacing it."""
+    describes: ClassVar[tuple[str, ...]] = ()
+    """For a record, the collections whose stored rows it counts: written after them."""
+    rows_field: ClassVar[str | None] = None
+    """For a batch item, the field whose rows are its documents."""
+    batch_fields: ClassVar[tuple[str, ...]] = ()
+    """A batch item's fields that describe the batch and are not copied into its rows."""
+    row_fields: ClassVar[dict[str, type]] = {}
+    """A batch item's row fields and their types (the SQLite store's columns), in order."""
+    user_id_fields: ClassVar[tuple[str, ...]] = ()
+    """Where it holds user ids (``a.b`` nested, ``a[].b`` in every element): hashed by
+    ``BILI_PSEUDONYMIZE``."""
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+    """Where it holds personal data: left out by ``BILI_PSEUDONYMIZE``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "collection" in cls.__dict__:
+            # attrs builds a new (slotted) class from each decorated one: the last wins.
+            _STORED[cls.__qualname__] = cls
 
 
 @attrs.define(kw_only=True)
@@ -84,12 +118,11 @@ class VideoTag:
 
 
 @attrs.define(kw_only=True)
-class VideoItem:
+class VideoItem(StoredItem):
     """A video (稿件) with its parts, counters and tags."""
 
     collection: ClassVar[str] = "videos"
     natural_key: ClassVar[tuple[str, ...]] = ("aid",)
-    partial: ClassVar[bool] = False
     user_id_fields: ClassVar[tuple[str, ...]] = ("owner.mid", "staff[].mid")
     personal_fields: ClassVar[tuple[str, ...]] = ("owner.name", "owner.face", "staff[].name")
 
@@ -181,12 +214,11 @@ class LiveRoom:
 
 
 @attrs.define(kw_only=True)
-class UserItem:
+class UserItem(StoredItem):
     """A user's profile and counters, from /x/space/wbi/acc/info and /x/web-interface/card."""
 
     collection: ClassVar[str] = "users"
     natural_key: ClassVar[tuple[str, ...]] = ("mid",)
-    partial: ClassVar[bool] = False
     user_id_fields: ClassVar[tuple[str, ...]] = ("mid",)
     personal_fields: ClassVar[tuple[str, ...]] = ("name", "face", "sign", "birthday")
 
@@ -228,7 +260,7 @@ class UserItem:
 
 
 @attrs.define(kw_only=True)
-class UserStubItem:
+class UserStubItem(StoredItem):
     """What a follower or following list says about a user: merged into ``users``."""
 
     collection: ClassVar[str] = "users"
@@ -246,14 +278,12 @@ class UserStubItem:
 
 
 @attrs.define(kw_only=True)
-class RelationItem:
+class RelationItem(StoredItem):
     """One edge of the follower graph: ``src_mid`` follows ``dst_mid``."""
 
     collection: ClassVar[str] = "relations"
     natural_key: ClassVar[tuple[str, ...]] = ("src_mid", "dst_mid")
-    partial: ClassVar[bool] = False
     user_id_fields: ClassVar[tuple[str, ...]] = ("src_mid", "dst_mid")
-    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     src_mid: int
     dst_mid: int
@@ -263,16 +293,14 @@ class RelationItem:
 
 
 @attrs.define(kw_only=True)
-class RelationListItem:
+class RelationListItem(StoredItem):
     """How much of one user's follower or following list a crawl got."""
 
     collection: ClassVar[str] = "relation_lists"
     natural_key: ClassVar[tuple[str, ...]] = ("mid", "direction")
-    partial: ClassVar[bool] = False
     describes: ClassVar[tuple[str, ...]] = ("relations",)
     """A record of stored edges: written only once they are committed."""
     user_id_fields: ClassVar[tuple[str, ...]] = ("mid",)
-    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     mid: int
     direction: str
@@ -288,7 +316,7 @@ class RelationListItem:
 
 
 @attrs.define(kw_only=True)
-class VideoCardItem:
+class VideoCardItem(StoredItem):
     """What the cards API (/x/article/cards) says of a video: merged into ``videos``.
 
     A card has no parts, tags or staff: merged, it refreshes a stored video's
@@ -382,12 +410,11 @@ class ArticleFields:
 
 
 @attrs.define(kw_only=True)
-class ArticleItem(ArticleFields):
+class ArticleItem(ArticleFields, StoredItem):
     """An article (专栏) with its body, from /x/article/view."""
 
     collection: ClassVar[str] = "articles"
     natural_key: ClassVar[tuple[str, ...]] = ("cvid",)
-    partial: ClassVar[bool] = False
     user_id_fields: ClassVar[tuple[str, ...]] = ("author.mid",)
     personal_fields: ClassVar[tuple[str, ...]] = ("author.name", "author.face")
 
@@ -407,7 +434,7 @@ class ArticleItem(ArticleFields):
 
 
 @attrs.define(kw_only=True)
-class ArticleCardItem(ArticleFields):
+class ArticleCardItem(ArticleFields, StoredItem):
     """What the cards API says of an article: merged into ``articles``, never erasing the body."""
 
     collection: ClassVar[str] = "articles"
@@ -431,14 +458,12 @@ class LiveArea:
 
 
 @attrs.define(kw_only=True)
-class LiveRoomItem:
+class LiveRoomItem(StoredItem):
     """A live room, from api.live.bilibili.com /room/v1/Room/get_info."""
 
     collection: ClassVar[str] = "live_rooms"
     natural_key: ClassVar[tuple[str, ...]] = ("room_id",)
-    partial: ClassVar[bool] = False
     user_id_fields: ClassVar[tuple[str, ...]] = ("uid",)
-    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     room_id: int
     """The long room id, whatever id the crawl was given."""
@@ -463,14 +488,13 @@ class LiveRoomItem:
 
 
 @attrs.define(kw_only=True)
-class LiveRoomCardItem:
+class LiveRoomCardItem(StoredItem):
     """What the cards API says of a live room: merged into ``live_rooms``."""
 
     collection: ClassVar[str] = "live_rooms"
     natural_key: ClassVar[tuple[str, ...]] = ("room_id",)
     partial: ClassVar[bool] = True
     user_id_fields: ClassVar[tuple[str, ...]] = ("uid",)
-    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     room_id: int
     uid: int
@@ -483,7 +507,7 @@ class LiveRoomCardItem:
 
 
 @attrs.define(kw_only=True)
-class DanmakuBatchItem:
+class DanmakuBatchItem(StoredItem):
     """The danmaku of one answer (a segment, an XML pool, a history day): one item, many rows.
 
     Storage writes one ``danmaku`` document per row, keyed by ``dmid``: the row's
@@ -507,7 +531,6 @@ class DanmakuBatchItem:
     }  # fmt: skip
     """Every field of a stored row (the SQLite store's columns), in order."""
     user_id_fields: ClassVar[tuple[str, ...]] = ("rows[].mid_hash",)
-    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     cid: int
     """The part (分P) the danmaku belong to."""
@@ -523,7 +546,7 @@ class DanmakuBatchItem:
 
 
 @attrs.define(kw_only=True)
-class LiveDanmakuBatchItem:
+class LiveDanmakuBatchItem(StoredItem):
     """The recent danmaku of a live room (/xlive/web-room/v1/dM/gethistory): one per row.
 
     Rows are keyed by ``(room_id, id_str)``: ``id_str`` is the id the site gives
@@ -533,9 +556,7 @@ class LiveDanmakuBatchItem:
 
     collection: ClassVar[str] = "live_danmaku"
     natural_key: ClassVar[tuple[str, ...]] = ("room_id", "id_str")
-    partial: ClassVar[bool] = False
     rows_field: ClassVar[str] = "rows"
-    batch_fields: ClassVar[tuple[str, ...]] = ()
     row_fields: ClassVar[dict[str, type]] = {
         "room_id": int, "id_str": str, "uid": int, "nickname": str, "text": str,
         "timeline": int, "dm_type": int, "user_level": int, "medal": dict, "crawled_at": int,
@@ -563,16 +584,13 @@ class DanmakuStored:
 
 
 @attrs.define(kw_only=True)
-class DanmakuPartItem:
+class DanmakuPartItem(StoredItem):
     """How complete the danmaku of one part are, after a crawl: one record per part."""
 
     collection: ClassVar[str] = "danmaku_parts"
     natural_key: ClassVar[tuple[str, ...]] = ("cid",)
-    partial: ClassVar[bool] = False
     describes: ClassVar[tuple[str, ...]] = ("danmaku",)
     """A record of stored rows: written only once they are committed, so ``resume`` trusts it."""
-    user_id_fields: ClassVar[tuple[str, ...]] = ()
-    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     cid: int
     aid: int | None
@@ -595,7 +613,7 @@ class DanmakuPartItem:
 
 
 @attrs.define(kw_only=True)
-class DanmakuHistoryDayItem:
+class DanmakuHistoryDayItem(StoredItem):
     """One history day of a part, fetched: one record per day, so ``resume`` skips it.
 
     Stored only once the day's danmaku are committed, so a record means they are stored too.
@@ -603,10 +621,7 @@ class DanmakuHistoryDayItem:
 
     collection: ClassVar[str] = "danmaku_history_days"
     natural_key: ClassVar[tuple[str, ...]] = ("cid", "date")
-    partial: ClassVar[bool] = False
     describes: ClassVar[tuple[str, ...]] = ("danmaku",)
-    user_id_fields: ClassVar[tuple[str, ...]] = ()
-    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     cid: int
     aid: int | None
@@ -617,9 +632,5 @@ class DanmakuHistoryDayItem:
     crawled_at: int
 
 
-ITEM_CLASSES: tuple[type, ...] = (
-    VideoItem, UserItem, UserStubItem, RelationItem, RelationListItem, VideoCardItem,
-    ArticleItem, ArticleCardItem, LiveRoomItem, LiveRoomCardItem, DanmakuBatchItem,
-    DanmakuPartItem, DanmakuHistoryDayItem, LiveDanmakuBatchItem,
-)
+ITEM_CLASSES: tuple[type[StoredItem], ...] = tuple(_STORED.values())
 """Every stored item class; storage creates a collection and index for each."""

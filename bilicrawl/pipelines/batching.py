@@ -79,16 +79,10 @@ class Batch(NamedTuple):
 
 
 ROUTES: dict[type, Route] = {
-    cls: Route(
-        cls.collection,  # type: ignore[attr-defined]
-        cls.natural_key,  # type: ignore[attr-defined]
-        getattr(cls, "partial", False),
-        getattr(cls, "rows_field", None),
-        getattr(cls, "batch_fields", ()),
-        getattr(cls, "describes", ()),
-    )
+    cls: Route(cls.collection, cls.natural_key, cls.partial, cls.rows_field, cls.batch_fields,
+               cls.describes)
     for cls in ITEM_CLASSES
-}
+}  # fmt: skip
 """Route of every stored item class, from its ``collection``, ``natural_key`` and ``partial``."""
 
 
