@@ -41,49 +41,30 @@ from bilicrawl.parsers.article import parse_article, parse_cards
 from bilicrawl.parsers.danmaku import parse_live_history, parse_xml
 from bilicrawl.parsers.live import parse_room
 from bilicrawl.parsers.user import parse_relation_list, parse_user
-from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
 from bilicrawl.pipelines import documents as documents_module
 from bilicrawl.pipelines import validate as validate_module
 from bilicrawl.pipelines.batching import dump_document
 from bilicrawl.pipelines.documents import DocumentHandoff, document
 from bilicrawl.pipelines.sqlite import SQLitePipeline
 from bilicrawl.pipelines.validate import InvalidItem, ValidationPipeline
-from tests.test_parsers_user import ACC_INFO, CARD, FOLLOWINGS, UPSTAT
-from tests.test_parsers_video import CRAWLED_AT, FIXTURES, load
-from tests.test_pipeline_validate import build_crawler, make_video
+from tests.helpers.items import build_crawler, make_video
+from tests.helpers.payloads import (
+    ACC_INFO,
+    CARD,
+    CRAWLED_AT,
+    FIXTURES,
+    FOLLOWINGS,
+    UPSTAT,
+    golden_items,
+    load,
+    stored_bytes,
+)
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scrapy.crawler import Crawler
-
-STORED = FIXTURES / "stored_documents"
-
-
-def golden_items() -> dict[str, VideoItem]:
-    """The items parsed from the saved responses, by the name of their stored-bytes file.
-
-    ``view+view_detail_tag``, the two requests of ``BILI_VIDEO_ENDPOINT=view``,
-    gives the same video as ``view_detail``, so the same bytes.
-    """
-    items = {
-        f"view__{path.stem}": parse_view(load(path)["data"], crawled_at=CRAWLED_AT)
-        for path in sorted((FIXTURES / "view").glob("*.json"))
-        if not path.name.endswith(".expected.json")
-    }
-    detail = load(FIXTURES / "view_detail" / "BV117411r7R1.json")["data"]
-    items["view_detail__BV117411r7R1"] = parse_view_detail(detail, crawled_at=CRAWLED_AT)
-    view = parse_view(load(FIXTURES / "view" / "BV117411r7R1.json")["data"], crawled_at=CRAWLED_AT)
-    view.tags = parse_tags(load(FIXTURES / "view_detail_tag" / "BV117411r7R1.json")["data"])
-    items["view+view_detail_tag__BV117411r7R1"] = view
-    return items
-
-
-def stored_bytes(case: str) -> str:
-    name = case.replace("view+view_detail_tag__", "view_detail__")
-    return (STORED / f"{name}.json").read_bytes().decode("utf-8")
-
 
 GOLDEN = golden_items()
 

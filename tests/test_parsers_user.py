@@ -31,21 +31,21 @@ from bilicrawl.parsers.user import (
     parse_relation_stat,
     parse_user,
 )
-from tests.utils import DELETE, FIXTURES, edit, payload
+from tests.helpers.payloads import (
+    ACC_INFO,
+    ARC_SEARCH,
+    CARD,
+    CRAWLED_AT,
+    FANS,
+    FOLLOWERS,
+    FOLLOWINGS,
+    REC_ARCHIVES,
+    RELATION_STAT,
+    UPSTAT,
+)
+from tests.utils import DELETE, FIXTURES, edit
 
-CRAWLED_AT = 1700000000
 ERRORS = FIXTURES / "errors.json"
-
-
-ACC_INFO = payload("acc_info/2.json")
-CARD = payload("card/2.json")
-UPSTAT = payload("upstat/example.json")
-RELATION_STAT = payload("relation_stat/332704117.json")
-FOLLOWERS = payload("followers/example.json")
-FOLLOWINGS = payload("followings/example.json")
-FANS = payload("fans/example.json")
-ARC_SEARCH = payload("arc_search/946974.json")
-REC_ARCHIVES = payload("rec_archives/hand_written.json")
 
 
 EXPECTED_USER = UserItem(

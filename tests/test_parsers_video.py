@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,7 @@ from itemadapter import ItemAdapter
 from bilicrawl.items import Owner, StaffMember, VideoItem, VideoPage, VideoStat, VideoTag
 from bilicrawl.parsers.payload import PayloadError
 from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
-
-FIXTURES = Path(__file__).parent / "fixtures"
-CRAWLED_AT = 1700000000
-DETAIL_CASE = FIXTURES / "view_detail" / "BV117411r7R1.json"
-VIEW_CASES = sorted(
-    path for path in (FIXTURES / "view").glob("*.json") if not path.name.endswith(".expected.json")
-)
-
-
-def load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+from tests.helpers.payloads import CRAWLED_AT, DETAIL_CASE, FIXTURES, VIEW_CASES, load
 
 
 def expected(path: Path) -> Any:

@@ -29,8 +29,8 @@ from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
 from bilicrawl.pipelines.batching import Upsert, merge_document
 from bilicrawl.pipelines.mongo import MongoPipeline, mask_uri, set_paths
+from tests.helpers.items import build_crawler, make_video
 from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
-from tests.test_pipeline_validate import build_crawler, make_video
 from tests.utils import project_settings
 
 if TYPE_CHECKING:

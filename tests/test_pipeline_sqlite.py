@@ -24,8 +24,14 @@ from bilicrawl import settings
 from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES, DanmakuBatchItem
 from bilicrawl.pipelines.sqlite import SQLitePipeline, count_documents, iter_documents
-from tests.test_pipeline_store import danmaku_row, make_stub, make_user, with_stub
-from tests.test_pipeline_validate import build_crawler, make_video
+from tests.helpers.items import (
+    build_crawler,
+    danmaku_row,
+    make_stub,
+    make_user,
+    make_video,
+    with_stub,
+)
 from tests.utils import project_settings
 
 if TYPE_CHECKING:

@@ -32,22 +32,27 @@ from bilicrawl.items import (
     DanmakuPartItem,
     DanmakuStored,
     LiveDanmakuBatchItem,
-    LiveRoom,
     Official,
     OfficialVerify,
     RelationItem,
     RelationListItem,
-    UserItem,
-    UserStubItem,
     Vip,
 )
 from bilicrawl.pipelines.batching import Upsert, combine, dump_document, merge_document
 from bilicrawl.pipelines.mongo import MongoPipeline
 from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
 from bilicrawl.pipelines.validate import ValidationPipeline
+from tests.helpers.items import (
+    CRAWLED_AT,
+    build_crawler,
+    danmaku_row,
+    make_stub,
+    make_user,
+    make_video,
+    with_stub,
+)
 from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
-from tests.test_documents import golden_items, stored_bytes
-from tests.test_pipeline_validate import build_crawler, make_video
+from tests.helpers.payloads import golden_items, stored_bytes
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
@@ -58,7 +63,6 @@ if TYPE_CHECKING:
 
     from bilicrawl.pipelines.batching import BatchingStorePipeline, Document
 
-CRAWLED_AT = 1_767_225_600
 
 
 @dataclass
@@ -428,71 +432,6 @@ async def test_close_after_a_failed_or_no_open_only_stops_the_worker(
         pipeline._executor.submit(print)
 
 
-def make_user(mid: int = 2, **overrides: Any) -> UserItem:
-    """Return a full profile, as a ``user`` crawl stores it."""
-    fields: dict[str, Any] = {
-        "mid": mid,
-        "name": "碧诗",
-        "sex": "男",
-        "face": "https://i2.hdslb.com/bfs/face/ef0457addb24141e.jpg",
-        "sign": "https://kami.im 直男过气网红 #  We Are Star Dust",
-        "level": 6,
-        "birthday": "09-19",
-        "silence": 0,
-        "is_senior_member": 0,
-        "official": Official(role=2, title="bilibili创始人（站长）", desc="", type=0),
-        "vip": Vip(type=2, status=1, label="十年大会员"),
-        "live_room": LiveRoom(
-            room_id=1024,
-            live_status=0,
-            title="试图恰鸡",
-            url="https://live.bilibili.com/1024",
-            cover="http://i0.hdslb.com/bfs/live/new_room_cover/96ee5bfd.jpg",
-        ),
-        "follower": 969_999,
-        "following": 234,
-        "archive_count": 37,
-        "article_count": 0,
-        "likes": 3_547_978,
-        "archive_view": 213_567_370,
-        "article_view": None,
-        "crawled_at": CRAWLED_AT,
-    }
-    fields.update(overrides)
-    return UserItem(**fields)
-
-
-def make_stub(mid: int = 2, **overrides: Any) -> UserStubItem:
-    """Return what a follower list says about a user, different from ``make_user``."""
-    fields: dict[str, Any] = {
-        "mid": mid,
-        "name": "碧诗 🎉",
-        "face": "https://i2.hdslb.com/bfs/face/new-avatar.jpg",
-        "sign": "新签名 ✨",
-        "official": OfficialVerify(type=1, desc="bilibili 知名UP主"),
-        "vip": Vip(type=1, status=0, label=""),
-    }
-    fields.update(overrides)
-    return UserStubItem(**fields)
-
-
-def with_stub(profile: Document, stub: UserStubItem) -> Document:
-    """Return the profile as a stub updates it, spelt out field by field."""
-    return {
-        **profile,
-        "name": stub.name,
-        "face": stub.face,
-        "sign": stub.sign,
-        "official": {
-            "role": profile["official"]["role"],
-            "title": profile["official"]["title"],
-            "desc": stub.official.desc,
-            "type": stub.official.type,
-        },
-        "vip": {"type": stub.vip.type, "status": stub.vip.status, "label": stub.vip.label},
-    }
-
-
 async def store(backend: Backend, items: list[Any], **settings: Any) -> Crawler:
     """Run a whole crawl's worth of pipeline calls; return the crawler."""
     pipeline, crawler = build_pipeline(backend, **settings)
@@ -789,12 +728,6 @@ async def test_forced_exit_dead_letters_stubs_as_partial_documents(
     assert str(backend.dead_letter_dir / "failed-users.partial.jsonl") in not_stored
     assert appended.endswith("failed-users.partial.jsonl")
     assert crawler.stats.get_value("bilicrawl/storage/failed/users") == 3
-
-
-def danmaku_row(dmid: int, **fields: Any) -> dict[str, Any]:
-    return {"dmid": dmid, "progress_ms": 1235, "mode": 1, "fontsize": 25, "color": 16777215,
-            "ctime": 1700000000, "pool": 0, "mid_hash": "bc28c067", "content": "弹幕 🎉",
-            **fields}  # fmt: skip
 
 
 @BATCHINGS

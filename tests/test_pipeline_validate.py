@@ -1,7 +1,4 @@
-"""ValidationPipeline: valid items pass and are counted; invalid ones are dropped with a reason.
-
-``make_video`` and ``build_crawler`` are also used by the storage pipeline tests.
-"""
+"""ValidationPipeline: valid items pass and are counted; invalid ones are dropped with a reason."""
 
 from __future__ import annotations
 
@@ -11,20 +8,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import fastjsonschema
 import pytest
-import scrapy
 from itemadapter import ItemAdapter
 from jsonschema.validators import Draft202012Validator
 from scrapy.utils.misc import build_from_crawler
-from scrapy.utils.test import get_crawler
 
 from bilicrawl.items import (
     ITEM_CLASSES,
     Owner,
-    StaffMember,
     VideoItem,
-    VideoPage,
-    VideoStat,
-    VideoTag,
 )
 from bilicrawl.parsers.video import parse_view, parse_view_detail
 from bilicrawl.pipelines import validate as validate_module
@@ -35,68 +26,13 @@ from bilicrawl.pipelines.validate import (
     build_fast_validator,
     build_validator,
 )
-from tests.test_parsers_video import CRAWLED_AT, DETAIL_CASE, VIEW_CASES, load
+from tests.helpers.items import build_crawler, make_video
+from tests.helpers.payloads import CRAWLED_AT, DETAIL_CASE, VIEW_CASES, load
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scrapy.crawler import Crawler
-
-
-class PipelineTestSpider(scrapy.Spider):
-    name = "pipeline_test"
-
-
-def build_crawler(settings: dict[str, Any] | None = None) -> Crawler:
-    """Return a crawler with its spider created and its stats opened, as during a crawl."""
-    crawler = get_crawler(PipelineTestSpider, settings)
-    crawler.spider = crawler._create_spider()
-    crawler.stats.open_spider()
-    return crawler
-
-
-def make_video(aid: int = 113_784_589_289_472, **overrides: Any) -> VideoItem:
-    """Return a realistic video: a recent aid above 2**31, CJK and emoji text, big counters."""
-    fields: dict[str, Any] = {
-        "aid": aid,
-        "bvid": "BV1hVcGeUEhW",
-        "title": "【4K·HDR】原神「荣花与炎日之途」纳塔 PV 🎉🔥",
-        "desc": "演示视频\n—— 欢迎三连 ٩(◕‿◕)۶ 👍",
-        "pic": "https://i0.hdslb.com/bfs/archive/1f0c2b7d3a.jpg",
-        "owner": Owner(
-            mid=3_493_118_494_116_797,
-            name="原神",
-            face="https://i2.hdslb.com/bfs/face/9b1f3c.jpg",
-        ),
-        "pubdate": 1_735_660_800,
-        "ctime": 1_735_657_200,
-        "duration": 754,
-        "tid": 172,
-        "tname": "手机游戏",
-        "copyright": 1,
-        "stat": VideoStat(
-            view=4_294_967_296_123,
-            danmaku=2_147_483_648,
-            reply=98_765,
-            favorite=1_234_567,
-            coin=3_456_789,
-            share=45_678,
-            like=9_876_543,
-        ),
-        "pages": [
-            VideoPage(cid=27_123_456_789, page=1, part="正片 🎬", duration=700),
-            VideoPage(cid=27_123_456_790, page=2, part="彩蛋", duration=54),
-        ],
-        "crawled_at": 1_767_225_600,
-        "videos": 2,
-        "tid_v2": 2_061,
-        "tname_v2": "游戏",
-        "state": 0,
-        "staff": [StaffMember(mid=3_493_118_494_116_797, title="UP主", name="原神")],
-        "tags": [VideoTag(tag_id=2_511_282, tag_name="原神", tag_type="old_channel")],
-    }
-    fields.update(overrides)
-    return VideoItem(**fields)
 
 
 @pytest.fixture

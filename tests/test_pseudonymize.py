@@ -20,7 +20,7 @@ from bilicrawl.items import (
 )
 from bilicrawl.pipelines.documents import DocumentHandoff, document
 from bilicrawl.pipelines.pseudonymize import PseudonymizePipeline, Pseudonymizer
-from tests.test_pipeline_validate import build_crawler, make_video
+from tests.helpers.items import build_crawler, make_video
 from tests.utils import project_settings
 
 KEY = "a-test-key-of-some-length"
