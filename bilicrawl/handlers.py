@@ -1,53 +1,17 @@
 """The HTTP(S) download handler: WBI signing at send time, optional browser TLS fingerprint.
 
-:class:`BiliDownloadHandler` is installed for ``http`` and ``https`` in
-``DOWNLOAD_HANDLERS``. It downloads nothing itself: it hands every request to a
-*delegate*, a real download handler built from the settings:
+:class:`BiliDownloadHandler`, installed for ``http`` and ``https`` in
+``DOWNLOAD_HANDLERS``, hands every request to a delegate handler: ``BILI_DOWNLOAD_HANDLER``
+(Scrapy's HTTP/1.1 one by default) or, with ``BILI_IMPERSONATE`` set to a curl_cffi
+browser, scrapy-impersonate's. Right before the delegate sends it, a request the WBI
+middleware marked is signed (:func:`bilicrawl.signing.sign_for_sending`) and sent as a
+copy with the signed URL; the request keeps its URL and gets the copy's meta back. Once
+the crawl is closing nothing is sent (:class:`~bilicrawl.extensions.closing.CrawlClosing`)
+and requests on the wire are abandoned after :data:`IN_FLIGHT_GRACE` seconds (why:
+docs/request-layer.md, "WBI keys and signing" and "Download handlers").
 
-- ``BILI_DOWNLOAD_HANDLER``: Scrapy's default
-  ``scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler``, or any
-  other (Scrapy's experimental aiohttp and httpx handlers were tried, see
-  docs/request-layer.md);
-- ``BILI_IMPERSONATE`` (empty: off), a curl_cffi browser such as ``chrome``,
-  ``firefox`` or ``safari``: scrapy-impersonate's ``ImpersonateDownloadHandler``,
-  which sends requests through curl_cffi with that browser's TLS and HTTP/2
-  fingerprint and its default headers. Bilibili's risk control looks at more
-  than headers. The browser goes in the ``impersonate`` meta key that handler
-  reads (a request may set its own), and ``download_timeout`` in its
-  ``impersonate_args`` (it ignores ``DOWNLOAD_TIMEOUT`` otherwise). Its
-  ``RequestParser`` also sends ``request.cookies`` itself, mangling a list of
-  cookie dicts: the copy it gets has none, since Scrapy's ``CookiesMiddleware``
-  has already put them, with the jar's, in the ``Cookie`` header.
-  ``BrowserHeadersMiddleware`` then leaves the User-Agent to curl_cffi, so
-  that it matches the fingerprint.
-
-What it adds, at send time (after the download slot's delay):
-
-- WBI signing: a request that :class:`~bilicrawl.middlewares.wbi.WbiSignMiddleware`
-  marked for signing is sent as ``request.replace(url=signed)``
-  (:func:`~bilicrawl.middlewares.wbi.sign_for_sending`). The request itself
-  keeps its URL; what the delegate writes in the copy's meta
-  (``download_latency``, ...) is copied back to it, and a response the delegate
-  tied to the copy is tied to the request, so middlewares, the throttle and the
-  spider see the request they know. ``response.url`` is the signed URL sent.
-- Closing: once the crawl is closing (``bilicrawl.signals.crawl_closing``: a
-  breaker trip, Ctrl-C, SIGTERM) nothing is sent any more. Every request passes
-  here right before it leaves, whatever it waited for (a WBI-key or buvid fetch
-  a middleware awaited, a retry, a probe), so each is refused with
-  :class:`~bilicrawl.extensions.closing.CrawlClosing`; one that reaches a
-  download slot then is cancelled on the next loop turn, not after the slot's
-  delay, which a back-off may have set to ten minutes. Requests already on the
-  wire get :data:`IN_FLIGHT_GRACE` seconds to be answered (a fetched document
-  is worth keeping), then are abandoned with ``CrawlClosing`` too, so a hung
-  connection cannot hold the closing crawl for its ``DOWNLOAD_TIMEOUT``.
-
-Settings: ``BILI_DOWNLOAD_HANDLER``, ``BILI_IMPERSONATE``; a bad value is a
-``ConfigError`` (reported in one line by ``scrapy crawl`` through
-``WbiSignMiddleware``, which checks this handler is installed).
-
-Stats: ``bilicrawl/wbi/signed``; ``bilicrawl/closing/refused``,
-``bilicrawl/closing/cancelled`` and ``bilicrawl/closing/abandoned``, the
-requests not sent, cancelled in a slot and abandoned on the wire once closing.
+Settings: ``BILI_DOWNLOAD_HANDLER``, ``BILI_IMPERSONATE`` (a bad value: ``ConfigError``).
+Stats: ``bilicrawl/wbi/signed``; ``bilicrawl/closing/{refused,cancelled,abandoned}``.
 """
 
 from __future__ import annotations
@@ -64,7 +28,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
 from bilicrawl.extensions.closing import CrawlClosing, cancel_queued_downloads
-from bilicrawl.middlewares.wbi import sign_for_sending
+from bilicrawl.signing import sign_for_sending
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:

@@ -1,9 +1,11 @@
-"""WBI request signing, as pure functions.
+"""WBI request signing and the ``dm_img_*`` risk parameters, as pure functions.
 
 Bilibili signs the query of its ``/wbi/`` endpoints with ``w_rid``, the md5 of
 the sorted, percent-encoded parameters (``wts``, the Unix time, included)
 followed by a "mixin key" derived from two site-wide keys published by
 ``/x/web-interface/nav`` in ``data.wbi_img``. The keys rotate about daily.
+:func:`sign_for_sending` signs a request the WBI middleware marked in
+``meta["bili_wbi"]``; the download handler calls it when the request is sent.
 See docs/bilibili-api.md for the algorithm and its test vectors.
 """
 
@@ -14,11 +16,18 @@ import hashlib
 import json
 import posixpath
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Mapping
+
+    from scrapy import Request
+
+WBI_META = "bili_wbi"
+"""Meta key of a request to sign: ``{"mixin": <mixin key>}`` from the middleware, with
+``"params"`` (more query parameters to sign, the ``dm_img_*`` ones) for some paths, plus
+``"wts": <Unix seconds>`` once the handler has signed it."""
 
 MIXIN_KEY_ENC_TAB = (
     46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35,
@@ -61,6 +70,31 @@ def signed_query(params: Mapping[str, object], mixin: str, wts: int) -> str:
     w_rid = hashlib.md5((query + mixin).encode()).hexdigest()  # noqa: S324 (Bilibili's choice)
     return f"{query}&w_rid={w_rid}"
 
+
+
+def sign_url(url: str, mixin: str, wts: int, extra: Mapping[str, str] | None = None) -> str:
+    """Return *url* with its query, plus the *extra* parameters, signed by *mixin* at *wts*.
+
+    Repeated query parameters keep their last value: WBI endpoints take none.
+    """
+    parts = urlsplit(url)
+    params = {**dict(parse_qsl(parts.query, keep_blank_values=True)), **(extra or {})}
+    return urlunsplit(parts._replace(query=signed_query(params, mixin, wts)))
+
+
+def sign_for_sending(request: Request, now: float) -> str | None:
+    """Return the URL to send for *request*, signed at *now*; None if it is not to be signed.
+
+    The request is to be signed when the WBI middleware put a mixin key in
+    ``meta["bili_wbi"]``; the signing time is recorded there as ``wts``. A new dict
+    is stored, not the old one updated: copies of a request (retries) share it.
+    """
+    signature = request.meta.get(WBI_META)
+    if signature is None:
+        return None
+    wts = int(now)
+    request.meta[WBI_META] = {**signature, "wts": wts}
+    return sign_url(request.url, signature["mixin"], wts, signature.get("params"))
 
 WEBGL_VERSIONS = ("WebGL 1.0 (OpenGL ES 2.0 Chromium)", "WebGL 1.0")
 WEBGL_RENDERERS = (

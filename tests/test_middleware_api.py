@@ -14,7 +14,8 @@ from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
 from bilicrawl import signals
-from bilicrawl.middlewares.api import BiliApiError, BiliApiMiddleware
+from bilicrawl.envelope import BiliApiError
+from bilicrawl.middlewares.api import BiliApiMiddleware
 from tests.utils import project_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -18,8 +18,8 @@ from scrapy.utils.test import get_crawler
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
 from bilicrawl.extensions.closing import CrawlClosing
-from bilicrawl.middlewares.wbi import WbiSignMiddleware, sign_for_sending, sign_url
-from bilicrawl.signing import key_from_url, mixin_key, signed_query
+from bilicrawl.middlewares.wbi import WbiSignMiddleware
+from bilicrawl.signing import key_from_url, mixin_key, sign_for_sending, sign_url, signed_query
 from tests.utils import Clock, FakeEngine
 
 if TYPE_CHECKING:

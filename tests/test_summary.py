@@ -15,6 +15,7 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.python.failure import Failure
 
 from bilicrawl import signals
+from bilicrawl.envelope import BiliApiError
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.extensions.inputs import OPTIONAL, InputLedger
 from bilicrawl.extensions.summary import (
@@ -27,7 +28,6 @@ from bilicrawl.extensions.summary import (
     exit_status,
     summary_lines,
 )
-from bilicrawl.middlewares.api import BiliApiError
 from bilicrawl.middlewares.outcome import NetworkGaveUp, RequestOutcomeMiddleware
 from tests.utils import project_settings
 

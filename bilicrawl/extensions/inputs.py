@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals as scrapy_signals
 
 from bilicrawl import signals
+from bilicrawl.envelope import BiliApiError
 from bilicrawl.extensions.closing import CrawlClosing
-from bilicrawl.middlewares.api import BiliApiError
 from bilicrawl.middlewares.outcome import unfetched_reason
 from bilicrawl.pipelines.pseudonymize import PseudonymizePipeline
 from bilicrawl.stats import stat_key

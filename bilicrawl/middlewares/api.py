@@ -1,55 +1,29 @@
-"""Bilibili's JSON envelope, read once for every response.
+"""Pass, retry or drop every response, on its HTTP status and its envelope's ``code``.
 
-Bilibili answers most errors with HTTP 200 and a non-zero ``code`` in
-``{"code", "message", "ttl", "data"}`` (the live API: ``{"code", "msg",
-"message", "data"}``, code 1 for a room that does not exist), and risk control
-with either HTTP 412 or a JSON code. This middleware makes one decision per response:
+- pass: code 0, or a code in ``meta["bili_allow_codes"]``; a body that is not JSON
+  where ``meta["bili_body"]`` (``xml``, ``protobuf``) says so, unless an HTML page;
+- retry (Scrapy's ``get_retry_request``, ``RETRY_TIMES``): risk-control and transient
+  codes and statuses, bodies that should be JSON and are not, HTML error pages, code 0
+  with only a ``v_voucher``; out of retries or once closing, a ``BiliApiError``;
+- drop: any other code or status, a ``BiliApiError`` logged once at INFO.
+Each outcome is sent as a ``bilicrawl.signals`` signal, for the throttle and breakers.
 
-- pass: ``code == 0`` (or a code the request allows in ``meta["bili_allow_codes"]``);
-- retry: risk-control and transient codes, retryable HTTP statuses, bodies
-  that should be JSON but are not (truncated, HTML error pages), HTML pages
-  where XML or protobuf was due, and the
-  risk-control answer disguised as a success (code 0 with nothing in ``data``
-  but a ``v_voucher``, reason ``api_voucher``). Retries go
-  through Scrapy's ``get_retry_request``, so they share ``RETRY_TIMES`` and the
-  ``max_retry_times`` meta key with network-error retries; a request that
-  exhausts them is logged with its URL and counted in ``bilicrawl/retry/max_reached``
-  and then raises ``BiliApiError``; once the crawl is closing early
-  (``bilicrawl.signals.crawl_closing``: a circuit breaker, Ctrl-C) nothing is
-  retried any more, so the closing crawl stops hitting the ban;
-- drop: any other code (-404 deleted, 62002 invisible, ...) or HTTP status
-  raises ``BiliApiError`` (an ``IgnoreRequest``), logged once at INFO with the
-  request and reason; the request's errback, if any, receives it.
-
-Requests that end here are counted in ``bilicrawl/unfetched/<why>`` for the
-end-of-crawl summary: the drop reason, ``gave_up`` (out of retries) or
-``cancelled`` (the crawl is closing).
-
-Every non-zero code is counted in ``bilicrawl/api_code/<code>``, every
-unexpected status in ``bilicrawl/http_status/<status>``. The outcome is sent as a
-``bilicrawl.signals`` signal for throttling and the circuit breaker.
-
-Requests whose body is not JSON (XML, protobuf) set ``meta["bili_body"]`` to
-their format; their bodies are only checked for a JSON error envelope.
-
-Settings: ``BILI_RETRY_API_CODES``, ``BILI_RISK_API_CODES``,
-``BILI_RETRY_HTTP_CODES``, ``BILI_RISK_HTTP_CODES``, ``RETRY_TIMES``,
-``RETRY_PRIORITY_ADJUST``.
+Settings: ``BILI_RETRY_API_CODES``, ``BILI_RISK_API_CODES``, ``BILI_RETRY_HTTP_CODES``,
+``BILI_RISK_HTTP_CODES``, ``RETRY_TIMES``, ``RETRY_PRIORITY_ADJUST``.
+Stats: ``bilicrawl/api_code/<code>``, ``bilicrawl/http_status/<status>``, ``bilicrawl/retry/*``,
+``bilicrawl/unfetched/<reason|gave_up|cancelled>``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
-import orjson
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import TextResponse
 
 from bilicrawl import signals
+from bilicrawl.envelope import BiliApiError, decode_envelope
 from bilicrawl.stats import RETRY_BASE, stat_key
 
 if TYPE_CHECKING:
@@ -60,60 +34,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
 logger = logging.getLogger(__name__)
-
-
-class BiliApiError(IgnoreRequest):
-    """A request Bilibili answered with an error that retrying will not fix."""
-
-    def __init__(
-        self, reason: str, message: str, payload: Any = None, *, unfetched: str | None = None
-    ) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-        self.payload = payload
-        self.unfetched = unfetched or reason
-        """Why its request is not fetched: the reason, ``gave_up`` or ``cancelled``."""
-
-
-_ENVELOPES: WeakKeyDictionary[Response, dict[str, Any] | None] = WeakKeyDictionary()
-
-
-def decode_envelope(response: Response) -> dict[str, Any] | None:
-    """Return the JSON envelope of *response*, or None if the body is not one.
-
-    Each body is decoded once, with orjson (about three times as fast as the
-    standard library on these bodies), and remembered for the response's
-    lifetime: the API and WBI middlewares and the spider's callback all read it.
-    """
-    try:
-        return _ENVELOPES[response]
-    except KeyError:
-        envelope = _ENVELOPES[response] = _decode(response)
-        return envelope
-
-
-def envelope_data(response: Response) -> Any:
-    """Return ``data`` of an answer the API middleware passed (its code was 0)."""
-    envelope = decode_envelope(response)
-    if envelope is None:
-        raise ValueError(f"{response} has no JSON envelope")
-    return envelope.get("data")
-
-
-def _decode(response: Response) -> dict[str, Any] | None:
-    if not isinstance(response, TextResponse) or response.body.lstrip()[:1] != b"{":
-        return None
-    try:
-        payload = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        try:  # not UTF-8, or numbers orjson refuses: the standard library takes them
-            payload = json.loads(response.body)
-        except (ValueError, UnicodeDecodeError):
-            return None
-    if isinstance(payload, dict) and isinstance(payload.get("code"), int):
-        return payload
-    return None
 
 
 def _is_html(body: bytes) -> bool:

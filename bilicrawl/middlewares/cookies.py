@@ -1,49 +1,16 @@
-"""Bilibili's identity cookies on every request to a Bilibili host.
+"""Bilibili's identity cookies, put once in each cookie jar for the Bilibili hosts.
 
-Anonymous clients need ``buvid3``/``buvid4`` (many endpoints answer -352
-without them) and ``b_nut`` (the Unix seconds they were issued). They are
-fetched once per crawl from ``{BILI_API_URL}/x/frontend/finger/spi``
-(``data.b_3``, ``data.b_4``) through Scrapy with ``engine.download_async``;
-concurrent requests share that one fetch. If it fails, a WARNING is logged once,
-requests go out without buvid, and the fetch is tried again by the first
-request after ``BILI_COOKIES_RETRY_DELAY`` seconds. A fetch that fails once the
-crawl is closing (``bilicrawl.signals.crawl_closing``) is not logged: the
-requests waiting for it fail with
-:class:`~bilicrawl.extensions.closing.CrawlClosing`, as nothing is sent any more.
-
-Optional login: ``BILI_SESSDATA``, ``BILI_JCT`` and ``BILI_DEDEUSERID`` are sent
-as ``SESSDATA``, ``bili_jct`` and ``DedeUserID``. They are secrets: they are
-never logged except masked by :func:`mask_secret`, and never put in stats.
-
-How the cookies are attached: once per cookie jar. This middleware runs right
-before Scrapy's ``CookiesMiddleware`` (700). The first request to a Bilibili
-host in a jar (``meta["cookiejar"]``: several jars all get them) carries the
-cookies in ``request.cookies`` (cookie dicts with ``path=/`` and, on
-bilibili.com hosts, ``domain=.bilibili.com`` as the site sets them; any cookie
-of the same name the request already has is kept); ``CookiesMiddleware``
-stores them in that jar. From then on it builds every request's ``Cookie``
-header from the jar, with the cookies the site sets with ``Set-Cookie``, so
-later requests carry nothing and cost nothing here (the jar is seeded once for
-all bilibili.com hosts, once per other configured host, and per scheme). As in
-a browser, the site may replace or expire them with ``Set-Cookie``, and cookies
-a request carries itself go into the jar too, replacing ours for later
-requests. While the buvid fetch is failing, requests carry the login cookies
-each time; the jar is seeded once buvid arrives. Public API only: putting them
-in ``CookiesMiddleware``'s jars directly would need its internals, and a
-``Cookie`` header of our own would be replaced by the one it builds from the
-jar. So it needs ``COOKIES_ENABLED``, and nothing between the two middlewares
-may drop the first request. Requests with ``meta["dont_merge_cookies"]`` get
-nothing. Note that Scrapy's own ``COOKIES_DEBUG`` logs ``Cookie`` headers,
-login included, in clear.
-
-Bilibili hosts: those of ``BILI_API_URL``, ``BILI_COMMENT_URL``,
-``BILI_WWW_URL`` and ``BILI_LIVE_API_URL``, plus ``bilibili.com`` and its
-subdomains (not ``bilibili.tv``, a separate site).
+``buvid3``/``buvid4`` come from ``{BILI_API_URL}/x/frontend/finger/spi`` once per crawl
+(one fetch shared; on failure a WARNING once, requests go without, and the fetch is
+retried after ``BILI_COOKIES_RETRY_DELAY``), with ``b_nut``; the optional login cookies
+``SESSDATA``, ``bili_jct``, ``DedeUserID`` come from settings, logged only masked. The
+first request to a Bilibili host (``HOST_SETTINGS``' and bilibili.com's) in a jar carries
+them in ``request.cookies``, for Scrapy's ``CookiesMiddleware`` (700, right after) to keep
+in that jar; so it needs ``COOKIES_ENABLED``. Why so: docs/request-layer.md, "Cookies".
 
 Settings: ``BILI_COOKIES_ENABLED`` (True), ``BILI_COOKIES_RETRY_DELAY`` (60 s),
-``BILI_SESSDATA``, ``BILI_JCT``, ``BILI_DEDEUSERID`` (all empty), the host
-settings above, ``COOKIES_ENABLED`` and ``COOKIES_DEBUG``.
-
+``BILI_SESSDATA``, ``BILI_JCT``, ``BILI_DEDEUSERID`` (empty), the host settings,
+``COOKIES_ENABLED``, ``COOKIES_DEBUG`` (logs the login in clear).
 Stats: ``bilicrawl/cookies/buvid_fetched``, ``bilicrawl/cookies/buvid_failed``.
 """
 
@@ -61,8 +28,8 @@ from scrapy.http.request import VerboseCookie
 from scrapy.utils.httpobj import urlparse_cached
 
 from bilicrawl import signals
+from bilicrawl.envelope import decode_envelope
 from bilicrawl.extensions.closing import CrawlClosing
-from bilicrawl.middlewares.api import decode_envelope
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:

@@ -1,22 +1,14 @@
 """Browser headers for every request.
 
-Bilibili rejects clients that do not look like a browser (HTTP 412 for a
-missing or scripted User-Agent; relation lists and ``/x/article/cards`` also
-want a ``bilibili.com`` Referer). One User-Agent is chosen per crawl, because
-cookies such as ``buvid3`` are tied to it; headers a request already carries win.
-It runs before Scrapy's ``DefaultHeadersMiddleware`` (400), whose
-``DEFAULT_REQUEST_HEADERS`` (an HTML ``Accept``, ``Accept-Language: en``) would
-otherwise be set first and win.
+One User-Agent per crawl from ``BILI_USER_AGENTS`` (cookies such as ``buvid3`` are tied
+to it), none with ``BILI_IMPERSONATE`` (curl_cffi sends the impersonated browser's own,
+matching its TLS fingerprint), and the ``Referer``, ``Origin``, ``Accept`` and
+``Accept-Language`` of a browser on www.bilibili.com; headers a request already carries
+win. It runs before Scrapy's ``DefaultHeadersMiddleware`` (400) so these are set first.
+docs/request-layer.md, "Download handlers and browser impersonation", says why.
 
-With ``BILI_IMPERSONATE`` (see :mod:`bilicrawl.handlers`) no User-Agent is set:
-curl_cffi then sends the impersonated browser's own, which matches its TLS
-fingerprint and the ``sec-ch-ua`` headers it sends with it. A User-Agent from
-the pool would contradict them (a Firefox UA over a Chrome handshake), which is
-what fingerprinting looks for; and the impersonated browser is one per crawl too.
-
-Settings: ``BILI_HEADERS_ENABLED`` (True), ``BILI_USER_AGENTS`` (a pool of
-current desktop browsers), ``BILI_REFERER`` (``https://www.bilibili.com/``),
-``BILI_IMPERSONATE``.
+Settings: ``BILI_HEADERS_ENABLED`` (True), ``BILI_USER_AGENTS`` (a pool of current
+desktop browsers), ``BILI_REFERER`` (``https://www.bilibili.com/``), ``BILI_IMPERSONATE``.
 """
 
 from __future__ import annotations

@@ -1,62 +1,17 @@
-"""WBI signing of ``/wbi/`` requests, at send time.
+"""Keep the WBI keys and mark ``/wbi/`` requests for signing when they are sent.
 
-Every request whose URL path contains ``/wbi/`` is signed (``wts`` and ``w_rid``
-added, any old ones replaced) when it is sent, never when it is built, so
-requests that waited in a queue, in Redis or in their slot's download delay,
-and retries, carry a fresh ``wts``. The mixing and hashing are the pure
-functions of :mod:`bilicrawl.signing`.
+:class:`WbiSignMiddleware` fetches the two site-wide keys from
+``{BILI_API_URL}/x/web-interface/nav`` (``data.wbi_img``) through Scrapy, one fetch
+shared by the requests waiting, and puts their mixin in ``meta["bili_wbi"]``, with the
+crawl's ``dm_img_*`` parameters for paths under ``BILI_DM_IMG_PATHS``. The download
+handler (:mod:`bilicrawl.handlers`, required for http and https, else ``ConfigError``)
+signs at send time. Keys are refreshed after ``BILI_WBI_KEY_TTL`` and after a -403 or
+-352 answer to a request signed with them; a -403 is retried (``wbi_stale_keys``), and
+requests whose key fetch failed too (``wbi_keys_unavailable``). Why the handler signs:
+docs/request-layer.md, "WBI keys and signing".
 
-Keys. The two site-wide keys come from ``{BILI_API_URL}/x/web-interface/nav``
-(``data.wbi_img``), fetched through Scrapy with ``engine.download_async`` (so
-the nav request gets the same headers, cookies, throttling and retries as any
-other). The nav request sets ``meta["bili_allow_codes"] = [-101]``: logged out,
-nav answers -101 but still carries the keys. Concurrent requests share one
-in-flight fetch. The keys are refreshed when older than ``BILI_WBI_KEY_TTL``
-and after a request signed with them is answered with code -403 or -352. A
--403 on a signed request is retried here (counted as ``wbi_stale_keys``); a
--352 continues to the API middleware, which retries it as risk control. Either
-retry is re-signed with the new keys. When a fetch fails, the requests waiting for it
-are retried (reason ``wbi_keys_unavailable``, within their retry budget, then
-dropped with Scrapy's "Gave up retrying" error); the next request tries again.
-A fetch that fails once the crawl is closing (``bilicrawl.signals.crawl_closing``)
-is no failure of the keys: the waiting requests fail with
-:class:`~bilicrawl.extensions.closing.CrawlClosing`, neither retried nor logged.
-
-Two halves. :class:`WbiSignMiddleware` owns the keys: its ``process_request``
-waits for current keys and puts their mixin in ``meta["bili_wbi"] =
-{"mixin": ...}``; its ``process_response`` reads the answer.
-For paths under ``BILI_DM_IMG_PATHS`` (the space endpoints, which answer -352 to
-anonymous clients without them) it also puts the crawl's ``dm_img_*`` risk
-parameters (:func:`bilicrawl.signing.dm_img_params`, drawn once per crawl) in
-``meta["bili_wbi"]["params"]``; they are added to the query before signing. The signing itself
-is :func:`sign_for_sending`, called by the download handler
-:class:`bilicrawl.handlers.BiliDownloadHandler` (``DOWNLOAD_HANDLERS`` for http
-and https) after the slot's download delay: it signs at the current second,
-records ``wts`` in the same meta key and hands the delegate handler
-``request.replace(url=signed)``. The request itself keeps its unsigned URL, so
-``response.request.url`` is the URL the spider built (what the fingerprint,
-the dupefilter, the logs and retries see) and ``response.url`` is the signed
-URL that was sent. The middleware refuses to start (``ConfigError``) when the
-handler is not installed for both schemes: requests would go out unsigned.
-
-Why not sign in ``process_request``: ``Request.url`` is read-only in Scrapy's
-public API, so a middleware can only return ``request.replace(url=signed)``,
-which Scrapy sends back through the scheduler and every downloader middleware
-a second time (about 8 % more CPU per response), with ``dont_filter``, a
-priority boost and a maximum age to keep that hop correct; and it signed
-before the slot's delay, so under a long back-off a ``wts`` was as old as the
-delay. ``request._set_url(signed)`` in place would save the hop but is private
-and would leave ``urlparse_cached`` and the fingerprint cache, keyed on the
-request object, with the unsigned URL. ``DOWNLOAD_HANDLERS`` and
-``Request.replace`` are public, and the handler sees every request exactly
-when it is sent.
-
-Settings: ``BILI_API_URL`` (``https://api.bilibili.com``), ``BILI_WBI_KEY_TTL``
-(43200 s: the keys rotate daily), ``BILI_DM_IMG_PATHS`` (``["/x/space/wbi/"]``),
-``DOWNLOAD_HANDLERS`` (see above).
-
-Stats: ``bilicrawl/wbi/signed``, ``bilicrawl/wbi/keys_refreshed``,
-``bilicrawl/wbi/keys_invalidated``, ``bilicrawl/wbi/keys_failed``.
+Settings: ``BILI_API_URL``, ``BILI_WBI_KEY_TTL``, ``BILI_DM_IMG_PATHS``, ``DOWNLOAD_HANDLERS``.
+Stats: ``bilicrawl/wbi/{keys_refreshed,keys_invalidated,keys_failed}``.
 """
 
 from __future__ import annotations
@@ -66,7 +21,6 @@ import logging
 import random
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -76,24 +30,20 @@ from scrapy.utils.misc import load_object
 
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
+from bilicrawl.envelope import decode_envelope
 from bilicrawl.extensions.closing import CrawlClosing
-from bilicrawl.middlewares.api import decode_envelope
-from bilicrawl.signing import dm_img_params, key_from_url, mixin_key, signed_query
+from bilicrawl.handlers import BiliDownloadHandler, delegate_class
+from bilicrawl.signing import WBI_META, dm_img_params, key_from_url, mixin_key
 from bilicrawl.stats import RETRY_BASE, stat_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from typing import Self
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
 logger = logging.getLogger(__name__)
-
-WBI_META = "bili_wbi"
-"""Meta key of a request to sign: ``{"mixin": <mixin key>}`` from the middleware, with
-``"params"`` (more query parameters to sign, the ``dm_img_*`` ones) for some paths, plus
-``"wts": <Unix seconds>`` once the handler has signed it."""
 
 HANDLER = "bilicrawl.handlers.BiliDownloadHandler"
 """The download handler that signs; ``DOWNLOAD_HANDLERS`` must use it for http and https."""
@@ -123,44 +73,16 @@ def _mixin_from_nav(response: Response) -> str:
     return mixin_key(img_key, sub_key)
 
 
-def sign_url(url: str, mixin: str, wts: int, extra: Mapping[str, str] | None = None) -> str:
-    """Return *url* with its query, plus the *extra* parameters, signed by *mixin* at *wts*.
-
-    Repeated query parameters keep their last value: WBI endpoints take none.
-    """
-    parts = urlsplit(url)
-    params = {**dict(parse_qsl(parts.query, keep_blank_values=True)), **(extra or {})}
-    return urlunsplit(parts._replace(query=signed_query(params, mixin, wts)))
-
-
-def sign_for_sending(request: Request, now: float) -> str | None:
-    """Return the URL to send for *request*, signed at *now*; None if it is not to be signed.
-
-    The request is to be signed when :class:`WbiSignMiddleware` put a mixin key in
-    ``meta["bili_wbi"]``; the signing time is recorded there as ``wts``. A new dict
-    is stored, not the old one updated: copies of a request (retries) share it.
-    """
-    signature = request.meta.get(WBI_META)
-    if signature is None:
-        return None
-    wts = int(now)
-    request.meta[WBI_META] = {**signature, "wts": wts}
-    return sign_url(request.url, signature["mixin"], wts, signature.get("params"))
-
-
 def check_handlers(crawler: Crawler) -> None:
     """Raise ConfigError unless http and https downloads go through :data:`HANDLER`.
 
     Its own settings are checked here too: Scrapy only logs a handler that fails to load.
     """
-    from bilicrawl.handlers import delegate_class  # noqa: PLC0415 (it imports this module)
-
     handlers = crawler.settings.getwithbase("DOWNLOAD_HANDLERS")
-    signer = load_object(HANDLER)
     for scheme in ("http", "https"):
         path = handlers.get(scheme)
         handler = load_object(path) if path else None
-        if not (isinstance(handler, type) and issubclass(handler, signer)):
+        if not (isinstance(handler, type) and issubclass(handler, BiliDownloadHandler)):
             raise ConfigError(
                 f"WbiSignMiddleware needs DOWNLOAD_HANDLERS[{scheme!r}] = {HANDLER!r}, "
                 f"which signs requests when they are sent, not {path!r}; to download "

@@ -30,11 +30,11 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bilicrawl.config import get_int
+from bilicrawl.envelope import envelope_data
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.extensions.inputs import OPTIONAL, TAG
 from bilicrawl.ids import BadId, parse_card_id, parse_cvid, parse_mid
 from bilicrawl.items import ArticleItem
-from bilicrawl.middlewares.api import envelope_data
 from bilicrawl.parsers.article import (
     parse_article,
     parse_article_list,

@@ -49,6 +49,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bilicrawl.config import ConfigError
+from bilicrawl.envelope import envelope_data
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import parse_room_id, parse_video_id
 from bilicrawl.items import (
@@ -59,7 +60,6 @@ from bilicrawl.items import (
     LiveDanmakuBatchItem,
     VideoItem,
 )
-from bilicrawl.middlewares.api import envelope_data
 from bilicrawl.parsers.danmaku import (
     parse_history_index,
     parse_live_history,

@@ -21,9 +21,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bilicrawl.envelope import envelope_data
 from bilicrawl.ids import BadId, parse_mid, parse_room_id
 from bilicrawl.items import LiveRoomItem
-from bilicrawl.middlewares.api import envelope_data
 from bilicrawl.parsers.live import parse_room, parse_room_of_user
 from bilicrawl.parsers.payload import PayloadError
 from bilicrawl.spiders.base import BadInput, BiliSpider, Input, Key

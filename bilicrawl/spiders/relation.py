@@ -32,10 +32,10 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from bilicrawl.config import ConfigError, get_int
+from bilicrawl.envelope import decode_envelope
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import BadUserId, parse_mid
 from bilicrawl.items import RelationItem, RelationListItem, UserStubItem
-from bilicrawl.middlewares.api import decode_envelope
 from bilicrawl.parsers.payload import PayloadError
 from bilicrawl.parsers.user import parse_relation_list, parse_relation_stat
 from bilicrawl.spiders.base import BadInput, BiliSpider, Key, readable_file

@@ -31,9 +31,9 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bilicrawl.config import ConfigError, parse_bool
+from bilicrawl.envelope import envelope_data
 from bilicrawl.ids import BadUserId, parse_mid
 from bilicrawl.items import UserItem, VideoItem
-from bilicrawl.middlewares.api import envelope_data
 from bilicrawl.parsers.payload import PayloadError
 from bilicrawl.parsers.user import parse_arc_search, parse_rec_archives, parse_user
 from bilicrawl.spiders.base import BadInput, BiliSpider, Key

@@ -24,11 +24,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bilicrawl.config import ConfigError
+from bilicrawl.envelope import envelope_data
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.extensions.inputs import OPTIONAL
 from bilicrawl.ids import BadVideoId, parse_video_id
 from bilicrawl.items import VideoItem
-from bilicrawl.middlewares.api import envelope_data
 from bilicrawl.parsers.payload import PayloadError
 from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
 from bilicrawl.spiders.base import BadInput, BiliSpider, Key
