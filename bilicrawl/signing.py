@@ -71,7 +71,6 @@ def signed_query(params: Mapping[str, object], mixin: str, wts: int) -> str:
     return f"{query}&w_rid={w_rid}"
 
 
-
 def sign_url(url: str, mixin: str, wts: int, extra: Mapping[str, str] | None = None) -> str:
     """Return *url* with its query, plus the *extra* parameters, signed by *mixin* at *wts*.
 
@@ -95,6 +94,7 @@ def sign_for_sending(request: Request, now: float) -> str | None:
     wts = int(now)
     request.meta[WBI_META] = {**signature, "wts": wts}
     return sign_url(request.url, signature["mixin"], wts, signature.get("params"))
+
 
 WEBGL_VERSIONS = ("WebGL 1.0 (OpenGL ES 2.0 Chromium)", "WebGL 1.0")
 WEBGL_RENDERERS = (
@@ -125,8 +125,11 @@ def dm_img_params(rng: random.Random) -> dict[str, str]:
     size_noise, offset_noise = rng.randrange(114), rng.randrange(514)
     inter = {
         "ds": [],
-        "wh": [2 * width + 2 * height + 3 * size_noise, 4 * width - height + size_noise,
-               size_noise],
+        "wh": [
+            2 * width + 2 * height + 3 * size_noise,
+            4 * width - height + size_noise,
+            size_noise,
+        ],
         "of": [offset_noise, 2 * offset_noise, offset_noise],
     }
     return {
