@@ -29,7 +29,7 @@ from tests.utils import Clock, project_settings
 API = "https://api.bilibili.com"
 VIEW_URL = f"{API}/x/web-interface/wbi/view?aid=2"
 NOW = 1744823207
-VECTOR_MIXIN = "ea1db124af3c7062474693fa704f4ff8"  # REFERENCE §2.2
+VECTOR_MIXIN = "ea1db124af3c7062474693fa704f4ff8"  # docs/bilibili-api.md, WBI signing
 RECORDING = "tests.test_handlers.RecordingHandler"
 
 

@@ -17,7 +17,7 @@ from bilicrawl.ids import (
     parse_video_id,
 )
 
-# REFERENCE §4.9: every vector checked both ways.
+# docs/bilibili-api.md, AV and BV ids: every vector checked both ways.
 VECTORS = [
     (2, "BV1xx411c7mD"),
     (7, "BV1xx411c7m9"),

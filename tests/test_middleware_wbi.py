@@ -36,7 +36,7 @@ FIXTURE_MIXIN = mixin_key(
     key_from_url(NAV_LOGGED_OUT["data"]["wbi_img"]["img_url"]),
     key_from_url(NAV_LOGGED_OUT["data"]["wbi_img"]["sub_url"]),
 )
-# REFERENCE §2.2 test vector.
+# docs/bilibili-api.md, WBI signing: the test vector.
 VECTOR_KEYS = ("7cd084941338484aae1ad9425b84077c", "4932caff0ff746eab6f01bf08b70ac45")
 VECTOR_MIXIN = "ea1db124af3c7062474693fa704f4ff8"
 HANDLER = "bilicrawl.handlers.BiliDownloadHandler"

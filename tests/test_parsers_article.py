@@ -1,7 +1,7 @@
 """Golden tests of the article parsers and of the body conversion.
 
 The payloads are the ``data`` objects of the real examples saved with the API
-notes (bilibili-API-collect, REFERENCE.md §13), copied verbatim into
+notes (bilibili-API-collect; docs/bilibili-api.md, Saved examples), copied verbatim into
 tests/fixtures/<endpoint>/. Expected values are written out in full; the two
 real bodies' HTML is checked by its structure (block tags, image sources,
 attributes) and the body conversion is pinned exactly on hand-written inputs.

@@ -1,7 +1,7 @@
 """Golden tests of the danmaku parsers.
 
 dm_xml/144541892.xml is the real XML example saved with the API notes
-(REFERENCE.md §13), copied verbatim; dm_xml/104211449_weight.xml is hand-made
+(docs/bilibili-api.md, Saved examples), copied verbatim; dm_xml/104211449_weight.xml is hand-made
 around a quoted real row, for the 9-field ``p``. No protobuf body was saved:
 dm_seg/ and dm_view/ hold the decoded renderings the docs print, and the
 bodies are encoded from them here with dm_pb2. Expected rows are written out

@@ -1,7 +1,7 @@
 """Golden tests of the live room parsers.
 
 ``room_get_info/5440.json`` is the real example saved with the API notes
-(REFERENCE.md §13) and ``room_info_old/322892.json`` the one printed in
+(docs/bilibili-api.md, Saved examples) and ``room_info_old/322892.json`` the one printed in
 bilibili-API-collect; both are copied verbatim into tests/fixtures/<endpoint>/.
 """
 

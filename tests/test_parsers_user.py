@@ -1,7 +1,7 @@
 """Golden tests of the user, relation and upload-list parsers.
 
 The payloads are the ``data`` objects of the real examples saved with the API
-notes (bilibili-API-collect, REFERENCE.md §13), copied verbatim into
+notes (bilibili-API-collect; docs/bilibili-api.md, Saved examples), copied verbatim into
 tests/fixtures/<endpoint>/; only the recArchivesByKeywords page is hand-written.
 Expected values are written out in full, so any change in what a parser keeps
 shows up as a diff.

@@ -20,7 +20,7 @@ from bilicrawl.signing import (
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# REFERENCE §2.2 test vectors.
+# docs/bilibili-api.md, WBI signing: the test vectors.
 IMG_KEY = "7cd084941338484aae1ad9425b84077c"
 SUB_KEY = "4932caff0ff746eab6f01bf08b70ac45"
 MIXIN = "ea1db124af3c7062474693fa704f4ff8"

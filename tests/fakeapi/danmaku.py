@@ -27,7 +27,7 @@ known when a video endpoint has served its video (``registering``), when the
 request names its video (``pid=<aid>``, as the web player sends), or when it
 is one of the named examples below; any other cid answers as the site does
 for an unknown oid: ``{"code":-404,"message":"啥都木有","ttl":1}`` (JSON, never
-deflated, on every endpoint). The endpoints follow REFERENCE.md section 8.
+deflated, on every endpoint). The endpoints follow docs/bilibili-api.md, Danmaku endpoints used.
 """
 
 from __future__ import annotations
