@@ -91,7 +91,7 @@ async def test_open_creates_a_table_per_item_class_in_wal_mode(db_path: Path) ->
         for item_class in ITEM_CLASSES:
             table = f'"{item_class.collection}"'
             columns = list(connection.execute(f"PRAGMA table_info({table})"))
-            if hasattr(item_class, "rows_field"):
+            if item_class.rows_field is not None:
                 # Rows: a column per row field, keyed by a unique index.
                 assert [name for _, name, *_ in columns] == [*item_class.row_fields, "updated_at"]
                 unique = [name for _, name, is_unique, *_ in
