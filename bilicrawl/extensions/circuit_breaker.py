@@ -1,27 +1,15 @@
 """Close the crawl when going on is pointless: a risk-control storm, or a dead host.
 
-Both breakers watch a run of consecutive failures (:class:`FailureRun`) and trip
-when it reaches a count, or when at least :data:`MIN_RUN` failures in a row
-have lasted a time with no good answer in between: the time rule recognises a
-failure that the back-off spaces out (a ban, timeouts) within minutes, the count
-rule one that comes fast. Tripping closes the crawl like Scrapy's CloseSpider
-does, through :func:`bilicrawl.extensions.closing.close_now`: nothing is retried
-or sent any more (requests waiting in download slots are cancelled, the download
-handler refuses the rest), so the crawl stops at once instead of sending them
-into the ban or the void. Documents already stored stay; rerunning the same
-command later with ``-a resume=true`` fetches only what is missing.
+Each breaker watches a run of consecutive failures (:class:`FailureRun`), trips
+on a count or, after :data:`MIN_RUN` failures, on a duration, and closes the
+crawl through :func:`bilicrawl.extensions.closing.close_now`.
 
-- :class:`RiskCircuitBreaker`: consecutive risk-control answers
-  (``bilicrawl.signals.risk_control``) with no clean answer in between; finish
-  reason ``bilicrawl_risk_control``, stat ``bilicrawl/circuit_breaker/tripped``.
-  Settings: ``BILI_CIRCUIT_BREAKER_THRESHOLD`` (10; 0 disables the breaker),
-  ``BILI_CIRCUIT_BREAKER_SECONDS`` (300.0; 0 disables the time rule).
-- :class:`DeadHostBreaker`: consecutive network failures of one host
-  (``bilicrawl.signals.network_failure``: refused, DNS, timeouts) with no
-  response at all in between; finish reason ``bilicrawl_dead_host``, stat
-  ``bilicrawl/dead_host/tripped``. Settings: ``BILI_DEAD_HOST_THRESHOLD`` (20;
-  0 disables the breaker), ``BILI_DEAD_HOST_SECONDS`` (60.0; 0 disables the
-  time rule).
+- :class:`RiskCircuitBreaker`: risk-control answers. Settings
+  ``BILI_CIRCUIT_BREAKER_THRESHOLD``, ``BILI_CIRCUIT_BREAKER_SECONDS``; stat
+  ``bilicrawl/circuit_breaker/tripped``.
+- :class:`DeadHostBreaker`: network failures of one host. Settings
+  ``BILI_DEAD_HOST_THRESHOLD``, ``BILI_DEAD_HOST_SECONDS``; stat
+  ``bilicrawl/dead_host/tripped``.
 """
 
 from __future__ import annotations

@@ -1,28 +1,15 @@
 """The outcome of every accepted input: stored, absent on the site, or not fetched and why.
 
-Exit statuses and the summary speak of inputs (a video, a user), not of
-requests: one input takes several requests, and a request of it may fail while
-another stores its document. The base spider tags each accepted input's
-requests with ``meta["bili_input"]`` (a tuple of input numbers: a cards
-request serves several), the :class:`~bilicrawl.spidermiddlewares.inputs.InputTags`
-spider middleware passes the tag on to the requests and items a callback yields,
-and this ledger counts each input's requests not answered yet and the keys of
-its documents not yet committed (``bilicrawl.signals.store_committed``). When
-both are none left it decides the input's outcome:
+This ledger counts each open input's requests not answered yet (tagged
+``meta["bili_input"]`` by the base spider and the
+:class:`~bilicrawl.spidermiddlewares.inputs.InputTags` spider middleware) and
+the keys of its documents not yet committed (``bilicrawl.signals.store_committed``),
+and decides the input when both are done; inputs still open at close are
+decided then. Only open inputs are kept. Reads no settings.
 
-- ``not_stored/<why>``: a document of it was dropped by validation or its batch
-  failed (``store_failed``);
-- ``not_fetched/<why>``: a request of it failed after its retries (``gave_up``,
-  ``network``), the crawl closed first (``cancelled``) or the spider failed on it;
-- ``absent/<why>``: the site said it does not exist (``api_code_-404``...) or it
-  gave nothing to store (``has_nothing``: a writer without articles);
-- ``stored`` otherwise.
-
-Each is counted in ``bilicrawl/input/<outcome>[/<why>]``; inputs still open at
-close are decided then (``cancelled``; ``not_stored/store_failed`` if a batch
-failed, as the store then holds back the records that describe its rows, else
-``not_stored/unconfirmed``). Only
-open inputs are kept, so memory stays flat over a 1M-line ids file.
+Stats: ``bilicrawl/input/<outcome>[/<why>]`` (outcomes ``stored``,
+``absent``, ``not_fetched``, ``not_stored``), ``bilicrawl/input/unread``.
+The outcomes and their reasons are in docs/operations.md ("The end of a crawl").
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """Ctrl-C and SIGTERM close the crawl in seconds, even during a long back-off.
 
-Scrapy's first Ctrl-C closes the spider gracefully, which waits for every
-request in the download slots, sent one per slot delay: during a 10-minute
-back-off that is 20 minutes, all of it into the ban. This extension runs first
-on the signal (it wraps the handler Scrapy installs) and takes the crawl's
-close-now path, :func:`bilicrawl.extensions.closing.close_now`: nothing more is
-sent (queued requests are cancelled, the download handler refuses the rest and
-abandons a hung one after a few seconds), retries stop and the buffered
-documents are written; Scrapy's own handler then closes the spider as usual,
-and a second Ctrl-C still forces the exit at once (the storage pipelines write
-or dead-letter what is buffered then).
-
-The handlers are wrapped once the reactor runs, after Scrapy installed its own,
-and put back when the engine stops. Reads no settings.
+This extension wraps the signal handlers Scrapy installs (once the reactor
+runs; they are put back when the engine stops): on the signal it first takes
+the close-now path, :func:`bilicrawl.extensions.closing.close_now`, then hands
+over to Scrapy's handler, so a second Ctrl-C still forces the exit. Why is in
+docs/operations.md ("Stopping a crawl"). Reads no settings; stat
+``bilicrawl/shutdown/signal``.
 """
 
 from __future__ import annotations

@@ -1,50 +1,17 @@
 """Per-slot rate caps, host-wide back-off, and slot rates that settle under the site's limit.
 
-Requests to a host share one download slot, except endpoint families listed in
-``BILI_THROTTLE_FAMILIES`` (path prefix -> requests per second), which get a
-slot of their own (``api.bilibili.com/x/space/``) with their own, stricter cap.
-Each slot's delay never falls under ``1 / rate`` seconds, whatever AutoThrottle,
-which keeps adjusting the delay to latency, decides; the rate starts at the cap.
-Waits are slot delays: nothing sleeps.
+Endpoint families in ``BILI_THROTTLE_FAMILIES`` get a download slot of their
+own, and no slot's delay falls under ``1 / rate``, whatever AutoThrottle says.
+Risk answers and persistent transient failures pause or back off the whole
+host; rate limiting lowers the blocked slot's rate, which then recovers. All
+waits are slot delays. The rules are in docs/request-layer.md ("Throttling").
 
-Slowdowns, for the whole host (all its slots), counting only answers to requests
-sent after its last step, so that answers already in flight count once; each is
-counted in ``bilicrawl/throttle/slowdowns/<reason>``:
-
-- ``probe``: a risk-control answer (``bilicrawl.signals.risk_control``) to a
-  calm host pauses it ``BILI_THROTTLE_TRANSIENT_START``, once: one risk answer
-  among successes may be a random fault, and the next answer tells;
-- ``backoff``: a further risk answer in a row backs off
-  ``BILI_THROTTLE_BACKOFF_START``, then ``BILI_THROTTLE_BACKOFF_FACTOR`` times
-  more for each one after it, up to ``BILI_THROTTLE_BACKOFF_MAX`` (each with up
-  to 25 % random jitter);
-- ``persistent_failures``: a transient failure (5xx, reset, timeout, broken
-  body: ``signals.transient_failure``) is only retried, unless more than
-  ``BILI_THROTTLE_FAILURE_RATIO`` of the host's last
-  ``BILI_THROTTLE_FAILURE_WINDOW`` answers failed; then it pauses the host
-  ``BILI_THROTTLE_TRANSIENT_START``, without growing;
-- a clean answer ends the pause or back-off.
-
-Rate: a block that outlives the ``BILI_THROTTLE_BACKOFF_START`` pause is rate
-limiting (``rate_limited``). The blocked slot's rate becomes
-``BILI_THROTTLE_DECREASE`` times the rate it was really sending at when the
-block began (its answers over the last
-:data:`RATE_WINDOW` seconds since its last pause), and that rate is remembered as
-the slot's ceiling. After each ``BILI_THROTTLE_RECOVER_SECONDS`` without rate
-limiting the rate grows by ``BILI_THROTTLE_RECOVER_STEP`` of the cap, up to the
-cap and :data:`CEILING_MARGIN` of the ceiling; after
-``BILI_THROTTLE_FORGET_SECONDS`` without it the ceiling is forgotten. The
-reasoning is in docs/request-layer.md.
-
-Settings: ``BILI_THROTTLE_ENABLED`` (True), ``BILI_THROTTLE_MAX_RPS`` (1.0),
-``BILI_THROTTLE_FAMILIES`` (space and relation endpoints at 0.5),
-``BILI_THROTTLE_BACKOFF_START`` (10.0 s), ``BILI_THROTTLE_BACKOFF_FACTOR`` (2.0),
-``BILI_THROTTLE_BACKOFF_MAX`` (600.0 s), ``BILI_THROTTLE_TRANSIENT_START`` (0.5 s),
-``BILI_THROTTLE_FAILURE_WINDOW`` (10 answers), ``BILI_THROTTLE_FAILURE_RATIO`` (0.5),
-``BILI_THROTTLE_DECREASE`` (0.8), ``BILI_THROTTLE_RECOVER_SECONDS`` (60.0 s),
-``BILI_THROTTLE_RECOVER_STEP`` (0.1), ``BILI_THROTTLE_FORGET_SECONDS`` (1800.0 s).
-Slot jitter (``DOWNLOAD_DELAY_JITTER``) is accounted for: floors are widened so
-that even the shortest jittered delay respects the rate.
+Settings: ``BILI_THROTTLE_ENABLED``, ``BILI_THROTTLE_MAX_RPS``,
+``BILI_THROTTLE_FAMILIES``, ``BILI_THROTTLE_BACKOFF_{START,FACTOR,MAX}``,
+``BILI_THROTTLE_TRANSIENT_START``, ``BILI_THROTTLE_FAILURE_{WINDOW,RATIO}``,
+``BILI_THROTTLE_DECREASE``, ``BILI_THROTTLE_RECOVER_{SECONDS,STEP}``,
+``BILI_THROTTLE_FORGET_SECONDS``. Stats: ``bilicrawl/throttle/slowdowns/<reason>``,
+``bilicrawl/throttle/backoff/<answer>``, ``bilicrawl/throttle/max_delay``.
 """
 
 from __future__ import annotations

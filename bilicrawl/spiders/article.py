@@ -1,27 +1,15 @@
 """The ``article`` spider: articles (专栏) with their bodies, and the cards API.
 
-Usage::
+``cvids``, the ids file, ``mids`` (every article of those users) and ``lists``
+(every article of those collections) give articles, each fetched once through
+``/x/article/view``. ``cards`` refreshes videos, articles and live rooms as
+partial documents through ``/x/article/cards``; a rejected batch is split in two
+and asked again. Arguments and stored fields are in README ("``article`` spider
+arguments").
 
-    scrapy crawl article -a cvids=1,cv2 -a mids=2 -a lists=207146 -a ids_file=cvids.txt
-    scrapy crawl article -a cards=av2,BV1xx411c7mD,cv1,lv5440
-
-``cvids`` and the ids file take article ids (``1``, ``cv1``,
-``https://www.bilibili.com/read/cv1``); ``mids`` every article of those users
-(``/x/space/wbi/article``, all pages); ``lists`` every article of those
-collections (文集, ``/x/article/list/web/articles``). Each article is one request,
-``/x/article/view``, which carries the body, the metadata and the counters;
-it is fetched once per crawl however many inputs name it. ``-a resume=true``
-skips articles already stored (by an article crawl, not a cards crawl).
-
-``cards`` takes video (``av…``, ``BV…``), article (``cv…``) and live-room
-(``lv…``) ids and fetches them through ``/x/article/cards``, ``BILI_CARDS_BATCH``
-ids a request (the limit is not documented). Each card is stored as a partial
-document of its own kind (``videos``, ``articles``, ``live_rooms``): it
-refreshes titles and counters and never erases the bodies, tags or parts a full
-crawl stored. A batch the API rejects is split in two and each half asked
-again, down to single ids; ids the API leaves out (unknown, deleted, or merged
-with another id of the same room) are logged and counted in
-``bilicrawl/cards/left_out``.
+Settings: ``BILI_CARDS_BATCH``. Stats: ``bilicrawl/article/{listed,
+listed_already_stored}``, ``bilicrawl/cards/{<item class>,split,left_out}``,
+``bilicrawl/parse_error/<what>``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,15 @@
 """The base of bilicrawl's spiders: where inputs come from and become requests.
 
-Inputs are read from spider arguments (``-a NAME=a,b,c``, one argument per
-kind of id) and from an ids file (``-a ids_file=PATH``: one id or URL per line,
-see :func:`read_ids_file`). ``inputs()`` is the only source and
-``requests_for_input()`` the only conversion, so a distributed (Redis-fed)
-spider replaces ``inputs()`` and keeps everything else.
+Inputs are read from spider arguments (``-a NAME=a,b,c``) and an ids file
+(``-a ids_file=PATH``, :func:`read_ids_file`); ``inputs()`` is the only source
+and ``requests_for_input()`` the only conversion. ``start()`` reads inputs as
+the crawl has room for them, skips those already stored under ``-a
+resume=true``, and tags each accepted input's requests with its number for the
+:class:`~bilicrawl.extensions.inputs.InputLedger`. How is in docs/operations.md
+("Inputs").
 
-Inputs are read as the crawl has room for them: ``start()`` waits while the
-scheduler holds ``BILI_INPUT_BACKLOG`` (default 1000) requests or more, so an
-ids file of any size keeps memory flat and the first request goes out at once.
-
-Each input is counted in one of ``bilicrawl/input/accepted``, ``bad`` (logged
-with where it came from and why; past the first 20, only counted),
-``duplicate`` (a video already accepted in this crawl, however written) and
-``already_stored``: with ``-a resume=true`` inputs whose document is already
-stored are skipped, so rerunning an interrupted crawl fetches only the rest.
-The requests of an accepted input are tagged with its number, and its outcome
-(stored, absent on the site, not fetched or not stored) decided by the
-:class:`~bilicrawl.extensions.inputs.InputLedger`; inputs left unread because
-the crawl closed are counted at close (``unread_inputs``).
+Settings: ``BILI_INPUT_BACKLOG``. Stats: ``bilicrawl/input/{accepted,bad,
+duplicate,already_stored}``.
 """
 
 from __future__ import annotations

@@ -1,43 +1,16 @@
 """The ``danmaku`` spider: every danmaku of video parts, and how complete they are.
 
-Usage::
+Videos (``aids``, ``bvids``, the ids file) are read through the ``video``
+spider's own requests (:class:`VideoRequests`), ``cids`` name parts directly,
+``rooms`` live rooms; ``source`` and ``history`` choose what is fetched. Each
+answer is one :class:`~bilicrawl.items.DanmakuBatchItem`, each part and history
+day fetched gets a record. Arguments and stored fields are in README
+("``danmaku`` spider arguments"), the design in docs/danmaku.md.
 
-    scrapy crawl danmaku -a aids=170001 -a bvids=BV1xx411c7mD -a cids=62131 -a source=both
-    scrapy crawl danmaku -a aids=170001 -a history=2024-01-01..2024-03-31   # needs a login
-
-``aids``, ``bvids`` and the ids file name videos: every part of each is
-crawled, the parts read through the ``video`` spider's own requests
-(:class:`VideoRequests`), which also store the video. ``cids`` names parts
-directly. ``source`` (``seg``, ``xml`` or ``both``; default ``seg``) chooses the
-sources:
-
-- ``seg``: the protobuf segments (6 minutes each), as many as
-  ``/x/v2/dm/web/view`` says (``dm_sge.total``) or, failing that, as the
-  part's duration gives; ``BILI_DANMAKU_SEG_ENDPOINT`` chooses the signed
-  ``/x/v2/dm/wbi/web/seg.so`` (``wbi``, default) or the unsigned
-  ``/x/v2/dm/web/seg.so`` (``web``);
-- ``xml``: ``/x/v1/dm/list.so`` (or, with ``BILI_DANMAKU_XML_ENDPOINT=comment``,
-  ``comment.bilibili.com/<cid>.xml``), the live pool only, at most ``maxlimit`` rows;
-- ``history=FROM..TO`` (a login, ``BILI_SESSDATA``, is required; refused at the
-  start without one): the pool as of each day in the range that has danmaku
-  (``/x/v2/dm/history/index`` per month, ``/x/v2/dm/web/history/seg.so`` per day).
-
-``rooms`` (long or short room ids, ``lv…``, room URLs) fetches the recent
-danmaku of live rooms (``/xlive/web-room/v1/dM/gethistory``, the latest ten or
-so: run it again to collect more) into ``live_danmaku``, keyed by the long
-room id and the id the site gives each danmaku, so a re-crawl stores each once.
-
-Each answer is one :class:`~bilicrawl.items.DanmakuBatchItem`, stored one
-document per danmaku; overlapping sources never duplicate one (the key is
-``dmid``) nor erase a field another gave. Each part ends with a
-:class:`~bilicrawl.items.DanmakuPartItem` in ``danmaku_parts``: what each
-source gave against the site's own counters. Each history day fetched gets a
-:class:`~bilicrawl.items.DanmakuHistoryDayItem` in ``danmaku_history_days``.
-``-a resume=true`` skips parts that have a record and history days that have
-one: a part with a record gets only its history days not yet stored
-(``bilicrawl/danmaku/history_resumed_parts``, ``history_days_already_stored``).
-Closed danmaku and unknown parts are counted (``bilicrawl/danmaku/closed``,
-``bilicrawl/unfetched/api_code_-404``).
+Settings: ``BILI_DANMAKU_SEG_ENDPOINT``, ``BILI_DANMAKU_XML_ENDPOINT``,
+``BILI_SESSDATA`` (required by ``history``). Stats: ``bilicrawl/danmaku/{parts,
+parts_already_stored,history_resumed_parts,history_days_already_stored,closed}``,
+``bilicrawl/danmaku/rows/<source>``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """The ``live`` spider: live rooms.
 
-Usage::
+``rooms`` and the ids file take room ids, long or short; ``mids`` the room of
+each user (``/room/v1/Room/getRoomInfoOld``). A room is one request to the live
+API, ``/room/v1/Room/get_info``, and is stored under its long id however it was
+named. Arguments and stored fields are in README ("``live`` spider arguments").
 
-    scrapy crawl live -a rooms=5440,21452505 -a mids=9617619 -a ids_file=rooms.txt
-
-``rooms`` and the ids file take room ids, long or short (``5440``, ``lv5440``,
-``https://live.bilibili.com/5440``); ``mids`` the room of each user
-(``/room/v1/Room/getRoomInfoOld``; a user without a room is logged and counted
-in ``bilicrawl/live/no_room``). A room is one request to the live API
-(``BILI_LIVE_API_URL``), ``/room/v1/Room/get_info``, and is stored under its
-long id, however it was named: a short and a long id of one room give one
-document. Rooms that do not exist (the live API's code 1) are dropped by the
-API middleware, logged once and counted in ``bilicrawl/api_code/1``. ``-a
-resume=true`` skips rooms stored under the id given (a short id is not
-matched).
+Settings: ``BILI_LIVE_API_URL``. Stats: ``bilicrawl/live/{no_room,same_room}``,
+``bilicrawl/parse_error/live``.
 """
 
 from __future__ import annotations

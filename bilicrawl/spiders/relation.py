@@ -1,29 +1,15 @@
 """The ``relation`` spider: the follower graph, breadth-first from seed users.
 
-Usage::
+Seeds come from ``mids`` and the ids file; ``direction``, ``depth`` and
+``max_users`` bound the crawl, which goes level by level, admitting users in the
+order they were found. Each list is paged through up to its end or a cap, gives
+edges and partial ``users`` documents, and is recorded in ``relation_lists``
+with its status. There is no ``resume``. Arguments and stored fields are in
+README ("``relation`` spider arguments").
 
-    scrapy crawl relation -a mids=2,208259 -a direction=both -a depth=2 -a max_users=500
-
-``mids`` and ``ids_file`` give the seed users as for the ``user`` spider.
-``direction`` is ``followers``, ``followings`` or ``both`` (default). ``depth=1``
-(default) fetches the seeds' lists; ``depth=2`` also the lists of every user in
-them, and so on. The crawl goes level by level: a level's users are admitted
-only once every list of the level before is done, in the order they were
-found (by the position of the list that first named them), so ``max_users``
-(default: no limit) keeps the users nearest the seeds. Each user's lists are
-fetched at most once per crawl.
-
-A list is paged through (``ps=50``) until an empty page (the site answers an
-empty page past its own cap), ``total``, or ``BILI_FOLLOWERS_CAP`` /
-``BILI_FOLLOWINGS_CAP`` (1000 / 100) users, whichever comes first. A
-followers page of X gives edges m -> X, a followings page X -> m; every listed
-user is also stored in ``users`` as a partial document. Each list tried is
-recorded in ``relation_lists`` with its status (complete, capped, hidden,
-login_required, failed), the users seen and the total, taken from
-``/x/relation/stat`` when the list gives none, so a dataset can tell a complete
-list from a sample. Hidden lists (22115, 22118) and -101 (login required) are
-answers, not errors: recorded, counted in ``bilicrawl/relation/lists/<status>``.
-There is no ``resume``: a rerun fetches the lists again and upserts the same edges.
+Settings: ``BILI_FOLLOWERS_CAP``, ``BILI_FOLLOWINGS_CAP``. Stats:
+``bilicrawl/relation/{users,users_over_max}``, ``bilicrawl/relation/lists/<status>``,
+``bilicrawl/parse_error/relation``.
 """
 
 from __future__ import annotations

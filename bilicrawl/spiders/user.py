@@ -1,28 +1,14 @@
 """The ``user`` spider: profiles and counters of users, and optionally their uploads.
 
-Usage::
+``mids`` and the ids file name users. A user takes ``/x/space/wbi/acc/info``
+and ``/x/web-interface/card``, plus ``/x/space/upstat`` only when logged in;
+``-a uploads=true`` also stores every upload with the ``video`` spider's own
+requests (:class:`VideoRequests`), listed as ``BILI_UPLOADS_ENDPOINT`` chooses.
+Arguments and stored fields are in README ("``user`` spider arguments").
 
-    scrapy crawl user -a mids=2,208259 -a ids_file=users.txt -a uploads=true
-
-``mids`` takes comma-separated user ids; the ids file holds one mid, ``UID:2``
-or space URL (``https://space.bilibili.com/2/video``) per line. ``-a
-resume=true`` skips users whose profile is stored (users known only from a
-relation list are still fetched).
-
-A user takes two requests: ``/x/space/wbi/acc/info`` (signed, with the
-``dm_img`` parameters) and ``/x/web-interface/card`` (the counts), plus
-``/x/space/upstat`` (views of all uploads) only when a login cookie is
-configured (``BILI_SESSDATA``): anonymous calls answer nothing, so
-``archive_view`` and ``article_view`` are then None. Unknown and deleted users
-(-404, -626) are dropped by the API middleware, logged once and counted in
-``bilicrawl/api_code/<code>``.
-
-``-a uploads=true`` also stores every video the user uploaded, each fetched
-with the ``video`` spider's own requests (:class:`VideoRequests`), once per
-crawl however many users list it. ``BILI_UPLOADS_ENDPOINT`` chooses the list:
-``"arc_search"`` (default, ``/x/space/wbi/arc/search``, signed, 50 a page) or
-``"series"`` (``/x/series/recArchivesByKeywords``, unsigned, 100 a page), for
-when the signed one is blocked.
+Settings: ``BILI_SESSDATA``, ``BILI_UPLOADS_ENDPOINT``. Stats:
+``bilicrawl/user/{uploads,uploads_already_stored,uploads_duplicate}``,
+``bilicrawl/parse_error/{user,uploads}``.
 """
 
 from __future__ import annotations

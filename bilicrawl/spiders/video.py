@@ -1,21 +1,12 @@
 """The ``video`` spider: metadata, parts, counters and tags of videos.
 
-Usage::
+``aids``, ``bvids`` and the ids file name videos; ``BILI_VIDEO_ENDPOINT``
+chooses one signed request (``detail``) or the unsigned view + tags pair
+(``view``), whose video is stored without tags when they cannot be fetched.
+Arguments and stored fields are in README ("``video`` spider arguments").
 
-    scrapy crawl video -a aids=170001,2 -a bvids=BV17x411w7KC -a ids_file=ids.txt
-
-``aids`` and ``bvids`` take comma-separated ids; the ids file holds one av
-number, BV id or video URL per line, mixed. ``-a resume=true`` skips videos
-already stored.
-
-``BILI_VIDEO_ENDPOINT`` chooses how a video is fetched:
-
-- ``"detail"`` (default): one WBI-signed request to
-  ``/x/web-interface/wbi/view/detail``, which returns the video and its tags;
-- ``"view"``: two unsigned requests, ``/x/web-interface/view`` and
-  ``/x/web-interface/view/detail/tag``, for when the signed endpoint is blocked.
-  If the tags cannot be fetched the video is still stored, with ``tags`` None,
-  and counted in ``bilicrawl/video/tags_missing``.
+Settings: ``BILI_VIDEO_ENDPOINT``. Stats: ``bilicrawl/video/tags_missing``,
+``bilicrawl/parse_error/video``.
 """
 
 from __future__ import annotations
