@@ -1,23 +1,12 @@
 """Article bodies -> one normalised HTML form and its plain text.
 
 /x/article/view gives a body as the site's HTML (``type`` 0) or as a Quill
-delta (``type`` 3). Both are read into the same small vocabulary, so stored
-bodies look alike whichever editor wrote them:
-
-- blocks: ``<p>``, ``<h1>``-``<h6>``, ``<ul>``/``<ol>`` of ``<li>``,
-  ``<blockquote>`` of ``<p>``, ``<hr>`` for a cut-off (分割线), images as
-  ``<figure><img src><figcaption></figure>`` and cards (an embedded video,
-  article, live room or vote) as ``<figure class="card"><a href>ID</a></figure>``,
-  ID being the card's id in the form /x/article/cards takes (``av2``, ``BV1…``,
-  ``cv1``, ``lv5440``) or a vote's number;
-- inline: ``<strong>``, ``<em>``, ``<a href>`` and ``<br>``; any other markup
-  is unwrapped and its text kept.
-
-A line without text is dropped, and so is what cannot be shown: an image
-without a URL, a card whose id names nothing, an embed of an unknown kind.
-A malformed delta (not JSON, no ``ops`` list, an op of the wrong shape)
-raises ``PayloadError``. HTML is read with lxml, never with regular
-expressions.
+delta (``type`` 3); both are read, with lxml, into the same small vocabulary
+(paragraphs, headings, lists, quotes, ``<hr>`` cut-offs, images and cards as
+``<figure>``; ``<strong>``, ``<em>``, ``<a href>``, ``<br>`` inline), so stored
+bodies look alike whichever editor wrote them. What cannot be shown is dropped;
+a malformed delta raises ``PayloadError``. The forms are in README ("``article``
+spider arguments"). Reads no settings.
 """
 
 from __future__ import annotations

@@ -1,30 +1,16 @@
 """Store items in MongoDB, upserted by natural key in ordered bulk writes.
 
-Each item class goes to its ``collection``, which gets a unique index on the
-class's ``natural_key`` at open; a document is ``ItemAdapter(item).asdict()``
-(MongoDB adds ``_id``). A batch is one ordered ``bulk_write``: a full document
-is a ``ReplaceOne``, a partial one an ``UpdateOne`` that ``$set``s its fields by
-dotted path (:func:`set_paths`), both upserts. Buffering, flushes, retries and
-dead letters are described in :mod:`bilicrawl.pipelines.batching`.
+Each item class goes to its ``collection``, with a unique index on its
+``natural_key``; a batch is one ordered ``bulk_write`` of ``ReplaceOne`` (full
+documents) and ``UpdateOne`` ``$set`` by dotted path (partial ones), both
+upserts. ``MONGO_URI`` is checked at start and the server must answer a
+``ping`` at open, else a one-line :class:`~bilicrawl.config.ConfigError`.
+Buffering, retries, dead letters and stats are :mod:`bilicrawl.pipelines.batching`'s.
 
-``MONGO_URI`` is checked with pymongo's parser when the crawl starts, and the
-server must answer a ``ping`` within ``MONGO_CONNECT_TIMEOUT`` when the spider
-opens; either failure is a one-line :class:`~bilicrawl.config.ConfigError` that
-names the hosts, never the password.
-
-Settings:
-
-- ``MONGO_URI`` (``""``): the server; when empty this pipeline is disabled
-  (``NotConfigured``) and the SQLite pipeline stores items instead.
-- ``MONGO_DATABASE`` (``"bilicrawl"``): the database.
-- ``MONGO_CLIENT_CLASS`` (``"pymongo.MongoClient"``): the client class, built
-  with the URI; tests use ``"mongomock.MongoClient"``.
-- ``MONGO_CONNECT_TIMEOUT`` (``5.0``): seconds to find a server at open.
-- ``MONGO_BATCH_SIZE`` (``500``): documents per collection per bulk write.
-- ``BILI_DEAD_LETTER_DIR`` (``""``): empty means ``data``.
-- ``BILI_STORE_ROWS_BATCH_SIZE`` (rows of batch items per bulk write, unordered),
-  ``BILI_STORE_FLUSH_SECONDS``, ``BILI_STORE_RETRY_DELAYS``: see
-  :mod:`bilicrawl.pipelines.batching`.
+Settings: ``MONGO_URI`` (empty disables this pipeline), ``MONGO_DATABASE``,
+``MONGO_CLIENT_CLASS``, ``MONGO_CONNECT_TIMEOUT``, ``MONGO_BATCH_SIZE``,
+``BILI_DEAD_LETTER_DIR``, ``BILI_STORE_ROWS_BATCH_SIZE``,
+``BILI_STORE_FLUSH_SECONDS``, ``BILI_STORE_RETRY_DELAYS``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,14 @@
 """Pseudonymisation of stored documents (``BILI_PSEUDONYMIZE``): keyed user ids, no names.
 
-When on, every user id an item holds (its class's ``user_id_fields``: a user's
-``mid``, both ends of a follow, a video's owner and staff...) is replaced by
-:meth:`Pseudonymizer.pseudonym`, and the fields of its class's
-``personal_fields`` (names, avatars, signatures, birthdays) are left out of the
-stored document. The pseudonym is a keyed hash (HMAC-SHA256 with
-``BILI_PSEUDONYM_KEY``, its first 63 bits as a positive integer), so it is the
-same in every crawl with the same key (the graph stays joinable across
-crawls and collections, keys keep their integer type) and cannot be reversed
-or recomputed from a mid without the key. It works on the document the
-validation pipeline left in the crawler's
-:class:`~bilicrawl.pipelines.documents.DocumentHandoff`, between validation and
-storage, so the item is validated as crawled and stored without personal data.
+When on, every user id in an item's ``user_id_fields`` is replaced by
+:meth:`Pseudonymizer.pseudonym` (HMAC-SHA256 with ``BILI_PSEUDONYM_KEY``, 63
+bits) and its ``personal_fields`` are left out of the stored document. It works
+on the document the validation pipeline left in the crawler's
+:class:`~bilicrawl.pipelines.documents.DocumentHandoff`, so the item is
+validated as crawled and stored without personal data. Why a keyed hash is in
+README ("Personal data").
 
-Settings: ``BILI_PSEUDONYMIZE`` (False), ``BILI_PSEUDONYM_KEY`` (from the
-environment; at least 16 characters; the crawl refuses to start without one).
+Settings: ``BILI_PSEUDONYMIZE``, ``BILI_PSEUDONYM_KEY`` (required when on).
 """
 
 from __future__ import annotations

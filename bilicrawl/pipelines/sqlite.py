@@ -1,37 +1,17 @@
 """Store items in a SQLite file, upserted by natural key: the store used without MongoDB.
 
-Each collection is a table of the same name, created at open for every class in
-``ITEM_CLASSES``: one column per natural key field (``INTEGER`` or ``TEXT``, from
-the field's type) forming the primary key, ``doc`` holding the document as
-compact JSON (``ItemAdapter(item).asdict()``, exactly what MongoDB would hold
-without ``_id``) and ``updated_at``, the Unix time of the last write. Integers in
-``doc`` round-trip exactly, whatever their size. The rows of batch items
-(danmaku) are tables with a column per row field instead (``row_fields``), keyed
-by a unique index, written in key order and merged in SQL (:class:`_RowTable`).
-A table that exists with other columns is a :class:`~bilicrawl.config.ConfigError`
-at open. A batch is one ``BEGIN IMMEDIATE``
-transaction: a partial document is merged (:func:`~bilicrawl.pipelines.batching.merge_document`)
-into the ``doc`` read in it, so no other writer comes between the read and the
-write. The database uses WAL mode, so :func:`iter_documents` and
-:func:`count_documents` can read while a crawl writes. Buffering, retries and
-dead letters are described in :mod:`bilicrawl.pipelines.batching`.
+Each collection is a table with its natural key columns, ``doc`` (the document
+as compact JSON, what MongoDB would hold without ``_id``) and ``updated_at``;
+rows of batch items are tables with a column per row field (:class:`_RowTable`).
+A batch is one ``BEGIN IMMEDIATE`` transaction in which partial documents are
+merged; WAL mode lets :func:`iter_documents` and :func:`count_documents` read
+during a crawl. The file is checked at start (:func:`check_store`). Buffering,
+retries, dead letters and stats are :mod:`bilicrawl.pipelines.batching`'s.
 
-A file is checked when the crawl starts (``quick_check``, and that it is a
-bilicrawl store: :func:`check_store`), before any request.
-
-Settings:
-
-- ``MONGO_URI`` (``""``): when set, MongoDB stores items and this pipeline is
-  disabled (``NotConfigured``).
-- ``SQLITE_PATH`` (``"data/bilicrawl.db"``): the database file, created with its
-  missing parent directories when the crawl starts. A path that cannot be
-  written is a one-line :class:`~bilicrawl.config.ConfigError` naming the path
-  and the OS reason, raised then, before anything is fetched.
-- ``SQLITE_BATCH_SIZE`` (``500``): documents per collection per transaction.
-- ``SQLITE_BUSY_TIMEOUT`` (``5.0``): seconds a write waits for another writer's lock.
-- ``BILI_DEAD_LETTER_DIR`` (``""``): empty means next to ``SQLITE_PATH``.
-- ``BILI_STORE_ROWS_BATCH_SIZE``, ``BILI_STORE_FLUSH_SECONDS``,
-  ``BILI_STORE_RETRY_DELAYS``: see :mod:`bilicrawl.pipelines.batching`.
+Settings: ``MONGO_URI`` (set, it disables this pipeline), ``SQLITE_PATH``,
+``SQLITE_BATCH_SIZE``, ``SQLITE_BUSY_TIMEOUT``, ``BILI_DEAD_LETTER_DIR``,
+``BILI_STORE_ROWS_BATCH_SIZE``, ``BILI_STORE_FLUSH_SECONDS``,
+``BILI_STORE_RETRY_DELAYS``.
 """
 
 from __future__ import annotations

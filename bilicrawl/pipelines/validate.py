@@ -1,30 +1,15 @@
 """Drop items that do not match their class's JSON Schema, before anything stores them.
 
-Each class in ``ITEM_CLASSES`` is checked against
-``ItemAdapter.get_json_schema(cls)``. The item's document
-(:func:`~bilicrawl.pipelines.documents.document`) is checked by a validator
-that ``fastjsonschema`` compiles from that schema, about 10 µs a video against
-240 µs for ``jsonschema``; ``jsonschema``, with the same schema, then explains
-only the items the compiled validator rejects, so drop messages and reasons
-are jsonschema's. The two decide alike on every document an item can produce
-but one kind: the compiled validator takes a tuple where the schema says array
-(it is stored as an array), which ``jsonschema`` rejects; parsers build lists.
-The compiled validator is built once per class and process, on the class's
-first item (compiling costs about 0.1 s); jsonschema's, only to explain a drop.
-The schemas themselves are checked by the tests, not at every start.
+Each item's document (:func:`~bilicrawl.pipelines.documents.document`) is
+checked against ``ItemAdapter.get_json_schema(cls)`` by a ``fastjsonschema``
+validator compiled once per class; ``jsonschema`` explains only the rejected
+ones. A valid document goes on through the crawler's
+:class:`~bilicrawl.pipelines.documents.DocumentHandoff`; an invalid item or one
+of another type raises :class:`InvalidItem`, logged at INFO. Why both
+validators is in docs/storage.md ("Validation").
 
-A valid item's document is handed to the storage pipeline through the crawler's
-:class:`~bilicrawl.pipelines.documents.DocumentHandoff`, so it is built once.
-Other item types are dropped too. Drops raise :class:`InvalidItem` with
-``log_level="INFO"``, so Scrapy logs one INFO line per drop and no traceback;
-no custom ``LogFormatter`` is needed.
-
-Why not validate less: the parsers already check every type, but this pipeline
-is what guards the items they do not build or that change after parsing (the
-view endpoint sets ``tags`` on a parsed video); with the compiled validator
-the full check costs less than serialising the document.
-
-Reads no settings.
+Reads no settings. Stats: ``bilicrawl/items/<class>``,
+``bilicrawl/validate/dropped/<class>``, ``bilicrawl/validate/dropped_reason/<reason>``.
 """
 
 from __future__ import annotations
