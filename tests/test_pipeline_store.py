@@ -177,6 +177,19 @@ def on_write(
     return attempts
 
 
+def log_writes(pipeline: BatchingStorePipeline) -> list[str]:
+    """Record the collection of every batch the pipeline writes, in order; return the list."""
+    written: list[str] = []
+    write = pipeline._write
+
+    def logged(collection: str, upserts: list[Upsert]) -> None:
+        write(collection, upserts)
+        written.append(collection)
+
+    pipeline._write = logged  # type: ignore[method-assign]
+    return written
+
+
 async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -804,14 +817,7 @@ async def test_rows_are_written_before_the_record_that_describes_them(backend: B
     record = part_record(7, rows=2)
     pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
                                  BILI_STORE_ROWS_BATCH_SIZE=1000)  # fmt: skip
-    written: list[str] = []
-    write = pipeline._write
-
-    def logged(collection: str, upserts: list[Upsert]) -> None:
-        write(collection, upserts)
-        written.append(collection)
-
-    pipeline._write = logged  # type: ignore[method-assign]
+    written = log_writes(pipeline)
     await pipeline.open_spider()
     await pipeline.process_item(rows)
     await pipeline.process_item(record)  # its batch is full at once: rows go first
@@ -927,14 +933,7 @@ async def test_a_record_buffered_apart_from_its_rows_waits_for_them(
     pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
                                  BILI_STORE_FLUSH_SECONDS=600)  # fmt: skip
     pipeline.batch_size = 100  # the edges' buffer would wait for 100
-    written: list[str] = []
-    write = pipeline._write
-
-    def logged(collection: str, upserts: list[Upsert]) -> None:
-        write(collection, upserts)
-        written.append(collection)
-
-    pipeline._write = logged  # type: ignore[method-assign]
+    written = log_writes(pipeline)
     await pipeline.open_spider()
     await pipeline.process_item(RelationItem(src_mid=1, dst_mid=2, mtime=1, crawled_at=1))
     pipeline.batch_size = 1
