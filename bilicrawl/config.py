@@ -14,6 +14,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from scrapy.settings import BaseSettings
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -106,3 +108,14 @@ def get_float_list(settings: BaseSettings, name: str, *, minimum: float = 0) -> 
             f"{name} must be a list of numbers of at least {minimum:g}, not {values!r}"
         )
     return numbers
+
+
+def get_choice(
+    settings: BaseSettings, name: str, choices: Iterable[str], default: str | None = None
+) -> str:
+    """Read a setting that must be one of *choices* (``BILI_VIDEO_ENDPOINT=view``)."""
+    value = settings.get(name, default)
+    allowed = tuple(choices)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {allowed}, not {value!r}")
+    return str(value)

@@ -21,7 +21,7 @@ from array import array
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bilicrawl.config import ConfigError
+from bilicrawl.config import ConfigError, get_choice
 from bilicrawl.envelope import envelope_data
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.ids import parse_room_id, parse_video_id
@@ -137,15 +137,9 @@ class DanmakuSpider(VideoRequests, BiliSpider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        endpoint = crawler.settings.get("BILI_DANMAKU_SEG_ENDPOINT")
-        if endpoint not in SEG_PATHS:
-            raise ConfigError(f"BILI_DANMAKU_SEG_ENDPOINT must be one of {tuple(SEG_PATHS)},"
-                              f" not {endpoint!r}")
-        spider.seg_path = SEG_PATHS[endpoint]
-        spider.xml_endpoint = crawler.settings.get("BILI_DANMAKU_XML_ENDPOINT")
-        if spider.xml_endpoint not in XML_ENDPOINTS:
-            raise ConfigError(f"BILI_DANMAKU_XML_ENDPOINT must be one of {XML_ENDPOINTS},"
-                              f" not {spider.xml_endpoint!r}")
+        settings = crawler.settings
+        spider.seg_path = SEG_PATHS[get_choice(settings, "BILI_DANMAKU_SEG_ENDPOINT", SEG_PATHS)]
+        spider.xml_endpoint = get_choice(settings, "BILI_DANMAKU_XML_ENDPOINT", XML_ENDPOINTS)
         if spider.history is not None and not crawler.settings.get("BILI_SESSDATA"):
             raise ConfigError("-a history needs a login: the site serves history danmaku only"
                               " to logged-in clients; set BILI_SESSDATA")

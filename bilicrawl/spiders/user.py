@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bilicrawl.config import ConfigError, parse_bool
+from bilicrawl.config import get_choice, parse_bool
 from bilicrawl.envelope import envelope_data
 from bilicrawl.ids import BadUserId, parse_mid
 from bilicrawl.items import UserItem, VideoItem
@@ -68,10 +68,9 @@ class UserSpider(VideoRequests, BiliSpider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.logged_in = bool(crawler.settings.get("BILI_SESSDATA"))
-        spider.uploads_endpoint = crawler.settings.get("BILI_UPLOADS_ENDPOINT")
-        if spider.uploads_endpoint not in UPLOADS_ENDPOINTS:
-            raise ConfigError(f"BILI_UPLOADS_ENDPOINT must be one of {tuple(UPLOADS_ENDPOINTS)},"
-                              f" not {spider.uploads_endpoint!r}")
+        spider.uploads_endpoint = get_choice(
+            crawler.settings, "BILI_UPLOADS_ENDPOINT", UPLOADS_ENDPOINTS
+        )
         return spider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from bilicrawl.config import ConfigError
+from bilicrawl.config import get_choice
 from bilicrawl.envelope import envelope_data
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.extensions.inputs import OPTIONAL
@@ -52,10 +52,9 @@ class VideoRequests:
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)  # type: ignore[misc]
-        spider.video_endpoint = crawler.settings.get("BILI_VIDEO_ENDPOINT", cls.video_endpoint)
-        if spider.video_endpoint not in ENDPOINTS:
-            raise ConfigError(f"BILI_VIDEO_ENDPOINT must be one of {ENDPOINTS}, "
-                              f"not {spider.video_endpoint!r}")
+        spider.video_endpoint = get_choice(
+            crawler.settings, "BILI_VIDEO_ENDPOINT", ENDPOINTS, default=cls.video_endpoint
+        )
         return spider
 
     def video_requests(self, aid: int) -> list[Request]:
