@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import signal
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bilicrawl.extensions.summary import BLOCKED, FAILED, OK, USAGE
+from tests.helpers.locks import held_lock
 from tests.helpers.process import Crawl, fetched_aids, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
 
@@ -160,14 +160,10 @@ def test_a_store_failure_then_a_ctrl_c_is_a_store_failure(api: Any, tmp_path: Pa
     })  # fmt: skip
     wait_for(lambda: len(fetched_aids(api.log())) >= 20, 60, "20 videos")
     api.configure(delay=5.0)  # the requests on the wire hang: closing waits for them
-    lock = sqlite3.connect(crawl.database, isolation_level=None, timeout=10)
-    try:
-        lock.execute("BEGIN EXCLUSIVE")  # another process holds the store
+    with held_lock(crawl.database):  # another process holds the store
         wait_for(lambda: "Closing the crawl" in crawl.output(), 30, "the store failure")
         crawl.process.send_signal(signal.SIGINT)
         status = crawl.wait(timeout=60)
-    finally:
-        lock.close()
     output = crawl.output()
     assert "Received SIGINT" in output, "the Ctrl-C came while the crawl was closing"
     assert status == FAILED, output[-3000:]

@@ -20,6 +20,7 @@ from bilicrawl.extensions.summary import FAILED, OK, USAGE
 from bilicrawl.pipelines.sqlite import iter_documents
 from tests.fakeapi import danmaku
 from tests.helpers.disk import small_disk
+from tests.helpers.locks import HeldLock
 from tests.helpers.process import Crawl, fetched_aids, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
 
@@ -51,19 +52,6 @@ def records(database: Path) -> dict[int, dict[str, Any]]:
 
 def error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if " ERROR: " in line]
-
-
-class HeldLock:
-    """Another process's exclusive lock on a SQLite file, held until released."""
-
-    def __init__(self, database: Path) -> None:
-        self.connection = sqlite3.connect(database, isolation_level=None, timeout=10,
-                                          check_same_thread=False)
-        self.connection.execute("BEGIN EXCLUSIVE")
-
-    def release(self) -> None:
-        self.connection.execute("ROLLBACK")
-        self.connection.close()
 
 
 def assert_closed_for_the_store(crawl: Crawl, status: int, cause: str) -> str:

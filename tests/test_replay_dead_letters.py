@@ -10,7 +10,6 @@ for the cases that need a store failing on cue or mongomock in-process.
 from __future__ import annotations
 
 import io
-import sqlite3
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from tests.helpers.dead_letters import (
     replay,
     store_items,
 )
+from tests.helpers.locks import held_lock
 from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
 from tests.helpers.process import Crawl, fetched_aids, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
@@ -376,13 +376,8 @@ def test_after_a_crawl_closed_by_a_locked_store_replay_then_resume_fetches_only_
                 "BILI_STORE_FLUSH_SECONDS": "1", "SQLITE_BATCH_SIZE": "10"}  # fmt: skip
     crawl = Crawl(tmp_path, fakeapi.url, ["-a", f"ids_file={ids}"], **settings)
     wait_for(lambda: len(fetched_aids(fakeapi.log())) >= 30, 60, "30 videos")
-    lock = sqlite3.connect(crawl.database, isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")  # another process holds the store until the crawl closed
-    try:
+    with held_lock(crawl.database):  # another process holds the store until the crawl closed
         assert crawl.wait(timeout=60) == FAILED, crawl.output()[-3000:]
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
     fetched = fetched_aids(fakeapi.log())
     stored = set(crawl.stored_aids())
     assert dead_letters(crawl.database.parent) == ["failed-videos.jsonl"]
