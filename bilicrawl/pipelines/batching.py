@@ -243,10 +243,10 @@ class BatchingStorePipeline(ABC):
         self._batch_ids = itertools.count()
         self._failed: set[str] = set()
         """Collections a batch of which could not be written: their records are withheld."""
-        self._written: dict[str, set[Any]] = {}
-        """The natural keys committed in this crawl, per collection (distinct documents)."""
-        self._written_rows: dict[str, array[int]] = {}
-        """The same for rows keyed by one integer (danmaku): 8 bytes a row, not a set entry."""
+        self._written: dict[str, set[Any] | array[int]] = {}
+        """The natural keys committed in this crawl, per collection (distinct documents):
+        a single integer key as 8 bytes in an array (a set entry costs ten times that,
+        over millions of videos or danmaku), made distinct once, at close."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
         self._lock = asyncio.Lock()
         self._connected = False
@@ -350,8 +350,7 @@ class BatchingStorePipeline(ABC):
                 reactor.removeSystemEventTrigger(self._exit_trigger)
                 self._exit_trigger = None
             self._executor.shutdown()
-            written = {**self._written, **self._written_rows}
-            for collection, keys in written.items():
+            for collection, keys in self._written.items():
                 distinct = len(keys) if isinstance(keys, set) else len(set(keys))
                 self.crawler.stats.set_value(stat_key("storage", "written", collection), distinct)
 
@@ -534,10 +533,14 @@ class BatchingStorePipeline(ABC):
             keys = [(value,) for value in values]
         else:
             keys = [key_of(upsert.document, natural_key) for upsert in upserts]
-        if collection in self.row_collections and len(natural_key) == 1:
-            self._written_rows.setdefault(collection, array("q")).extend(values)
+        written = self._written.get(collection)
+        if written is None:
+            single_int = len(natural_key) == 1 and all(type(value) is int for value in values)
+            written = self._written[collection] = array("q") if single_int else set()
+        if isinstance(written, array):
+            written.extend(values)
         else:
-            self._written.setdefault(collection, set()).update(keys)
+            written.update(keys)
         self.crawler.stats.inc_value(stat_key("storage", "batches", collection))
         self.crawler.stats.inc_value(stat_key("storage", "upserted", collection), len(upserts))
         self.crawler.signals.send_catch_log(
