@@ -12,7 +12,7 @@ test: $(INSTALLED) redis-server
 demo: $(INSTALLED)
 	$(PY) -m tests.demo
 
-# All benchmarks (about 22 minutes), figures written into docs/benchmarks.md.
+# All benchmarks (about 24 minutes), figures written into docs/benchmarks.md.
 # Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick" or "--only request";
 # see .venv/bin/python -m bench --help.
 bench: $(INSTALLED)

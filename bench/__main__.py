@@ -2,7 +2,7 @@
 
 From the project root::
 
-    make bench                        # everything, about 22 minutes
+    make bench                        # everything, about 24 minutes
     .venv/bin/python -m bench --quick # a smoke run of everything (about 3.5 minutes), no docs
     .venv/bin/python -m bench --only request --videos 1000 --repeats 3
     .venv/bin/python -m bench --only request --variant 'impersonate=-s BILI_IMPERSONATE=chrome'
