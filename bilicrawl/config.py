@@ -87,9 +87,17 @@ def get_int(settings: BaseSettings, name: str, *, minimum: int | None = None) ->
     return number
 
 
+def _get_list(settings: BaseSettings, name: str, what: str) -> list[Any]:
+    """Read a list setting; ConfigError, saying it must be *what*, if it is not a list."""
+    try:
+        return settings.getlist(name)
+    except TypeError:  # neither a string nor an iterable, e.g. a number
+        raise ConfigError(f"{name} must be {what}, not {settings.get(name)!r}") from None
+
+
 def get_int_list(settings: BaseSettings, name: str) -> frozenset[int]:
     """Read a list of integers (``-412,-352`` on the command line)."""
-    values = settings.getlist(name)
+    values = _get_list(settings, name, "a list of whole numbers")
     try:
         return frozenset(int(value) for value in values)
     except (TypeError, ValueError):
@@ -98,7 +106,7 @@ def get_int_list(settings: BaseSettings, name: str) -> frozenset[int]:
 
 def get_float_list(settings: BaseSettings, name: str, *, minimum: float = 0) -> tuple[float, ...]:
     """Read a list of finite numbers, each at least *minimum* (``0.5,2,5`` on the command line)."""
-    values = settings.getlist(name)
+    values = _get_list(settings, name, "a list of numbers")
     try:
         numbers = tuple(float(value) for value in values)
     except (TypeError, ValueError):
@@ -108,6 +116,15 @@ def get_float_list(settings: BaseSettings, name: str, *, minimum: float = 0) -> 
             f"{name} must be a list of numbers of at least {minimum:g}, not {values!r}"
         )
     return numbers
+
+
+def get_str_list(settings: BaseSettings, name: str) -> tuple[str, ...]:
+    """Read a list of non-empty strings, each stripped (``a,b`` on the command line)."""
+    values = _get_list(settings, name, "a list of strings")
+    strings = tuple(value.strip() for value in values if isinstance(value, str))
+    if len(strings) != len(values) or not all(strings):
+        raise ConfigError(f"{name} must be a list of non-empty strings, not {values!r}")
+    return strings
 
 
 def get_choice(

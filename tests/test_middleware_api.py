@@ -14,6 +14,7 @@ from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
 from bilicrawl import signals
+from bilicrawl.config import ConfigError
 from bilicrawl.envelope import BiliApiError
 from bilicrawl.middlewares.api import BiliApiMiddleware
 from tests.utils import project_settings
@@ -226,3 +227,18 @@ def test_nothing_is_retried_once_the_crawl_is_closing(env: Any) -> None:
     transient = HtmlResponse(URL, status=503, body=b"busy", request=Request(URL))
     with pytest.raises(BiliApiError, match="closing"):
         middleware.process_response(transient.request, transient)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "rule"),
+    [
+        ("BILI_RETRY_API_CODES", "x", "must be a list of whole numbers, not ['x']"),
+        ("BILI_RISK_HTTP_CODES", "412,x", "must be a list of whole numbers, not ['412', 'x']"),
+        ("RETRY_PRIORITY_ADJUST", "soon", "must be a whole number, not 'soon'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(setting: str, value: str, rule: str) -> None:
+    crawler = get_crawler(Spider, {**project_settings(), setting: value})
+    with pytest.raises(ConfigError) as raised:
+        build_from_crawler(BiliApiMiddleware, crawler)
+    assert str(raised.value) == f"{setting} {rule}"

@@ -16,6 +16,7 @@ from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
 from bilicrawl import signals
+from bilicrawl.config import ConfigError
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.middlewares.cookies import BiliCookiesMiddleware, mask_secret
 from tests.utils import Clock, FakeEngine
@@ -423,6 +424,20 @@ async def test_spi_request_does_not_wait_for_itself() -> None:
 def test_switches(setting: str) -> None:
     with pytest.raises(NotConfigured, match=setting):
         build(**{setting: False})
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "rule"),
+    [
+        ("BILI_COOKIES_ENABLED", "maybe", "must be true or false, not 'maybe'"),
+        ("BILI_COOKIES_RETRY_DELAY", "soon", "must be a number, not 'soon'"),
+        ("BILI_COOKIES_RETRY_DELAY", "-1", "must be at least 0, not '-1'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(setting: str, value: str, rule: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build(**{setting: value})
+    assert str(raised.value) == f"{setting} {rule}"
 
 
 @pytest.mark.parametrize(

@@ -384,9 +384,20 @@ async def test_an_answer_never_sent_keeps_the_keys(crawler_factory: Callable[...
     assert crawler.stats.get_value("bilicrawl/wbi/keys_invalidated") is None
 
 
-def test_settings_must_be_positive(crawler_factory: Callable[..., Any]) -> None:
-    with pytest.raises(ValueError, match="must be positive"):
-        build(crawler_factory(BILI_WBI_KEY_TTL=0))
+@pytest.mark.parametrize(
+    ("setting", "value", "rule"),
+    [
+        ("BILI_WBI_KEY_TTL", 0, "must be greater than 0, not 0"),
+        ("BILI_WBI_KEY_TTL", "soon", "must be a number, not 'soon'"),
+        ("BILI_DM_IMG_PATHS", ["/x/", 7], "must be a list of non-empty strings, not ['/x/', 7]"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    crawler_factory: Callable[..., Any], setting: str, value: object, rule: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build(crawler_factory(**{setting: value}))
+    assert str(raised.value) == f"{setting} {rule}"
 
 
 @pytest.mark.parametrize(

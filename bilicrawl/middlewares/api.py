@@ -23,6 +23,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 
 from bilicrawl import signals
+from bilicrawl.config import get_int, get_int_list
 from bilicrawl.envelope import BiliApiError, decode_envelope
 from bilicrawl.stats import RETRY_BASE, stat_key
 
@@ -47,21 +48,17 @@ def _only_a_voucher(data: Any) -> bool:
     return isinstance(data, dict) and len(data) == 1 and "v_voucher" in data
 
 
-def _int_set(values: list[Any]) -> frozenset[int]:
-    return frozenset(int(value) for value in values)
-
-
 class BiliApiMiddleware:
     """Classifies every response as pass, retry or drop (see the module docstring)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         settings = crawler.settings
-        self.retry_codes = _int_set(settings.getlist("BILI_RETRY_API_CODES"))
-        self.risk_codes = _int_set(settings.getlist("BILI_RISK_API_CODES"))
-        self.retry_statuses = _int_set(settings.getlist("BILI_RETRY_HTTP_CODES"))
-        self.risk_statuses = _int_set(settings.getlist("BILI_RISK_HTTP_CODES"))
-        self.priority_adjust = settings.getint("RETRY_PRIORITY_ADJUST")
+        self.retry_codes = get_int_list(settings, "BILI_RETRY_API_CODES")
+        self.risk_codes = get_int_list(settings, "BILI_RISK_API_CODES")
+        self.retry_statuses = get_int_list(settings, "BILI_RETRY_HTTP_CODES")
+        self.risk_statuses = get_int_list(settings, "BILI_RISK_HTTP_CODES")
+        self.priority_adjust = get_int(settings, "RETRY_PRIORITY_ADJUST")
         self.closing = False
         crawler.signals.connect(self._on_closing, signal=signals.crawl_closing)
 

@@ -28,6 +28,7 @@ from scrapy.http.request import VerboseCookie
 from scrapy.utils.httpobj import urlparse_cached
 
 from bilicrawl import signals
+from bilicrawl.config import get_bool, get_float
 from bilicrawl.envelope import decode_envelope
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.stats import stat_key
@@ -114,13 +115,13 @@ class BiliCookiesMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        if not settings.getbool("BILI_COOKIES_ENABLED"):
+        if not get_bool(settings, "BILI_COOKIES_ENABLED"):
             raise NotConfigured("BILI_COOKIES_ENABLED is off")
-        if not settings.getbool("COOKIES_ENABLED"):
+        if not get_bool(settings, "COOKIES_ENABLED"):
             raise NotConfigured("COOKIES_ENABLED is off: Scrapy would not send request cookies")
         self.crawler = crawler
         self.spi_url = settings["BILI_API_URL"].rstrip("/") + "/x/frontend/finger/spi"
-        self.retry_delay = settings.getfloat("BILI_COOKIES_RETRY_DELAY")
+        self.retry_delay = get_float(settings, "BILI_COOKIES_RETRY_DELAY", minimum=0)
         hosts = (urlsplit(settings[name]).hostname for name in HOST_SETTINGS if settings.get(name))
         self.hosts = frozenset(host for host in hosts if host)
         self.login = {
@@ -143,7 +144,7 @@ class BiliCookiesMiddleware:
                 "Sending login cookies: %(cookies)s",
                 {"cookies": ", ".join(f"{k}={mask_secret(v)}" for k, v in self.login.items())},
             )
-            if settings.getbool("COOKIES_DEBUG"):
+            if get_bool(settings, "COOKIES_DEBUG"):
                 logger.warning("COOKIES_DEBUG is on: Scrapy logs the login cookies in clear")
 
     @classmethod

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
 
+from bilicrawl.config import ConfigError, get_bool, get_str_list
 from bilicrawl.handlers import impersonated_browser
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class BrowserHeadersMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        if not settings.getbool("BILI_HEADERS_ENABLED"):
+        if not get_bool(settings, "BILI_HEADERS_ENABLED"):
             raise NotConfigured("BILI_HEADERS_ENABLED is off")
         referer = settings["BILI_REFERER"]
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(referer))
@@ -44,9 +45,11 @@ class BrowserHeadersMiddleware:
             "Origin": origin,
         }
         if not impersonated_browser(settings):
-            user_agents = settings.getlist("BILI_USER_AGENTS")
+            user_agents = get_str_list(settings, "BILI_USER_AGENTS")
             if not user_agents:
-                raise ValueError("BILI_USER_AGENTS is empty: Bilibili rejects non-browser clients")
+                raise ConfigError(
+                    "BILI_USER_AGENTS is empty: Bilibili rejects non-browser clients"
+                )
             self.headers["User-Agent"] = random.choice(user_agents)  # noqa: S311 (not security)
 
     @classmethod

@@ -29,7 +29,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 
 from bilicrawl import signals
-from bilicrawl.config import ConfigError
+from bilicrawl.config import ConfigError, get_float, get_str_list
 from bilicrawl.envelope import decode_envelope
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.handlers import BiliDownloadHandler, delegate_class
@@ -98,11 +98,9 @@ class WbiSignMiddleware:
         self.crawler = crawler
         settings = crawler.settings
         self.nav_url = settings["BILI_API_URL"].rstrip("/") + "/x/web-interface/nav"
-        self.key_ttl = settings.getfloat("BILI_WBI_KEY_TTL")
-        if self.key_ttl <= 0:
-            raise ValueError("BILI_WBI_KEY_TTL must be positive")
+        self.key_ttl = get_float(settings, "BILI_WBI_KEY_TTL", positive=True)
         check_handlers(crawler)
-        self.dm_img_paths = tuple(settings.getlist("BILI_DM_IMG_PATHS"))
+        self.dm_img_paths = get_str_list(settings, "BILI_DM_IMG_PATHS")
         self.dm_img = dm_img_params(random.Random())  # noqa: S311 (a plausible browser, not a secret)
         self.clock: Callable[[], float] = time.time
         self._mixin: str | None = None
