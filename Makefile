@@ -20,6 +20,7 @@ bench: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check bilicrawl tests bench
+	$(VENV)/bin/mypy
 
 # Regenerate the danmaku protobuf code from bilicrawl/proto/dm.proto with a pinned protoc
 # (grpcio-tools), in a throwaway environment; the generated dm_pb2.py is checked in.
