@@ -192,10 +192,10 @@ def _id_or_url(
         parts = urlsplit(value if "://" in value else f"https://{value}")
     except ValueError as exc:
         raise BadId(f"{_shown(text)} is not a URL: {exc}") from None
-    digits = from_url(parts)
-    if digits is None:
+    found = from_url(parts)
+    if found is None:
         raise BadId(f"{_shown(text)} is not a URL of {what}")
-    return _plain_id(digits, text, what)
+    return _plain_id(found, text, what)
 
 
 def _cvid_in_url(parts: SplitResult) -> str | None:

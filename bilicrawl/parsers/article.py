@@ -8,7 +8,8 @@ body conversion is in ``bilicrawl.parsers.content``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bilicrawl.items import (
     ArticleCardItem,
@@ -23,6 +24,9 @@ from bilicrawl.parsers.content import Body, from_delta, from_html
 from bilicrawl.parsers.payload import PayloadError, check, optional, required
 from bilicrawl.parsers.video import parse_owner, video_fields
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CardItem = VideoCardItem | ArticleCardItem | LiveRoomCardItem
 
 
@@ -35,7 +39,9 @@ class ArticleListPage(NamedTuple):
     """The articles in the collection's order."""
 
 
-class ArticlesPage(NamedTuple):
+# A frozen dataclass, not a NamedTuple: a field named count would shadow tuple.count.
+@dataclass(frozen=True)
+class ArticlesPage:
     """One page of a user's articles, from /x/space/wbi/article."""
 
     cvids: list[int]
@@ -178,7 +184,7 @@ def parse_cards(data: dict[str, Any], *, refreshed_at: int) -> dict[str, CardIte
     A key of another kind, or a value that fails, raises ``PayloadError`` naming it.
     """
     data = check(data, dict, "data")
-    parsers = {
+    parsers: dict[str, Callable[..., CardItem]] = {
         "av": parse_video_card, "bv": parse_video_card,
         "cv": parse_article_card, "lv": parse_live_card,
     }  # fmt: skip

@@ -212,7 +212,9 @@ class _Out:
 
     def body(self) -> Body:
         return Body(
-            html="".join(html.tostring(block, encoding="unicode") for block in self.root),
+            html="".join(
+                etree.tostring(block, encoding="unicode", method="html") for block in self.root
+            ),
             text="\n".join(
                 line for block in self.root.iter(*_TEXT_BLOCKS) for line in _lines(block)
             ),

@@ -8,6 +8,7 @@ those once per batch instead of the parser building an item per row.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
@@ -37,7 +38,9 @@ class Segment(NamedTuple):
     rows: list[dict[str, Any]]
 
 
-class DanmakuView(NamedTuple):
+# A frozen dataclass, not a NamedTuple: a field named count would shadow tuple.count.
+@dataclass(frozen=True)
+class DanmakuView:
     """What ``/x/v2/dm/web/view`` says about a video's danmaku."""
 
     closed: bool

@@ -9,6 +9,7 @@ risk control ``/x/space/wbi/acc/info`` can answer ``code 0`` with only
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from bilicrawl.items import LiveRoom, Official, OfficialVerify, UserItem, UserStubItem, Vip
@@ -38,7 +39,9 @@ class RelationStat(NamedTuple):
     following: int
 
 
-class UploadsPage(NamedTuple):
+# A frozen dataclass, not a NamedTuple: a field named count would shadow tuple.count.
+@dataclass(frozen=True)
+class UploadsPage:
     """One page of a user's uploaded videos."""
 
     aids: list[int]
