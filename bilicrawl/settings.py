@@ -230,31 +230,28 @@ BILI_UPLOADS_ENDPOINT = "arc_search"
 # nothing from more: the pipelines are CPU work on the reactor thread, and their one wait,
 # a full batch's write, holds only the rest of that response while other responses go on.
 CONCURRENT_ITEMS = 1
-ITEM_PIPELINES = {
-    "bilicrawl.pipelines.validate.ValidationPipeline": 100,
-    "bilicrawl.pipelines.pseudonymize.PseudonymizePipeline": 200,
-    "bilicrawl.pipelines.mongo.MongoPipeline": 300,
-    "bilicrawl.pipelines.sqlite.SQLitePipeline": 310,
-}
+ITEM_PIPELINES = {"bilicrawl.pipelines.store.StorePipeline": 300}
 # Personal data: with BILI_PSEUDONYMIZE every user id is stored as a keyed hash (HMAC with
 # BILI_PSEUDONYM_KEY, at least 16 characters, the same for crawls to be joined) and names,
-# avatars, signatures and birthdays are not stored (bilicrawl/pipelines/pseudonymize.py).
+# avatars, signatures and birthdays are not stored (bilicrawl/pseudonyms.py).
 BILI_PSEUDONYMIZE = False
 BILI_PSEUDONYM_KEY = os.environ.get("BILI_PSEUDONYM_KEY", "")
-# MongoDB is used when MONGO_URI is set; the SQLite store otherwise.
+# The store: sqlite:///relative/path.db, sqlite:////absolute/path.db, mongodb://host/db or
+# mongodb+srv://... When empty, MONGO_URI if set (database MONGO_DATABASE), else SQLITE_PATH.
+BILI_STORE_URI = os.environ.get("BILI_STORE_URI", "")
 MONGO_URI = os.environ.get("MONGO_URI", "")
 MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "bilicrawl")
 MONGO_CLIENT_CLASS = "pymongo.MongoClient"
-MONGO_BATCH_SIZE = 500
 SQLITE_PATH = os.environ.get("SQLITE_PATH", "data/bilicrawl.db")
-SQLITE_BATCH_SIZE = 500
+# Documents per write (rows of batch items: BILI_STORE_ROWS_BATCH_SIZE).
+BILI_STORE_BATCH_SIZE = 500
 # Seconds a SQLite write waits for another process's lock before it counts as failed.
 SQLITE_BUSY_TIMEOUT = 5.0
 # A batch that fails is retried after each of these delays (seconds), the crawl paused
 # meanwhile; if it still fails it is appended to <BILI_DEAD_LETTER_DIR>/failed-<collection>
 # .jsonl (partial documents, applied as merges: failed-<collection>.partial.jsonl) and the
-# crawl closes. `scrapy replay-dead-letters` applies them. Empty dir: beside SQLITE_PATH, or
-# "data" with MongoDB; put it on another disk than the store to survive a full disk.
+# crawl closes. `scrapy replay-dead-letters` applies them. Empty dir: beside the SQLite file,
+# or "data" with MongoDB; put it on another disk than the store to survive a full disk.
 BILI_STORE_RETRY_DELAYS = [0.5, 2.0, 5.0]
 BILI_DEAD_LETTER_DIR = ""
 # Rows of batch items (danmaku) per write, in either store: a large sorted batch is far

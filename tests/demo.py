@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from bilicrawl.ids import av2bv
-from bilicrawl.pipelines.sqlite import iter_documents
 from tests.fakeapi.process import FakeApi
+from tests.helpers.store import stored_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = ROOT / "data" / "demo.db"
@@ -64,7 +64,7 @@ def main() -> None:
         ]  # fmt: skip
         print("$", " ".join(command), flush=True)
         subprocess.run(command, cwd=ROOT, check=True)  # noqa: S603 (our own command)
-    videos = sorted(iter_documents(DATABASE, "videos"), key=lambda video: video["pubdate"])
+    videos = sorted(stored_documents(DATABASE, "videos"), key=lambda video: video["pubdate"])
     print(f"\n{len(videos)} videos stored in {DATABASE.relative_to(ROOT)}:\n")
     print(f"{'aid':>16}  {'bvid':12}  {'parts':>5}  {'views':>11}  {'tags':>4}  title")
     for video in videos:

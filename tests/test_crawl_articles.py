@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from bilicrawl.pipelines.sqlite import iter_documents
 from bilicrawl.spiders.article import ArticleSpider
 from bilicrawl.spiders.live import LiveSpider
 from bilicrawl.spiders.video import VideoSpider
 from tests.fakeapi import articles, live, videos
+from tests.helpers.store import stored_documents
 from tests.utils import run_crawl
 
 ARTICLE_FIELDS = {
@@ -67,7 +67,7 @@ def expected_room(room_id: int) -> dict[str, Any]:
 
 def stored(settings: dict[str, Any], collection: str) -> dict[int, dict[str, Any]]:
     key = {"articles": "cvid", "videos": "aid", "live_rooms": "room_id"}[collection]
-    documents = list(iter_documents(settings["SQLITE_PATH"], collection))
+    documents = list(stored_documents(settings["SQLITE_PATH"], collection))
     counts = Counter(document[key] for document in documents)
     assert not counts or max(counts.values()) == 1
     return {document[key]: document for document in documents}

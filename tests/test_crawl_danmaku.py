@@ -11,10 +11,10 @@ import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from bilicrawl.config import ConfigError
-from bilicrawl.pipelines.pseudonymize import Pseudonymizer
-from bilicrawl.pipelines.sqlite import iter_documents
+from bilicrawl.pseudonyms import Pseudonymizer
 from bilicrawl.spiders.danmaku import SEG_PATHS, DanmakuSpider
 from tests.fakeapi import danmaku, live, videos
+from tests.helpers.store import stored_documents
 from tests.utils import run_crawl
 
 FIELDS = {"dmid", "cid", "aid", "progress_ms", "mode", "fontsize", "color", "ctime", "pool",
@@ -24,17 +24,17 @@ HISTORY_INDEX, HISTORY_DAY = "/x/v2/dm/history/index", "/x/v2/dm/web/history/seg
 
 
 def stored_danmaku(settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    documents = list(iter_documents(settings["SQLITE_PATH"], "danmaku"))
+    documents = list(stored_documents(settings["SQLITE_PATH"], "danmaku"))
     assert max(Counter(document["dmid"] for document in documents).values(), default=1) == 1
     return {document["dmid"]: document for document in documents}
 
 
 def parts(settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    return {p["cid"]: p for p in iter_documents(settings["SQLITE_PATH"], "danmaku_parts")}
+    return {p["cid"]: p for p in stored_documents(settings["SQLITE_PATH"], "danmaku_parts")}
 
 
 def history_days(settings: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
-    documents = iter_documents(settings["SQLITE_PATH"], "danmaku_history_days")
+    documents = stored_documents(settings["SQLITE_PATH"], "danmaku_history_days")
     return {(document["cid"], document["date"]): document for document in documents}
 
 
@@ -96,7 +96,7 @@ async def test_segments_store_exactly_what_the_site_serves(
 
 
 def stored_video_aids(settings: dict[str, Any]) -> list[int]:
-    return [video["aid"] for video in iter_documents(settings["SQLITE_PATH"], "videos")]
+    return [video["aid"] for video in stored_documents(settings["SQLITE_PATH"], "videos")]
 
 
 @pytest.mark.parametrize("xml_endpoint", ["list", "comment"])
@@ -267,7 +267,7 @@ async def test_live_rooms_recent_danmaku_are_stored_once(
     for room in (long, live.ADMIN_ROOM, live.QUIET_ROOM):
         recent = live.recent_danmaku(room)
         expected |= {(room, entry["id_str"]) for entry in recent["admin"] + recent["room"]}
-    documents = list(iter_documents(settings["SQLITE_PATH"], "live_danmaku"))
+    documents = list(stored_documents(settings["SQLITE_PATH"], "live_danmaku"))
     keys = [(document["room_id"], document["id_str"]) for document in documents]
     assert len(keys) == len(set(keys)) == len(expected), "a re-crawl stores nothing twice"
     assert set(keys) == expected

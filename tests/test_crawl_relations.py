@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from bilicrawl.pipelines.pseudonymize import Pseudonymizer
-from bilicrawl.pipelines.sqlite import iter_documents
+from bilicrawl.pseudonyms import Pseudonymizer
 from bilicrawl.spiders.relation import RelationSpider
 from bilicrawl.spiders.user import UserSpider
 from tests.fakeapi import graph, users, videos
+from tests.helpers.store import stored_documents
 from tests.utils import run_crawl
 
 DIRECTIONS = ("followers", "followings")
@@ -49,7 +49,7 @@ def expected_list(mid: int, direction: str) -> dict[str, Any]:
 
 
 def stored(settings: dict[str, Any], collection: str) -> list[dict[str, Any]]:
-    return list(iter_documents(settings["SQLITE_PATH"], collection))
+    return list(stored_documents(settings["SQLITE_PATH"], collection))
 
 
 def stored_edges(settings: dict[str, Any]) -> list[Edge]:

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from bilicrawl.extensions.summary import FAILED, OK, USAGE
-from bilicrawl.pipelines.sqlite import iter_documents
 from tests.fakeapi import danmaku
 from tests.helpers.disk import small_disk
 from tests.helpers.locks import HeldLock
 from tests.helpers.process import Crawl, fetched_aids, wait_for
+from tests.helpers.store import stored_documents
 from tests.helpers.videos import sample_aids, write_ids_file
 
 CID = danmaku.CAPPED_CID
@@ -43,11 +43,11 @@ def served_dmids(cid: int) -> set[int]:
 
 
 def stored_dmids(database: Path, cid: int) -> set[int]:
-    return {row["dmid"] for row in iter_documents(database, "danmaku") if row["cid"] == cid}
+    return {row["dmid"] for row in stored_documents(database, "danmaku") if row["cid"] == cid}
 
 
 def records(database: Path) -> dict[int, dict[str, Any]]:
-    return {record["cid"]: record for record in iter_documents(database, "danmaku_parts")}
+    return {record["cid"]: record for record in stored_documents(database, "danmaku_parts")}
 
 
 def error_lines(output: str) -> list[str]:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from bilicrawl.pipelines.sqlite import iter_documents
 from bilicrawl.spiders.relation import RelationSpider
 from bilicrawl.spiders.user import UserSpider
 from tests.fakeapi import data, graph, users, videos
+from tests.helpers.store import stored_documents
 from tests.utils import run_crawl
 
 USER_FIELDS = {
@@ -48,7 +48,7 @@ def expected_user(mid: int, *, logged_in: bool) -> dict[str, Any]:
 
 
 def stored(settings: dict[str, Any], collection: str) -> list[dict[str, Any]]:
-    return list(iter_documents(settings["SQLITE_PATH"], collection))
+    return list(stored_documents(settings["SQLITE_PATH"], collection))
 
 
 def requested(api: Any, path: str) -> list[dict[str, str]]:

@@ -18,8 +18,8 @@ from scrapy.utils.test import get_crawler
 from bilicrawl import signals
 from bilicrawl.config import ConfigError
 from bilicrawl.extensions.throttle import BiliThrottle
-from bilicrawl.pipelines.sqlite import iter_documents
 from bilicrawl.spiders.video import VideoSpider
+from tests.helpers.store import stored_documents
 from tests.helpers.videos import sample_aids, write_ids_file
 from tests.utils import Clock, project_settings, run_crawl
 
@@ -460,7 +460,7 @@ async def test_a_crawl_retries_random_transient_faults_without_slowing_down(
     ids_file = write_ids_file(tmp_path / "ids.txt", aids)
     result = await run_crawl(VideoSpider, settings, ids_file=str(ids_file))
 
-    stored = [document["aid"] for document in iter_documents(settings["SQLITE_PATH"], "videos")]
+    stored = [document["aid"] for document in stored_documents(settings["SQLITE_PATH"], "videos")]
     assert sorted(stored) == aids
     faults = Counter(entry["fault"] for entry in api.log() if entry["fault"])
     assert set(faults) == set(TRANSIENT_KINDS)

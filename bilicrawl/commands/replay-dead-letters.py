@@ -2,8 +2,8 @@
 
 A crawl whose store failed left its batches in ``failed-*.jsonl`` files; once
 the store works again this applies them to the store the project settings name
-(``SQLITE_PATH``, ``MONGO_URI``), exactly as the crawl would have written them
-(:mod:`bilicrawl.pipelines.replay`). The module is named after the command, as
+(``BILI_STORE_URI``), exactly as the crawl would have written them
+(:mod:`bilicrawl.store.replay`). The module is named after the command, as
 Scrapy names commands.
 """
 
@@ -17,7 +17,7 @@ from scrapy.commands import ScrapyCommand
 
 from bilicrawl.config import ConfigError
 from bilicrawl.extensions.summary import USAGE
-from bilicrawl.pipelines.replay import replay_dead_letters
+from bilicrawl.store.replay import replay_dead_letters
 
 if TYPE_CHECKING:
     import argparse

@@ -22,7 +22,7 @@ from bilicrawl import signals
 from bilicrawl.envelope import BiliApiError
 from bilicrawl.extensions.closing import CrawlClosing
 from bilicrawl.middlewares.outcome import unfetched_reason
-from bilicrawl.pipelines.pseudonymize import PseudonymizePipeline
+from bilicrawl.pseudonyms import pseudonymizer_from_settings
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from twisted.python.failure import Failure
 
-    from bilicrawl.pipelines.pseudonymize import Pseudonymizer
+    from bilicrawl.pseudonyms import Pseudonymizer
 
 TAG = "bili_input"
 """The request meta key holding the numbers of the inputs a request serves."""
@@ -93,8 +93,7 @@ class InputLedger:
         return cls(crawler)
 
     def _spider_opened(self) -> None:
-        pseudonymize = self.crawler.get_item_pipeline(PseudonymizePipeline)
-        self.pseudonymizer = pseudonymize and pseudonymize.pseudonymizer
+        self.pseudonymizer = pseudonymizer_from_settings(self.crawler.settings)
 
     # --- what the base spider and the spider middleware tell ----------------------------
 

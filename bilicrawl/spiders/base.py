@@ -26,10 +26,10 @@ from scrapy import signals
 
 from bilicrawl.config import ConfigError, get_int, parse_bool
 from bilicrawl.extensions.inputs import TAG, InputLedger
-from bilicrawl.pipelines.batching import BatchingStorePipeline
-from bilicrawl.pipelines.pseudonymize import PseudonymizePipeline, Pseudonymizer
+from bilicrawl.pseudonyms import pseudonymizer_from_settings
 from bilicrawl.spidermiddlewares.inputs import ERRBACK, follow_errback, track
 from bilicrawl.stats import stat_key
+from bilicrawl.store import store_from_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from twisted.python.failure import Failure
+
+    from bilicrawl.items import StoredItem
+    from bilicrawl.pseudonyms import Pseudonymizer
 
 
 _LIST_SEPARATOR = re.compile(r"[\s,]+")
@@ -134,7 +137,7 @@ class BiliSpider(scrapy.Spider):
     }
     """The other arguments, each with the function reading its value (``(name, value)``,
     raising ConfigError); a subclass adds its own: ``{**BiliSpider.option_args, ...}``."""
-    item_class: ClassVar[Any]
+    item_class: ClassVar[type[StoredItem]]
     """The item the spider stores; its natural key is what an input names."""
 
     ids_file: Path | None = None
@@ -179,8 +182,7 @@ class BiliSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.input_ledger = self.crawler.get_extension(InputLedger)
         if self.resume:
-            pseudonymize = self.crawler.get_item_pipeline(PseudonymizePipeline)
-            self.pseudonymizer = pseudonymize and pseudonymize.pseudonymizer
+            self.pseudonymizer = pseudonymizer_from_settings(self.settings)
             self.stored = frozenset(await self.stored_keys(self.item_class))
             self.logger.info("Resuming: %(count)d %(collection)s already stored", {
                 "count": len(self.stored), "collection": self.item_class.collection,
@@ -356,18 +358,20 @@ class BiliSpider(scrapy.Spider):
         url = f"{base}{path}?{urlencode(params)}" if params else f"{base}{path}"
         return scrapy.Request(url, callback=callback, **kwargs)
 
-    async def stored_keys(self, item_class: type) -> set[Key]:
+    async def stored_keys(self, item_class: type[StoredItem]) -> set[Key]:
         """Return the natural keys of the documents a full crawl stored for *item_class*.
 
         Only documents with a ``crawled_at`` count: a collection also holds partial
         documents (users from relation lists, cards), which a full crawl must still fetch.
         Keys are as stored (see ``stored_form``).
         """
-        store = self.crawler.get_item_pipeline(BatchingStorePipeline)
-        if store is None:
-            raise ValueError("resume needs a storage pipeline (MongoPipeline or SQLitePipeline)")
-        return await store.stored_keys(item_class.collection, having="crawled_at")  # type: ignore[attr-defined]
 
-    def stored_form(self, item_class: type, key: Key) -> Key:
+        def read() -> set[Key]:
+            with store_from_settings(self.settings) as store:
+                return store.keys(item_class.collection, {"crawled_at": {"$ne": None}})
+
+        return await asyncio.to_thread(read)
+
+    def stored_form(self, item_class: type[StoredItem], key: Key) -> Key:
         """Return *key* as the store holds it: with ``BILI_PSEUDONYMIZE``, user ids hashed."""
         return key if self.pseudonymizer is None else self.pseudonymizer.key(item_class, key)

@@ -6,8 +6,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from bilicrawl.pipelines.sqlite import iter_documents
 from tests.fakeapi import videos
+from tests.helpers.store import stored_documents
 
 STAT_FIELDS = ("view", "danmaku", "reply", "favorite", "coin", "share", "like")
 SCALAR_FIELDS = (
@@ -39,7 +39,7 @@ def expected_document(aid: int) -> dict[str, Any]:
 
 
 def stored_videos(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(iter_documents(settings["SQLITE_PATH"], "videos"))
+    return list(stored_documents(settings["SQLITE_PATH"], "videos"))
 
 
 def assert_stored_exactly(documents: list[dict[str, Any]], aids: list[int], start: float) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bilicrawl.pipelines.sqlite import iter_documents
 from tests.fakeapi.process import PROJECT_ROOT
+from tests.helpers.store import stored_documents
 
 VIDEO_PATH = "/x/web-interface/wbi/view/detail"
 
@@ -50,7 +50,7 @@ class Crawl:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stored_aids(self) -> list[int]:
-        return [document["aid"] for document in iter_documents(self.database, "videos")]
+        return [document["aid"] for document in stored_documents(self.database, "videos")]
 
 
 def fetched_aids(log: list[dict[str, Any]], before: float = float("inf")) -> set[int]:

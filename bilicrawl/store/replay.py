@@ -1,11 +1,14 @@
 """Re-apply dead-letter files to the store: ``scrapy replay-dead-letters``.
 
-Every ``failed-<collection>[.partial].jsonl`` is applied through the storage
-pipeline's own ``_write`` (full documents replace, partial ones merge), so a
-replayed document is stored exactly as the crawl would have stored it. Applied
-lines are removed from their file, and applying a line again changes nothing,
-so a replay that stops half-way is simply run again. docs/operations.md,
-"Replaying dead letters", says when to run it.
+Every ``failed-<collection>[.partial].jsonl`` is written through the store the
+settings name (full documents replace, partial ones merge), so a replayed
+document is stored exactly as the crawl would have stored it. Applied lines are
+removed from their file, and applying a line again changes nothing, so a replay
+that stops half-way is simply run again. docs/operations.md, "Replaying dead
+letters", says when to run it.
+
+Settings: the store's, ``BILI_DEAD_LETTER_DIR``, ``BILI_STORE_BATCH_SIZE``,
+``BILI_STORE_ROWS_BATCH_SIZE``.
 """
 
 from __future__ import annotations
@@ -18,49 +21,22 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from scrapy import Spider
-from scrapy.crawler import Crawler
-from scrapy.utils.misc import build_from_crawler
 
-from bilicrawl.config import ConfigError
-from bilicrawl.pipelines.batching import Upsert, combined
-from bilicrawl.pipelines.mongo import MongoPipeline
-from bilicrawl.pipelines.sqlite import SQLitePipeline
+from bilicrawl.config import ConfigError, get_int
+from bilicrawl.store import store_from_settings
+from bilicrawl.store.dead_letters import dead_letter_dir, dead_letter_files, parse_name
+from bilicrawl.store.documents import COLLECTIONS, Upsert, combined, write_order
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from scrapy.settings import BaseSettings
 
-    from bilicrawl.pipelines.batching import BatchingStorePipeline, Document
+    from bilicrawl.store.base import Store
+    from bilicrawl.store.documents import Document
 
 REPORTED_LINES = 20
 """Bad lines named one by one; the rest are counted."""
-
-
-class _ReplaySpider(Spider):
-    """The spider class a Crawler is built for; none runs."""
-
-    name = "replay-dead-letters"
-
-
-def open_pipeline(settings: BaseSettings) -> BatchingStorePipeline:
-    """Return the storage pipeline a crawl with *settings* would use, not yet connected."""
-    crawler = Crawler(_ReplaySpider, settings)
-    pipeline_class = MongoPipeline if settings.get("MONGO_URI") else SQLitePipeline
-    return build_from_crawler(pipeline_class, crawler)
-
-
-def dead_letter_files(directory: Path) -> list[Path]:
-    """The dead-letter files in *directory*, by name."""
-    return sorted(path for path in directory.glob("failed-*.jsonl") if path.is_file())
-
-
-def parse_name(path: Path) -> tuple[str, bool]:
-    """Return the collection of a dead-letter file and whether its documents are partial."""
-    stem = path.name.removeprefix("failed-").removesuffix(".jsonl")
-    partial = stem.endswith(".partial")
-    return stem.removesuffix(".partial"), partial
 
 
 def replay_dead_letters(
@@ -75,28 +51,34 @@ def replay_dead_letters(
     if directory is not None and not directory.is_dir():
         raise ConfigError(f"DIR {str(directory)!r} is not a directory")
     out = out or sys.stdout
-    pipeline = open_pipeline(settings)
+    store = store_from_settings(settings)
     if directory is None:
-        directory = pipeline.dead_letter_dir
+        directory = dead_letter_dir(settings, store)
     files = dead_letter_files(directory) if directory.is_dir() else []
     if not files:
         out.write(f"Nothing to apply: no dead-letter files in {directory}\n")
         return 0
-    pipeline._connect()
-    try:
-        replay = _Replay(pipeline, out)
+    sizes = {
+        "batch_size": get_int(settings, "BILI_STORE_BATCH_SIZE", minimum=1),
+        "rows_batch_size": get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
+    }
+    store.check()
+    with store:
+        replay = _Replay(store, out, **sizes)
         replay.run(files)
-    finally:
-        pipeline._disconnect()
     return 1 if replay.kept or replay.left_alone else 0
 
 
 class _Replay:
     """One run over a directory's dead-letter files, with its counts."""
 
-    def __init__(self, pipeline: BatchingStorePipeline, out: IO[str]) -> None:
-        self.pipeline = pipeline
+    def __init__(
+        self, store: Store, out: IO[str], *, batch_size: int, rows_batch_size: int
+    ) -> None:
+        self.store = store
         self.out = out
+        self.batch_size = batch_size
+        self.rows_batch_size = rows_batch_size
         self.applied = 0
         self.kept = 0
         self.left_alone = 0
@@ -111,13 +93,13 @@ class _Replay:
         by_collection: dict[str, list[Path]] = {}
         for path in files:
             collection, _ = parse_name(path)
-            if collection in self.pipeline.collections:
+            if collection in COLLECTIONS:
                 by_collection.setdefault(collection, []).append(path)
             else:
                 self.left_alone += 1
                 self.out.write(f"{path.name}: left alone: bilicrawl has no collection"
                                f" {collection!r}\n")  # fmt: skip
-        for collection in self.pipeline.write_order(by_collection):
+        for collection in write_order(by_collection):
             # Full documents first, then the merges, which keep what those stored:
             # split into two files, the documents of a key no longer say which came first.
             for path in sorted(by_collection.get(collection, ()), key=lambda p: parse_name(p)[1]):
@@ -131,7 +113,7 @@ class _Replay:
                            " store works\n")  # fmt: skip
 
     def _replay_file(self, path: Path, collection: str) -> None:
-        waiting = [c for c in self.pipeline.records.get(collection, ()) if c in self.incomplete]
+        waiting = [c for c in COLLECTIONS[collection].describes if c in self.incomplete]
         if self.store_error is not None:
             self._keep_whole(path, collection, "not tried: the store failed")
             return
@@ -152,7 +134,7 @@ class _Replay:
             self.incomplete.add(collection)
         note = ""
         if error is not None:
-            self.store_error = f"{self.pipeline.name} refused a batch of {collection}: {error}"
+            self.store_error = f"{self.store.name} refused a batch of {collection}: {error}"
             note = f" (the store refused a batch: {error})"
         self.out.write(f"{path.name}: {applied:,} applied, {kept:,} kept{note}\n")
 
@@ -169,18 +151,16 @@ class _Replay:
         Return the lines applied, the lines kept, and the store's error if it
         refused a batch (that batch and every line after it are kept).
         """
-        pipeline = self.pipeline
         _, partial = parse_name(path)
-        natural_key = pipeline.collections[collection]
-        rows = collection in pipeline.row_collections
-        size = pipeline.rows_batch_size if rows else pipeline.batch_size
+        natural_key = COLLECTIONS[collection].natural_key
+        size = self.rows_batch_size if COLLECTIONS[collection].rows else self.batch_size
         applied, error = 0, None
         with path.open("rb") as file, _KeptLines(path) as kept:
             lines = enumerate(file, start=1)
             for batch in self._batches(lines, size, natural_key, kept):
                 documents = [Upsert(document, partial) for _, document in batch]
                 try:
-                    pipeline._write(collection, combined(documents, natural_key))
+                    self.store.write(collection, combined(documents, natural_key))
                 except Exception as failure:  # the store's own: sqlite3, OSError, pymongo
                     error = str(failure) or type(failure).__name__
                     kept.extend(line for line, _ in batch)

@@ -1,12 +1,10 @@
-"""Drop items that do not match their class's JSON Schema, before anything stores them.
+"""Validation of item documents against their class's JSON Schema, a step of storage.
 
-Each item's document (:func:`~bilicrawl.pipelines.documents.document`) is
-checked against ``ItemAdapter.get_json_schema(cls)`` by a ``fastjsonschema``
-validator compiled once per class; ``jsonschema`` explains only the rejected
-ones. A valid document goes on through the crawler's
-:class:`~bilicrawl.pipelines.documents.DocumentHandoff`; an invalid item or one
-of another type raises :class:`InvalidItem`, logged at INFO. Why both
-validators is in docs/storage.md ("Validation").
+The storage pipeline checks each item's document against
+``ItemAdapter.get_json_schema(cls)`` with a ``fastjsonschema`` validator
+compiled once per class; ``jsonschema`` explains only the rejected ones. An
+invalid item, or one of a class that is not stored, raises :class:`InvalidItem`,
+which Scrapy logs at INFO. Why both validators is in docs/storage.md ("Validation").
 
 Reads no settings. Stats: ``bilicrawl/items/<class>``,
 ``bilicrawl/validate/dropped/<class>``, ``bilicrawl/validate/dropped_reason/<reason>``.
@@ -22,18 +20,16 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
 from bilicrawl.items import ITEM_CLASSES
-from bilicrawl.pipelines.documents import DocumentHandoff, document
 from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Self
 
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
-    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
 
-    from bilicrawl.pipelines.documents import Document
+    from bilicrawl.store.documents import Document
 
 
 class InvalidItem(DropItem):
@@ -90,38 +86,28 @@ def fast_error_reason(error: fastjsonschema.JsonSchemaValueException) -> tuple[s
     return ".".join(parts) or "<root>", f"{'.'.join(fields) or '<root>'}:{error.rule}"
 
 
-class ValidationPipeline:
-    """Pass valid items unchanged; drop the others with :class:`InvalidItem`."""
+class ItemValidator:
+    """Checks item documents, counting the valid ones and the drops in the crawl's stats."""
 
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
+    def __init__(self, stats: StatsCollector) -> None:
+        self.stats = stats
         self.item_classes = frozenset(ITEM_CLASSES)
-        self.documents = DocumentHandoff.for_crawler(crawler)
-        """Where valid items' documents are left for the storage pipeline."""
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
-    def process_item(self, item: Any) -> Any:
-        """Return the item if it is valid, else count and raise :class:`InvalidItem`."""
-        item_class = type(item)
+    def check(self, item_class: type, checked: Document) -> None:
+        """Return if *checked*, an *item_class* item's document, is valid; else raise
+        :class:`InvalidItem`."""
         if item_class not in self.item_classes:
             raise self._dropped(
                 item_class,
                 f"{item_class.__name__} is not a bilicrawl item class",
                 UNKNOWN_ITEM_CLASS,
             )
-        checked = document(item)
         try:
             # Compiled on the first item of its class: a crawl pays only for what it stores.
             build_fast_validator(item_class)(checked)
         except fastjsonschema.JsonSchemaValueException as fast_error:
             raise self._invalid(item_class, checked, fast_error) from None
-        self.documents.give(item, checked)
-        self.crawler.stats.inc_value(stat_key("items", item_class.__name__))
-        return item
-
+        self.stats.inc_value(stat_key("items", item_class.__name__))
     def _invalid(
         self,
         item_class: type,
@@ -144,7 +130,7 @@ class ValidationPipeline:
         )
 
     def _dropped(self, item_class: type, message: str, reason: str) -> InvalidItem:
-        stats = self.crawler.stats
+        stats = self.stats
         stats.inc_value(stat_key("validate", "dropped", item_class.__name__))
         stats.inc_value(stat_key("validate", "dropped_reason", reason))
         return InvalidItem(message, reason=reason)

@@ -1,75 +1,66 @@
-"""Buffered, ordered, retrying writes shared by the storage pipelines.
+"""The storage pipeline: each item's document validated, pseudonymised, buffered, stored.
 
-Documents are buffered per collection, one upsert per natural key, and written
-on one worker thread when a batch is full, every ``flush_seconds``, when the
-crawl starts closing and at close. A flush writes rows, then documents, then
-records (classes with ``describes``), and a record is withheld once a batch of
-what it describes failed: ``resume`` never trusts a record whose rows are not
-stored. A failing batch is retried ``BILI_STORE_RETRY_DELAYS`` (``store_stalled``),
-then dead-lettered to ``BILI_DEAD_LETTER_DIR`` (``store_failed``: the crawl
-closes). docs/operations.md, "When the store fails during a crawl", says why.
+The document is built once and goes through the steps in order. Buffers hold
+one upsert per natural key, written to the :mod:`bilicrawl.store` on one worker
+thread when full, every ``BILI_STORE_FLUSH_SECONDS``, when the crawl starts
+closing and at close: rows, then documents, then records, and a record is
+withheld once a batch of what it describes failed, so ``resume`` never trusts
+it. A failing batch is retried (``store_stalled``), then dead-lettered
+(``store_failed``: the crawl closes); each commit sends ``store_committed``.
+docs/storage.md says why.
 
-Stats: ``bilicrawl/storage/<what>/<collection>`` for ``upserted``, ``batches``,
-``retries``, ``failed`` (dead-lettered), ``lost``, ``withheld`` and ``written``
-(distinct documents, at close); ``bilicrawl/storage/flushes/{timer,closing}``.
+Settings: ``BILI_STORE_BATCH_SIZE``, ``BILI_STORE_ROWS_BATCH_SIZE``, ``BILI_STORE_FLUSH_SECONDS``,
+``BILI_STORE_RETRY_DELAYS``, ``BILI_DEAD_LETTER_DIR``, ``BILI_PSEUDONYMIZE``. Stats:
+``bilicrawl/storage/{upserted,batches,retries,failed,lost,withheld,written}/<collection>``,
+``bilicrawl/storage/flushes/{timer,closing}``, and validation's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import itertools
-import json
 import logging
-import os
 import sys
-from abc import ABC, abstractmethod
 from array import array
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
-import orjson
 from scrapy.utils.defer import deferred_from_coro
 
 from bilicrawl import signals
 from bilicrawl.config import ConfigError, get_float, get_float_list, get_int
-from bilicrawl.items import ITEM_CLASSES
-from bilicrawl.pipelines.documents import Document, DocumentHandoff
+from bilicrawl.pseudonyms import pseudonymizer_from_settings
 from bilicrawl.stats import stat_key
+from bilicrawl.store import store_from_settings
+from bilicrawl.store.dead_letters import append_documents, dead_letter_dir, dead_letter_name
+from bilicrawl.store.documents import (
+    COLLECTIONS,
+    Upsert,
+    combine,
+    combined,
+    document,
+    key_of,
+    write_order,
+)
+from bilicrawl.validation import ItemValidator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Self
 
     from scrapy.crawler import Crawler
     from twisted.internet.defer import Deferred
 
+    from bilicrawl.items import StoredItem
+    from bilicrawl.pseudonyms import Pseudonymizer
+    from bilicrawl.store import Store
+    from bilicrawl.store.documents import Document
+
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-class Route(NamedTuple):
-    """Where an item class is stored: its collection, natural key fields, and whether partial."""
-
-    collection: str
-    natural_key: tuple[str, ...]
-    partial: bool
-    """Its documents are merged into the stored ones instead of replacing them."""
-    rows_field: str | None
-    """For a batch item (``DanmakuBatchItem``), the field whose rows are its documents."""
-    batch_fields: tuple[str, ...]
-    """A batch item's fields that describe the batch and are not copied into its rows."""
-    describes: tuple[str, ...]
-    """For a record (``DanmakuPartItem``), the collections whose stored rows it counts."""
-
-
-class Upsert(NamedTuple):
-    """A document to store by natural key: replacing the stored one, or merged in if partial."""
-
-    document: Document
-    partial: bool
-
 
 class Batch(NamedTuple):
     """Upserts taken from a collection's buffer to be written together, one per natural key."""
@@ -78,130 +69,8 @@ class Batch(NamedTuple):
     upserts: list[Upsert]
 
 
-ROUTES: dict[type, Route] = {
-    cls: Route(cls.collection, cls.natural_key, cls.partial, cls.rows_field, cls.batch_fields,
-               cls.describes)
-    for cls in ITEM_CLASSES
-}  # fmt: skip
-"""Route of every stored item class, from its ``collection``, ``natural_key`` and ``partial``."""
-
-
-def merge_document(stored: Document, patch: Document) -> Document:
-    """Return *stored* with the partial document *patch* deep-merged in, as both stores do.
-
-    Where the stored and the new value of a field are both objects they are
-    merged the same way; any other new value (a list, None) replaces the stored
-    one, and fields *patch* lacks are kept. The inputs are not changed; values
-    that needed no merge are shared with them.
-    """
-    merged = dict(stored)
-    for field, value in patch.items():
-        old = merged.get(field)
-        merged[field] = (
-            merge_document(old, value)
-            if isinstance(old, dict) and isinstance(value, dict)
-            else value
-        )
-    return merged
-
-
-def combine(earlier: Upsert | None, later: Upsert) -> Upsert:
-    """Return the one upsert for a key that stores what *earlier*, then *later*, would.
-
-    A full document replaces anything before it; a partial one is merged into
-    the earlier upsert, which keeps its kind.
-    """
-    if earlier is None or not later.partial:
-        return later
-    return Upsert(merge_document(earlier.document, later.document), earlier.partial)
-
-
-def dump_document(document: Document) -> str:
-    """Serialise a document as compact JSON that keeps CJK and emoji as-is.
-
-    orjson writes what ``json.dumps(ensure_ascii=False, separators=(",", ":"))``
-    writes, several times faster (a float may be spelled differently: ``1e-7``
-    for ``1e-07``); what it refuses (integers beyond 64 bits) the standard
-    library writes.
-    """
-    try:
-        return orjson.dumps(document).decode()
-    except TypeError:
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-
-
-def key_of(document: Document, natural_key: tuple[str, ...]) -> tuple[Any, ...]:
-    """Return the natural key values of a document."""
-    return tuple(document[field] for field in natural_key)
-
-
-def combined(upserts: list[Upsert], natural_key: tuple[str, ...]) -> list[Upsert]:
-    """Return one upsert per natural key that stores what *upserts*, in order, would."""
-    pending: dict[Any, Upsert] = {}
-    if len(natural_key) == 1:  # rows (dmid): a tuple per row would cost a third more
-        (field,) = natural_key
-        for upsert in upserts:
-            key = upsert.document[field]
-            pending[key] = combine(pending.get(key), upsert)
-    else:
-        for upsert in upserts:
-            key = key_of(upsert.document, natural_key)
-            pending[key] = combine(pending.get(key), upsert)
-    return list(pending.values())
-
-
-def location_error(setting: str, path: Path, error: OSError) -> ConfigError:
-    """Return the one-line error for a store location the OS refused."""
-    reason = error.strerror or str(error)
-    if error.filename is not None and str(error.filename) != str(path):
-        reason = f"{reason}: {str(error.filename)!r}"
-    return ConfigError(f"{setting} {str(path)!r} cannot be used: {reason}")
-
-
-def check_directory(setting: str, path: Path) -> None:
-    """Raise ConfigError now if the directory *path* obviously cannot be created.
-
-    That is, when it or one of its parents is a file. It is created only when a
-    document needs it; other refusals (permissions) are logged then.
-    """
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            if not candidate.is_dir():
-                error = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(candidate))
-                raise location_error(setting, path, error)
-            return
-
-
-def dead_letter_dir(settings: Any, beside: Path) -> Path:
-    """Return ``BILI_DEAD_LETTER_DIR``, or *beside* (the store's own directory) when empty.
-
-    The per-backend settings it replaced are refused by name, so none is ignored silently.
-    """
-    for old in ("SQLITE_DEAD_LETTER_DIR", "MONGO_DEAD_LETTER_DIR"):
-        if settings.get(old):
-            raise ConfigError(f"{old} was replaced by BILI_DEAD_LETTER_DIR; set that instead")
-    directory = settings.get("BILI_DEAD_LETTER_DIR")
-    if directory:
-        check_directory("BILI_DEAD_LETTER_DIR", Path(directory))
-        return Path(directory)
-    return beside
-
-
-def batching_settings(
-    settings: Any, *, batch_size_setting: str, dead_letters: Path
-) -> dict[str, Any]:
-    """Return the keyword arguments of :class:`BatchingStorePipeline` read from *settings*."""
-    return {
-        "batch_size": get_int(settings, batch_size_setting, minimum=1),
-        "rows_batch_size": get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
-        "flush_seconds": get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True),
-        "retry_delays": get_float_list(settings, "BILI_STORE_RETRY_DELAYS"),
-        "dead_letter_dir": dead_letters,
-    }
-
-
-class BatchingStorePipeline(ABC):
-    """Base of the storage pipelines: buffering, ordered batches, retries, dead letters."""
+class StorePipeline:
+    """Validate, pseudonymise and store every item, in batches, through the crawl's store."""
 
     exit_timeout: ClassVar[float] = 5.0
     """Seconds a forced exit waits for the store before dead-lettering what is unwritten."""
@@ -209,7 +78,9 @@ class BatchingStorePipeline(ABC):
     def __init__(
         self,
         crawler: Crawler,
+        store: Store,
         *,
+        pseudonymizer: Pseudonymizer | None = None,
         batch_size: int,
         rows_batch_size: int,
         flush_seconds: float,
@@ -217,22 +88,15 @@ class BatchingStorePipeline(ABC):
         dead_letter_dir: Path,
     ) -> None:
         self.crawler = crawler
+        self.store = store
+        self.validator = ItemValidator(crawler.stats)
+        self.pseudonymizer = pseudonymizer
         self.batch_size = batch_size
         self.rows_batch_size = rows_batch_size
         self.flush_seconds = flush_seconds
         self.retry_delays = retry_delays
         """Seconds to wait before each retry of a failed batch; one retry per entry."""
         self.dead_letter_dir = dead_letter_dir
-        self.documents = DocumentHandoff.for_crawler(crawler)
-        """Where the validation pipeline leaves the documents of valid items."""
-        self.collections = {route.collection: route.natural_key for route in ROUTES.values()}
-        self.row_collections = {
-            route.collection for route in ROUTES.values() if route.rows_field is not None
-        }
-        """Collections of batch items' rows, which the stores write in bulk."""
-        self.records = {route.collection: route.describes for route in ROUTES.values()
-                        if route.describes}  # fmt: skip
-        """Collections of records, each with the collections whose rows it counts."""
         self._buffers: dict[str, dict[tuple[Any, ...], Upsert]] = {}
         """Documents waiting for a batch, one per natural key."""
         self._rows: dict[str, list[Upsert]] = {}
@@ -257,14 +121,33 @@ class BatchingStorePipeline(ABC):
         self._exit_trigger: Any = None
         crawler.signals.connect(self._on_crawl_closing, signal=signals.crawl_closing)
 
-    @property
-    @abstractmethod
-    def name(self) -> str:
-        """The store in words, for log lines: ``SQLite database data/bilicrawl.db``."""
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        for old in ("SQLITE_BATCH_SIZE", "MONGO_BATCH_SIZE"):
+            if settings.get(old) is not None:
+                raise ConfigError(f"{old} was replaced by BILI_STORE_BATCH_SIZE; set that instead")
+        store = store_from_settings(settings)
+        directory = dead_letter_dir(settings, store)
+        pipeline = cls(
+            crawler,
+            store,
+            pseudonymizer=pseudonymizer_from_settings(settings),
+            batch_size=get_int(settings, "BILI_STORE_BATCH_SIZE", minimum=1),
+            rows_batch_size=get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
+            flush_seconds=get_float(settings, "BILI_STORE_FLUSH_SECONDS", positive=True),
+            retry_delays=get_float_list(settings, "BILI_STORE_RETRY_DELAYS"),
+            dead_letter_dir=directory,
+        )
+        # Last, as it may create the SQLite file: the cheapest reliable check there is.
+        store.check()
+        return pipeline
 
     async def open_spider(self) -> None:
         """Connect to the store, then start the flush timer and the forced-exit trigger."""
-        await self._run(self._connect)
+        await self._run(self.store.open)
+        logger.info("Storing items in %(store)s", {"store": self.store.name},
+                    extra={"spider": self.crawler.spider})
         self._connected = True
         self._timer = asyncio.get_running_loop().create_task(self._flush_periodically())
         from twisted.internet import reactor  # noqa: PLC0415 (Scrapy installs the reactor)
@@ -272,61 +155,39 @@ class BatchingStorePipeline(ABC):
         self._exit_trigger = reactor.addSystemEventTrigger("before", "shutdown", self.before_exit)
 
     async def process_item(self, item: Any) -> Any:
-        """Buffer the item's document; write the batch once it is full."""
-        try:
-            route = ROUTES[type(item)]
-        except KeyError:
-            raise TypeError(
-                f"Cannot store {type(item).__name__}: not in bilicrawl.items.ITEM_CLASSES"
-            ) from None
-        upserts = [Upsert(document, route.partial) for document in self._documents(item, route)]
+        """Validate and pseudonymise the item's document, then buffer it; write a full batch."""
+        item_class: type[StoredItem] = type(item)
+        stored = document(item)
+        self.validator.check(item_class, stored)
+        if self.pseudonymizer is not None:
+            self.pseudonymizer.apply(item_class, stored)
+        collection = item_class.collection
+        upserts = [Upsert(doc, item_class.partial) for doc in _documents(item_class, stored)]
         if self._exiting:
             # The reactor is stopping: a batch started now might never be written.
-            for path in self._dead_letter_now(route.collection, upserts):
+            for path in self._dead_letter_now(collection, upserts):
                 logger.warning(
                     "Forced exit: appended documents scraped meanwhile to %(path)s",
                     {"path": path},
                     extra={"spider": self.crawler.spider},
                 )
             return item
-        if route.rows_field is not None:
+        if item_class.rows_field is not None:
             # Buffered before any await: a record the same callback yields next (the
             # part's danmaku_parts) is never buffered, so never stored, before these.
-            rows = self._rows.setdefault(route.collection, [])
+            rows = self._rows.setdefault(collection, [])
             rows += upserts
             if len(rows) >= self.rows_batch_size:
-                await self._flush_rows(route.collection)
+                await self._flush_rows(collection)
             return item
-        buffer = self._buffers.setdefault(route.collection, {})
+        buffer = self._buffers.setdefault(collection, {})
         for upsert in upserts:
-            key = key_of(upsert.document, route.natural_key)
+            key = key_of(upsert.document, item_class.natural_key)
             buffer[key] = combine(buffer.get(key), upsert)
             if len(buffer) >= self.batch_size:
-                await self._flush(route.collection)
-                buffer = self._buffers.setdefault(route.collection, {})
+                await self._flush(collection)
+                buffer = self._buffers.setdefault(collection, {})
         return item
-
-    def _documents(self, item: Any, route: Route) -> list[Document]:
-        """Return the documents an item stores: its own, or one per row of a batch item.
-
-        A row becomes its document in place (the batch's other fields added to
-        it): copying hundreds of thousands of rows a second would cost more than
-        storing them.
-        """
-        document = self.documents.take(item)
-        if route.rows_field is None:
-            return [document]
-        rows: list[Document] = document.pop(route.rows_field)
-        # Rows are partial: a batch field the batch does not know (None: the aid of a
-        # part crawled by cid) is left out, so it never erases what another batch stored.
-        shared = {
-            name: value
-            for name, value in document.items()
-            if value is not None and name not in route.batch_fields
-        }
-        for row in rows:
-            row.update(shared)
-        return rows
 
     async def close_spider(self) -> None:
         """Write every pending batch, then disconnect once all writes are done.
@@ -341,7 +202,7 @@ class BatchingStorePipeline(ABC):
                 await asyncio.gather(*self._flushes)
                 await self._flush(*self._rows, *self._buffers)
                 async with self._lock:
-                    await self._run(self._disconnect)
+                    await self._run(self.store.close)
                 self._connected = False
         finally:
             if self._exit_trigger is not None:
@@ -354,17 +215,6 @@ class BatchingStorePipeline(ABC):
                 distinct = len(keys) if isinstance(keys, set) else len(set(keys))
                 self.crawler.stats.set_value(stat_key("storage", "written", collection), distinct)
 
-    async def stored_keys(
-        self, collection: str, having: str | None = None
-    ) -> set[tuple[Any, ...]]:
-        """Return the natural key of every document stored in a collection.
-
-        With *having*, only of the documents where that field is present and not
-        null: ``having="crawled_at"`` leaves out users known only from lists.
-        """
-        async with self._lock:
-            return await self._run(self._read_keys, collection, having)
-
     def before_exit(self) -> Deferred[None]:
         """Save every document not yet stored: the reactor's "before shutdown" trigger.
 
@@ -373,42 +223,15 @@ class BatchingStorePipeline(ABC):
         """
         return deferred_from_coro(self._save_before_exit())
 
-    @abstractmethod
-    def _connect(self) -> None:
-        """Open the store and prepare every collection (worker thread)."""
-
-    @abstractmethod
-    def _write(self, collection: str, upserts: list[Upsert]) -> None:
-        """Apply a batch, one upsert per natural key, as one ordered step (worker thread)."""
-
-    @abstractmethod
-    def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
-        """Return the natural keys stored in a collection, as stored_keys (worker thread)."""
-
-    @abstractmethod
-    def _disconnect(self) -> None:
-        """Close the store (worker thread)."""
-
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
-
-    def write_order(self, collections: Iterable[str]) -> list[str]:
-        """Return *collections* with what their records describe, in the order to write them.
-
-        Rows first, then documents, then records: a record is never committed
-        before the rows it counts. By name within each, so the order is always the same.
-        """
-        wanted = set(collections)
-        for collection in list(wanted):
-            wanted.update(self.records.get(collection, ()))
-        return sorted(wanted, key=lambda c: (c not in self.row_collections, c in self.records, c))
 
     async def _flush(self, *collections: str) -> int:
         """Write the buffered documents of these collections; return how many batches."""
         # Take the buffers before waiting for the lock: items arriving meanwhile
         # start the next batches, which are written after these.
-        taken = map(self._take, self.write_order((*self._rows, *collections)))
+        taken = map(self._take, write_order((*self._rows, *collections)))
         batch_ids = [batch_id for batch_id in taken if batch_id is not None]
         if batch_ids:
             async with self._lock:
@@ -471,7 +294,7 @@ class BatchingStorePipeline(ABC):
 
     def _withheld(self, collection: str) -> bool:
         """Whether records of *collection* describe rows a failed batch held."""
-        return not self._failed.isdisjoint(self.records.get(collection, ()))
+        return not self._failed.isdisjoint(COLLECTIONS[collection].describes)
 
     async def _write_with_retries(self, batch_id: int) -> None:
         """Write a batch; while it fails, pause the crawl and retry; then dead-letter it."""
@@ -493,7 +316,7 @@ class BatchingStorePipeline(ABC):
                     # Upserts by natural key are idempotent (a merge too: merging the
                     # same fields again changes nothing), so retrying a batch that
                     # was partly applied is safe.
-                    await self._run(self._write, collection, upserts)
+                    await self._run(self.store.write, collection, upserts)
                 except Exception as error:
                     if attempt > len(delays):
                         del self._unsaved[batch_id]
@@ -526,7 +349,7 @@ class BatchingStorePipeline(ABC):
 
     def _committed(self, collection: str, upserts: list[Upsert]) -> None:
         """Count a committed batch, remember its keys and tell the listeners."""
-        natural_key = self.collections[collection]
+        natural_key = COLLECTIONS[collection].natural_key
         if len(natural_key) == 1:  # a tuple per row would cost a third more (danmaku)
             (field,) = natural_key
             values = [upsert.document[field] for upsert in upserts]
@@ -559,7 +382,7 @@ class BatchingStorePipeline(ABC):
             "Not storing %(count)d %(collection)s records: the %(rows)s they count were not"
             " all stored; -a resume=true fetches them again",
             {"count": len(upserts), "collection": collection,
-             "rows": ", ".join(self.records[collection])},
+             "rows": ", ".join(COLLECTIONS[collection].describes)},
             extra={"spider": self.crawler.spider},
         )  # fmt: skip
 
@@ -583,10 +406,10 @@ class BatchingStorePipeline(ABC):
                 " %(where)s"
             )
         logger.error(message, {
-            "store": self.name, "error": _cause(error), "count": len(upserts),
+            "store": self.store.name, "error": _cause(error), "count": len(upserts),
             "collection": collection, "attempts": attempts, "where": where,
         }, extra={"spider": self.crawler.spider})  # fmt: skip
-        natural_key = self.collections[collection]
+        natural_key = COLLECTIONS[collection].natural_key
         self.crawler.signals.send_catch_log(
             signals.store_failed, collection=collection, error=error,
             keys=[key_of(upsert.document, natural_key) for upsert in upserts],
@@ -655,8 +478,8 @@ class BatchingStorePipeline(ABC):
         self._buffers.clear()
         self._rows.clear()
         return {
-            collection: combined(pending[collection], self.collections[collection])
-            for collection in self.write_order(pending)
+            collection: combined(pending[collection], COLLECTIONS[collection].natural_key)
+            for collection in write_order(pending)
             if collection in pending
         }
 
@@ -664,7 +487,7 @@ class BatchingStorePipeline(ABC):
         for collection, upserts in batches.items():
             if self._withheld(collection):
                 return
-            self._write(collection, upserts)
+            self.store.write(collection, upserts)
             written.append(collection)
 
     def _dead_letter_files(
@@ -672,9 +495,9 @@ class BatchingStorePipeline(ABC):
     ) -> dict[Path, list[Document]]:
         """Group documents by dead-letter file: partial ones apart, so none is replayed as full."""
         files: dict[Path, list[Document]] = {}
-        for document, partial in upserts:
-            files.setdefault(self.dead_letter_dir / dead_letter_name(collection, partial),
-                             []).append(document)  # fmt: skip
+        for stored, partial in upserts:
+            path = self.dead_letter_dir / dead_letter_name(collection, partial)
+            files.setdefault(path, []).append(stored)
         return files
 
     async def _dead_letter(self, collection: str, upserts: list[Upsert]) -> list[Path]:
@@ -682,7 +505,7 @@ class BatchingStorePipeline(ABC):
         written = []
         for path, documents in self._dead_letter_files(collection, upserts).items():
             try:
-                await self._run(_append_documents, path, documents)
+                await self._run(append_documents, path, documents)
             except Exception:
                 self._lost(collection, documents, path)
             else:
@@ -698,7 +521,7 @@ class BatchingStorePipeline(ABC):
         written = []
         for path, documents in self._dead_letter_files(collection, upserts).items():
             try:
-                _append_documents(path, documents)
+                append_documents(path, documents)
             except Exception:
                 self._lost(collection, documents, path)
             else:
@@ -708,7 +531,7 @@ class BatchingStorePipeline(ABC):
 
     def _dead_lettered(self, collection: str, documents: list[Document], path: Path) -> None:
         self.crawler.stats.inc_value(stat_key("storage", "failed", collection), len(documents))
-        natural_key = self.collections[collection]
+        natural_key = COLLECTIONS[collection].natural_key
         keys = [key_of(document, natural_key) for document in documents[:LOGGED_KEYS]]
         logger.info(
             "Dead-lettered %(count)d documents of %(collection)s to %(path)s (keys %(fields)s:"
@@ -735,11 +558,6 @@ LOGGED_KEYS = 20
 """Keys of a dead-lettered batch named in its log line; the file holds them all."""
 
 
-def dead_letter_name(collection: str, partial: bool) -> str:
-    """The dead-letter file of a collection's full or partial documents."""
-    return f"failed-{collection}{'.partial' if partial else ''}.jsonl"
-
-
 def _cause(error: BaseException | None) -> str:
     """An exception in words, without its class when the message says enough."""
     if error is None:
@@ -749,7 +567,23 @@ def _cause(error: BaseException | None) -> str:
     return str(error) or type(error).__name__
 
 
-def _append_documents(path: Path, documents: list[Document]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as file:
-        file.write("".join(dump_document(document) + "\n" for document in documents))
+def _documents(item_class: type[StoredItem], stored: Document) -> list[Document]:
+    """Return the documents an item stores: its own, or one per row of a batch item.
+
+    A row becomes its document in place (the batch's other fields added to it):
+    copying hundreds of thousands of rows a second would cost more than storing them.
+    """
+    rows_field = item_class.rows_field
+    if rows_field is None:
+        return [stored]
+    rows: list[Document] = stored.pop(rows_field)
+    # Rows are partial: a batch field the batch does not know (None: the aid of a
+    # part crawled by cid) is left out, so it never erases what another batch stored.
+    shared = {
+        name: value
+        for name, value in stored.items()
+        if value is not None and name not in item_class.batch_fields
+    }
+    for row in rows:
+        row.update(shared)
+    return rows

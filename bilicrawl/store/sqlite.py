@@ -1,57 +1,39 @@
-"""Store items in a SQLite file, upserted by natural key: the store used without MongoDB.
+"""The SQLite store: one table per collection in a file, upserted by natural key.
 
 Each collection is a table with its natural key columns, ``doc`` (the document
 as compact JSON, what MongoDB would hold without ``_id``) and ``updated_at``;
 rows of batch items are tables with a column per row field (:class:`_RowTable`).
 A batch is one ``BEGIN IMMEDIATE`` transaction in which partial documents are
-merged; WAL mode lets :func:`iter_documents` and :func:`count_documents` read
-during a crawl. The file is checked at start (:func:`check_store`). Buffering,
-retries, dead letters and stats are :mod:`bilicrawl.pipelines.batching`'s.
+merged; WAL mode lets readers read during a crawl. :meth:`SQLiteStore.check`
+refuses a corrupt file or another program's before a crawl starts.
 
-Settings: ``MONGO_URI`` (set, it disables this pipeline), ``SQLITE_PATH``,
-``SQLITE_BATCH_SIZE``, ``SQLITE_BUSY_TIMEOUT``, ``BILI_DEAD_LETTER_DIR``,
-``BILI_STORE_ROWS_BATCH_SIZE``, ``BILI_STORE_FLUSH_SECONDS``,
-``BILI_STORE_RETRY_DELAYS``.
+Settings: ``SQLITE_BUSY_TIMEOUT`` (the location is ``bilicrawl.store``'s).
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import sqlite3
 import time
-import typing
 from contextlib import closing
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from scrapy.exceptions import NotConfigured
-
 from bilicrawl.config import ConfigError, get_float
-from bilicrawl.pipelines.batching import (
-    ROUTES,
-    BatchingStorePipeline,
-    Document,
-    Route,
-    Upsert,
-    batching_settings,
-    dead_letter_dir,
-    dump_document,
-    key_of,
-    location_error,
-    merge_document,
-)
+from bilicrawl.store.base import Store, conditions, location_error
+from bilicrawl.store.documents import COLLECTIONS, dump_document, key_of, merge_document
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Self
 
-    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
 
-logger = logging.getLogger(__name__)
+    from bilicrawl.store.base import Where
+    from bilicrawl.store.documents import Collection, Document, Key, Upsert
 
 _COLUMN_TYPES: dict[object, str] = {int: "INTEGER", str: "TEXT"}
 
@@ -60,15 +42,12 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _key_columns(item_class: type, natural_key: tuple[str, ...],
-                 field_types: dict[str, Any]) -> list[str]:  # fmt: skip
+def _key_columns(collection: Collection) -> list[str]:
     key_columns = []
-    for field in natural_key:
-        column_type = _COLUMN_TYPES.get(field_types[field])
+    for field in collection.natural_key:
+        column_type = _COLUMN_TYPES.get(collection.fields[field])
         if column_type is None:
-            raise TypeError(
-                f"{item_class.__name__}.{field}: a natural key field must be int or str"
-            )
+            raise TypeError(f"{collection.name}.{field}: a natural key field must be int or str")
         key_columns.append(f"{_quote(field)} {column_type} NOT NULL")
     return key_columns
 
@@ -78,6 +57,10 @@ class _DocumentTable(NamedTuple):
 
     columns: tuple[str, ...]
     """The table's columns, in order."""
+    fields: tuple[str, ...]
+    """The document fields that are columns: the natural key."""
+    json_fields: frozenset[str]
+    """Columns holding JSON: none."""
     create: str
     upsert: str
     select: str
@@ -135,16 +118,18 @@ def _json_column(value: Any) -> str | None:
     return None if value is None else dump_document(value)
 
 
-def _document_table(item_class: type, route: Route) -> _DocumentTable:
+def _document_table(collection: Collection) -> _DocumentTable:
     """Build the statements of a collection stored as ``doc``."""
-    collection, natural_key = route.collection, route.natural_key
-    key_columns = _key_columns(item_class, natural_key, typing.get_type_hints(item_class))
+    natural_key = collection.natural_key
+    key_columns = _key_columns(collection)
     keys = ", ".join(_quote(field) for field in natural_key)
     placeholders = ", ".join("?" for _ in natural_key)
-    table = _quote(collection)
+    table = _quote(collection.name)
     # Identifiers come from the item classes, quoted; values are always bound.
     return _DocumentTable(
         columns=(*natural_key, "doc", "updated_at"),
+        fields=natural_key,
+        json_fields=frozenset(),
         create=(
             f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(key_columns)},"
             f" doc TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY ({keys}))"
@@ -161,20 +146,19 @@ def _document_table(item_class: type, route: Route) -> _DocumentTable:
     )
 
 
-def _row_table(item_class: type, route: Route) -> _RowTable:
+def _row_table(collection: Collection) -> _RowTable:
     """Build the statements of a collection of batch items' rows."""
-    collection, natural_key = route.collection, route.natural_key
-    field_types: dict[str, Any] = item_class.row_fields  # type: ignore[attr-defined]
-    key_columns = _key_columns(item_class, natural_key, field_types)
+    natural_key, field_types = collection.natural_key, collection.fields
+    key_columns = _key_columns(collection)
     columns = [
         key_columns[natural_key.index(field)] if field in natural_key
         else f"{_quote(field)} {_COLUMN_TYPES.get(field_type, 'TEXT')}"
         for field, field_type in field_types.items()
     ]  # fmt: skip
     fields = tuple(field_types)
-    table, names = _quote(collection), ", ".join(map(_quote, fields))
+    table, names = _quote(collection.name), ", ".join(map(_quote, fields))
     keys = ", ".join(_quote(field) for field in natural_key)
-    if route.partial:
+    if collection.partial_rows:
         updates = [f"{_quote(f)} = coalesce(excluded.{_quote(f)}, {_quote(f)})" for f in fields]
     else:
         updates = [f"{_quote(f)} = excluded.{_quote(f)}" for f in fields]
@@ -183,7 +167,8 @@ def _row_table(item_class: type, route: Route) -> _RowTable:
         create=(
             f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)},"
             " updated_at INTEGER NOT NULL)",
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(collection + '_key')} ON {table} ({keys})",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(collection.name + '_key')} ON {table}"
+            f" ({keys})",
         ),
         upsert=(
             f"INSERT INTO {table} ({names}, updated_at)"  # noqa: S608 (quoted names; values bound)
@@ -194,62 +179,46 @@ def _row_table(item_class: type, route: Route) -> _RowTable:
         fields=fields,
         json_fields=frozenset(f for f, t in field_types.items() if t not in _COLUMN_TYPES),
         key_positions=tuple(fields.index(field) for field in natural_key),
-        partial=route.partial,
+        partial=collection.partial_rows,
     )
 
 
 TABLES: dict[str, _DocumentTable | _RowTable] = {
-    route.collection: (
-        _document_table(item_class, route) if route.rows_field is None
-        else _row_table(item_class, route)
-    )
-    for item_class, route in ROUTES.items()
-}  # fmt: skip
+    name: _row_table(collection) if collection.rows else _document_table(collection)
+    for name, collection in COLLECTIONS.items()
+}
 """How each collection is stored."""
 
 
-class SQLitePipeline(BatchingStorePipeline):
-    """Upsert documents into a SQLite file, one table per item class."""
+class SQLiteStore(Store):
+    """Documents in a SQLite file, one table per collection."""
 
-    def __init__(
-        self,
-        crawler: Crawler,
-        *,
-        path: Path,
-        busy_timeout: float,
-        **batching: Any,
-    ) -> None:
-        super().__init__(crawler, **batching)
+    def __init__(self, path: Path, *, busy_timeout: float, setting: str = "SQLITE_PATH") -> None:
         self.path = path
         self.busy_timeout = busy_timeout
-        # Set by _connect() in open_spider(); used only on the worker thread.
-        self._connection: sqlite3.Connection
+        self.setting = setting
+        """The setting that named the file, in error messages."""
+        self._connection: sqlite3.Connection | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        settings = crawler.settings
-        if settings.get("MONGO_URI"):
-            # MongoDB stores the items: no reason, so Scrapy logs no warning.
-            raise NotConfigured
-        if not settings.get("SQLITE_PATH"):
-            raise ConfigError("SQLITE_PATH is not set")
-        path = Path(settings.get("SQLITE_PATH"))
-        batching = batching_settings(
-            settings, batch_size_setting="SQLITE_BATCH_SIZE",
-            dead_letters=dead_letter_dir(settings, path.parent),
-        )  # fmt: skip
+    def from_settings(cls, setting: str, location: str, settings: BaseSettings) -> Self:
         busy_timeout = get_float(settings, "SQLITE_BUSY_TIMEOUT", minimum=0)
-        # Last, as it creates the file: the cheapest reliable check there is.
-        _prepare_file(path)
-        check_store(path)
-        return cls(crawler, path=path, busy_timeout=busy_timeout, **batching)
+        return cls(Path(location), busy_timeout=busy_timeout, setting=setting)
 
     @property
     def name(self) -> str:
         return f"the SQLite database {self.path}"
 
-    def _connect(self) -> None:
-        _prepare_file(self.path)  # again: the file system may have changed since the start
+    @property
+    def dead_letter_dir(self) -> Path:
+        return self.path.parent
+
+    def check(self) -> None:
+        _prepare_file(self.path, self.setting)
+        check_store(self.path, self.setting)
+
+    def open(self) -> None:
+        _prepare_file(self.path, self.setting)  # again: the file system may have changed
         connection = sqlite3.connect(self.path, timeout=self.busy_timeout)
         try:
             # 16 KiB pages (only a new file takes them): a sixth cheaper to write rows.
@@ -261,38 +230,48 @@ class SQLitePipeline(BatchingStorePipeline):
             connection.execute("PRAGMA cache_size=-65536")
             with connection:
                 for collection, table in TABLES.items():
-                    _create(connection, self.path, collection, table)
+                    _create(connection, self._where(), collection, table)
                 if connection.execute("PRAGMA application_id").fetchone() != (APPLICATION_ID,):
                     connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         except sqlite3.Error as error:
             connection.close()
-            raise ConfigError(f"SQLITE_PATH {str(self.path)!r} cannot be used: {error}") from None
+            raise ConfigError(f"{self._where()} cannot be used: {error}") from None
         except BaseException:
             connection.close()
             raise
         self._connection = connection
-        logger.info(
-            "Storing items in SQLite database %(path)s",
-            {"path": self.path},
-            extra={"spider": self.crawler.spider},
-        )
 
-    def _write(self, collection: str, upserts: list[Upsert]) -> None:
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError(f"{self.name} is not open")
+        return self._connection
+
+    def _where(self) -> str:
+        return f"{self.setting} {str(self.path)!r}"
+
+    def write(self, collection: str, upserts: list[Upsert]) -> None:
         table = TABLES[collection]
+        connection = self.connection
         if isinstance(table, _RowTable):
             # Merged in SQL, in arrival order (the sort is stable); in key order, each
             # page of the key index is written once per batch, not once per row.
             values = table.values([upsert.document for upsert in upserts])
             values.sort(key=itemgetter(*table.key_positions))
-            with self._connection:
-                self._connection.executemany(table.upsert, values)
+            with connection:
+                connection.executemany(table.upsert, values)
             return
-        natural_key = self.collections[collection]
+        natural_key = COLLECTIONS[collection].natural_key
         updated_at = int(time.time())
-        with self._connection:  # one transaction per batch: committed, or rolled back
+        with connection:  # one transaction per batch: committed, or rolled back
             # IMMEDIATE takes the write lock now: no other writer can change a
             # document between reading it and writing a partial merged into it.
-            self._connection.execute("BEGIN IMMEDIATE")
+            connection.execute("BEGIN IMMEDIATE")
             rows = []
             for upsert in upserts:
                 document = upsert.document
@@ -300,29 +279,65 @@ class SQLitePipeline(BatchingStorePipeline):
                 if upsert.partial:
                     document = merge_document(self._stored(table, key), document)
                 rows.append((*key, dump_document(document), updated_at))
-            self._connection.executemany(table.upsert, rows)
+            connection.executemany(table.upsert, rows)
 
-    def _stored(self, table: _DocumentTable, key: tuple[Any, ...]) -> Document:
+    def _stored(self, table: _DocumentTable, key: Key) -> Document:
         """Return the document stored for a key, or an empty one."""
-        row = self._connection.execute(table.select, key).fetchone()
+        row = self.connection.execute(table.select, key).fetchone()
         return json.loads(row[0]) if row else {}
 
-    def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
-        columns = ", ".join(map(_quote, self.collections[collection]))
-        query = f"SELECT {columns} FROM {_quote(collection)}"  # noqa: S608 (our own names)
-        if having is None:
-            return set(self._connection.execute(query))
-        if isinstance(TABLES[collection], _RowTable):
-            return set(self._connection.execute(f"{query} WHERE {_quote(having)} IS NOT NULL"))
-        # json_extract gives NULL both for a JSON null and for a missing field.
-        query += " WHERE json_extract(doc, ?) IS NOT NULL"
-        return set(self._connection.execute(query, (f"$.{having}",)))
+    def keys(self, collection: str, where: Where | None = None) -> set[Key]:
+        columns = ", ".join(map(_quote, COLLECTIONS[collection].natural_key))
+        clause, values = _sql_where(TABLES[collection], where)
+        query = f"SELECT {columns} FROM {_quote(collection)}{clause}"  # noqa: S608 (our names)
+        return set(self.connection.execute(query, values))
 
-    def _disconnect(self) -> None:
-        self._connection.close()
+    def documents(self, collection: str, where: Where | None = None) -> Iterator[Document]:
+        table = TABLES[collection]
+        clause, values = _sql_where(table, where)
+        order = ", ".join(map(_quote, COLLECTIONS[collection].natural_key))
+        if isinstance(table, _RowTable):
+            names = ", ".join(map(_quote, table.fields))
+            query = f"SELECT {names} FROM {_quote(collection)}{clause} ORDER BY {order}"  # noqa: S608
+            for row in self.connection.execute(query, values):
+                yield table.document(row)
+            return
+        query = f"SELECT doc FROM {_quote(collection)}{clause} ORDER BY {order}"  # noqa: S608
+        for (doc,) in self.connection.execute(query, values):
+            yield json.loads(doc)
+
+    def count(self, collection: str, where: Where | None = None) -> int:
+        clause, values = _sql_where(TABLES[collection], where)
+        query = f"SELECT count(*) FROM {_quote(collection)}{clause}"  # noqa: S608
+        (count,) = self.connection.execute(query, values).fetchone()
+        return int(count)
 
 
-def _prepare_file(path: Path) -> None:
+def _sql_where(table: _DocumentTable | _RowTable, where: Where | None) -> tuple[str, list[Any]]:
+    """Return the ``WHERE`` clause of a filter on *table* (or ``""``) and its bound values.
+
+    Key and row columns are compared as they are (key columns use the index);
+    other fields through ``json_extract``, which gives NULL for a JSON null and a
+    missing field alike.
+    """
+    tests, values = [], []
+    for path, operator, value in conditions(where):
+        if path[0] in table.fields and (len(path) == 1 or path[0] in table.json_fields):
+            column, inner = _quote(path[0]), path[1:]
+        else:
+            column, inner = "doc", path
+        if inner:
+            tests.append(f"json_extract({column}, ?) {operator}")
+            values.append("$" + "".join(f".{_quote(step)}" for step in inner))
+        else:
+            tests.append(f"{column} {operator}")
+        if value is not None:
+            tests[-1] += " ?"
+            values.append(value)
+    return (" WHERE " + " AND ".join(tests) if tests else ""), values
+
+
+def _prepare_file(path: Path, setting: str) -> None:
     """Create the database file and its directories, or raise ConfigError with the OS reason.
 
     sqlite3 says only "unable to open database file"; opening the file first
@@ -335,22 +350,22 @@ def _prepare_file(path: Path) -> None:
     except FileExistsError as error:
         # mkdir's word for "a parent is a file"
         not_a_directory = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename)
-        raise location_error("SQLITE_PATH", path, not_a_directory) from None
+        raise location_error(setting, path, not_a_directory) from None
     except OSError as error:
-        raise location_error("SQLITE_PATH", path, error) from None
+        raise location_error(setting, path, error) from None
 
 
 APPLICATION_ID = 0x42494C49
 """``PRAGMA application_id`` of a bilicrawl store ("BILI"): another program's file is refused."""
 
 
-def check_store(path: Path) -> None:
+def check_store(path: Path, setting: str) -> None:
     """Raise ConfigError unless *path* is an empty file or a sound bilicrawl store.
 
     ``quick_check`` reads every page (seconds for gigabytes): a corrupt file
     found at the first write would already have cost the crawl's requests.
     """
-    where = f"SQLITE_PATH {str(path)!r}"
+    where = f"{setting} {str(path)!r}"
     problems, application_id, tables = ["ok"], APPLICATION_ID, set()
     try:
         with closing(sqlite3.connect(path)) as connection:
@@ -366,52 +381,22 @@ def check_store(path: Path) -> None:
     if problems != ["ok"]:
         raise ConfigError(
             f"{where} is corrupt ({'; '.join(problems)}): restore it from a backup or use a"
-            " new SQLITE_PATH"
+            f" new {setting}"
         )
     if tables and application_id != APPLICATION_ID and tables.isdisjoint(TABLES):
         raise ConfigError(f"{where} is not a bilicrawl store: its tables are {sorted(tables)}")
 
 
-def _create(connection: sqlite3.Connection, path: Path, collection: str,
-            table: _DocumentTable | _RowTable) -> None:  # fmt: skip
+def _create(
+    connection: sqlite3.Connection, where: str, collection: str, table: _DocumentTable | _RowTable
+) -> None:
     """Create a collection's table, or raise ConfigError if it exists with other columns."""
     query = "SELECT name FROM pragma_table_info(?) ORDER BY cid"
     found = tuple(name for (name,) in connection.execute(query, (collection,)))
     if found and found != table.columns:
         raise ConfigError(
-            f"SQLITE_PATH {str(path)!r}: the table {collection!r} has the"
-            f" columns {found}, not {table.columns}: it was written by another version of"
-            " bilicrawl; use a new SQLITE_PATH"
+            f"{where}: the table {collection!r} has the columns {found}, not {table.columns}:"
+            " it was written by another version of bilicrawl; use a new store"
         )
     for statement in (table.create,) if isinstance(table, _DocumentTable) else table.create:
         connection.execute(statement)
-
-
-def _connect_read_only(path: str | Path) -> sqlite3.Connection:
-    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
-
-
-def iter_documents(path: str | Path, collection: str) -> Iterator[Document]:
-    """Yield the documents of a collection stored at ``path``, in rowid order.
-
-    That is key order for a single integer key, first-insertion order otherwise.
-    """
-    table = TABLES[collection]
-    with closing(_connect_read_only(path)) as connection:
-        if isinstance(table, _RowTable):
-            names = ", ".join(map(_quote, table.fields))
-            query = f"SELECT {names} FROM {_quote(collection)} ORDER BY rowid"  # noqa: S608
-            for values in connection.execute(query):
-                yield table.document(values)
-            return
-        query = f"SELECT doc FROM {_quote(collection)} ORDER BY rowid"  # noqa: S608
-        for (doc,) in connection.execute(query):
-            yield json.loads(doc)
-
-
-def count_documents(path: str | Path, collection: str) -> int:
-    """Return how many documents a collection stored at ``path`` holds."""
-    with closing(_connect_read_only(path)) as connection:
-        query = f"SELECT count(*) FROM {_quote(collection)}"  # noqa: S608
-        (count,) = connection.execute(query).fetchone()
-        return int(count)

@@ -1,48 +1,37 @@
-"""Store items in MongoDB, upserted by natural key in ordered bulk writes.
+"""The MongoDB store: one collection per item collection, upserted in ordered bulk writes.
 
-Each item class goes to its ``collection``, with a unique index on its
-``natural_key``; a batch is one ordered ``bulk_write`` of ``ReplaceOne`` (full
-documents) and ``UpdateOne`` ``$set`` by dotted path (partial ones), both
-upserts. ``MONGO_URI`` is checked at start and the server must answer a
-``ping`` at open, else a one-line :class:`~bilicrawl.config.ConfigError`.
-Buffering, retries, dead letters and stats are :mod:`bilicrawl.pipelines.batching`'s.
+Each collection gets a unique index on its natural key; a batch is one ordered
+``bulk_write`` of ``ReplaceOne`` (full documents) and ``UpdateOne`` ``$set`` by
+dotted path (partial ones), both upserts. The URI is parsed when the store is
+built and the server must answer a ``ping`` at open, else a one-line
+:class:`~bilicrawl.config.ConfigError` that never shows the password.
 
-Settings: ``MONGO_URI`` (empty disables this pipeline), ``MONGO_DATABASE``,
-``MONGO_CLIENT_CLASS``, ``MONGO_CONNECT_TIMEOUT``, ``MONGO_BATCH_SIZE``,
-``BILI_DEAD_LETTER_DIR``, ``BILI_STORE_ROWS_BATCH_SIZE``,
-``BILI_STORE_FLUSH_SECONDS``, ``BILI_STORE_RETRY_DELAYS``.
+Settings: ``MONGO_DATABASE``, ``MONGO_CLIENT_CLASS``, ``MONGO_CONNECT_TIMEOUT``.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
 from bilicrawl.config import ConfigError, get_float
-from bilicrawl.pipelines.batching import (
-    BatchingStorePipeline,
-    Document,
-    Upsert,
-    batching_settings,
-    combined,
-    dead_letter_dir,
-    key_of,
-)
+from bilicrawl.store.base import Store, conditions
+from bilicrawl.store.documents import COLLECTIONS, combined, key_of
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Self
 
     from pymongo import MongoClient
     from pymongo.database import Database
     from pymongo.errors import PyMongoError
-    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
 
-logger = logging.getLogger(__name__)
+    from bilicrawl.store.base import Where
+    from bilicrawl.store.documents import Document, Key, Upsert
 
 
 def mask_uri(uri: str) -> str:
@@ -90,72 +79,66 @@ def set_paths(patch: Document, prefix: str = "") -> Document:
     return paths
 
 
-class MongoPipeline(BatchingStorePipeline):
-    """Upsert documents into MongoDB, one collection per item class."""
+class MongoStore(Store):
+    """Documents in a MongoDB database, one collection per item class's ``collection``."""
 
     def __init__(
         self,
-        crawler: Crawler,
-        *,
         uri: str,
+        *,
         hosts: str,
         database_name: str,
         client_class: type,
         connect_timeout: float,
-        **batching: Any,
+        setting: str = "MONGO_URI",
     ) -> None:
-        super().__init__(crawler, **batching)
         self.uri = uri
         self.hosts = hosts
         self.database_name = database_name
         self.client_class = client_class
         self.connect_timeout = connect_timeout
-        # Set by _connect() in open_spider().
-        self._client: MongoClient[Document]
-        self._database: Database[Document]
+        self.setting = setting
+        """The setting that named the server, in error messages."""
+        self._client: MongoClient[Document] | None = None
+        self._database: Database[Document] | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        settings = crawler.settings
-        uri = settings.get("MONGO_URI")
-        if not uri:
-            # The expected way to choose SQLite: no reason, so Scrapy logs no warning.
-            raise NotConfigured
+    def from_settings(cls, setting: str, location: str, settings: BaseSettings) -> Self:
+        """Parse the URI now (a ``mongodb+srv://`` one is resolved in DNS, as the client
+        would); the database is the URI's under ``BILI_STORE_URI``, else ``MONGO_DATABASE``."""
         # pymongo is imported only here and below, for crawls that use it: its import
         # costs about 0.1 s of every SQLite crawl's start-up otherwise.
         from pymongo.errors import ConfigurationError, InvalidURI  # noqa: PLC0415
         from pymongo.uri_parser import parse_uri  # noqa: PLC0415
 
         connect_timeout = get_float(settings, "MONGO_CONNECT_TIMEOUT", positive=True)
+        where = f"{setting} {mask_uri(location)!r}"
         try:
-            # A mongodb+srv:// URI is resolved here, in DNS, as the client would.
-            parsed = parse_uri(uri, connect_timeout=connect_timeout)
+            parsed = parse_uri(location, connect_timeout=connect_timeout)
         except (InvalidURI, ValueError) as error:
-            raise ConfigError(
-                f"MONGO_URI {mask_uri(uri)!r} is not a MongoDB connection string: {error}"
-            ) from None
+            raise ConfigError(f"{where} is not a MongoDB connection string: {error}") from None
         except ConfigurationError as error:
-            raise ConfigError(f"MONGO_URI {mask_uri(uri)!r} cannot be used: {error}") from None
-        batching = batching_settings(
-            settings, batch_size_setting="MONGO_BATCH_SIZE",
-            dead_letters=dead_letter_dir(settings, Path("data")),
-        )  # fmt: skip
+            raise ConfigError(f"{where} cannot be used: {error}") from None
+        database = parsed["database"] if setting == "BILI_STORE_URI" else None
         return cls(
-            crawler,
-            uri=uri,
+            location,
             hosts=_host_list(parsed["nodelist"]),
-            database_name=settings.get("MONGO_DATABASE"),
+            database_name=database or settings.get("MONGO_DATABASE"),
             client_class=load_object(settings.get("MONGO_CLIENT_CLASS")),
             connect_timeout=connect_timeout,
-            **batching,
+            setting=setting,
         )
 
     @property
     def name(self) -> str:
         return f"MongoDB database {self.database_name} at {self.hosts}"
 
-    def _connect(self) -> None:
-        from pymongo import ASCENDING  # noqa: PLC0415 (see from_crawler)
+    @property
+    def dead_letter_dir(self) -> Path:
+        return Path("data")
+
+    def open(self) -> None:
+        from pymongo import ASCENDING  # noqa: PLC0415 (see from_settings)
         from pymongo.errors import PyMongoError  # noqa: PLC0415
 
         client = self.client_class(
@@ -165,9 +148,9 @@ class MongoPipeline(BatchingStorePipeline):
             # The client connects lazily: ping, so a wrong URI fails now, in seconds.
             client.admin.command("ping")
             database = client[self.database_name]
-            for collection, natural_key in self.collections.items():
-                database[collection].create_index(
-                    [(field, ASCENDING) for field in natural_key], unique=True
+            for name, collection in COLLECTIONS.items():
+                database[name].create_index(
+                    [(field, ASCENDING) for field in collection.natural_key], unique=True
                 )
         except PyMongoError as error:
             message = self._open_error(client, error)
@@ -177,17 +160,23 @@ class MongoPipeline(BatchingStorePipeline):
             client.close()
             raise
         self._client, self._database = client, database
-        logger.info(
-            "Storing items in MongoDB database %(database)s at %(hosts)s",
-            {"database": self.database_name, "hosts": self.hosts},
-            extra={"spider": self.crawler.spider},
-        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = self._database = None
+
+    @property
+    def database(self) -> Database[Document]:
+        if self._database is None:
+            raise RuntimeError(f"{self.name} is not open")
+        return self._database
 
     def _open_error(self, client: MongoClient[Document], error: PyMongoError) -> str:
         """Describe why the server could not be used, in one line without the password."""
         from pymongo.errors import ServerSelectionTimeoutError  # noqa: PLC0415
 
-        where = f"MONGO_URI {mask_uri(self.uri)!r}"
+        where = f"{self.setting} {mask_uri(self.uri)!r}"
         if isinstance(error, ServerSelectionTimeoutError):
             causes = [
                 _TIMEOUTS_NOTE.sub("", str(server.error))
@@ -201,14 +190,14 @@ class MongoPipeline(BatchingStorePipeline):
             )
         return f"{where}: MongoDB at {self.hosts} cannot be used: {error}"
 
-    def _write(self, collection: str, upserts: list[Upsert]) -> None:
-        from pymongo import ReplaceOne, UpdateOne  # noqa: PLC0415 (see from_crawler)
+    def write(self, collection: str, upserts: list[Upsert]) -> None:
+        from pymongo import ReplaceOne, UpdateOne  # noqa: PLC0415 (see from_settings)
 
-        natural_key = self.collections[collection]
+        natural_key = COLLECTIONS[collection].natural_key
         # Rows of batch items (danmaku) come as they arrived, a key possibly more than
         # once: merged here, the batch has distinct keys, and unordered the server
         # applies them in parallel.
-        ordered = collection not in self.row_collections
+        ordered = not COLLECTIONS[collection].rows
         if not ordered:
             upserts = combined(upserts, natural_key)
         requests: list[ReplaceOne[Document] | UpdateOne] = []
@@ -223,17 +212,28 @@ class MongoPipeline(BatchingStorePipeline):
             # MongoDB before 5.0 refuses an empty $set; $setOnInsert of the key is a no-op.
             update = {"$set": fields} if fields else {"$setOnInsert": key}
             requests.append(UpdateOne(key, update, upsert=True))
-        self._database[collection].bulk_write(requests, ordered=ordered)
+        self.database[collection].bulk_write(requests, ordered=ordered)
 
-    def _read_keys(self, collection: str, having: str | None) -> set[tuple[Any, ...]]:
-        natural_key = self.collections[collection]
+    def keys(self, collection: str, where: Where | None = None) -> set[Key]:
+        natural_key = COLLECTIONS[collection].natural_key
         projection = {"_id": False, **dict.fromkeys(natural_key, True)}
-        # A null in a query matches a missing field too: {"$ne": None} is present and not null.
-        query = {} if having is None else {having: {"$ne": None}}
         return {
             key_of(document, natural_key)
-            for document in self._database[collection].find(query, projection)
+            for document in self.database[collection].find(_query(where), projection)
         }
 
-    def _disconnect(self) -> None:
-        self._client.close()
+    def documents(self, collection: str, where: Where | None = None) -> Iterator[Document]:
+        from pymongo import ASCENDING  # noqa: PLC0415 (see from_settings)
+
+        order = [(field, ASCENDING) for field in COLLECTIONS[collection].natural_key]
+        found = self.database[collection].find(_query(where), {"_id": False}).sort(order)
+        yield from found
+
+    def count(self, collection: str, where: Where | None = None) -> int:
+        return self.database[collection].count_documents(_query(where))
+
+
+def _query(where: Where | None) -> Document:
+    """The MongoDB query of a filter, after checking it is one every store supports."""
+    conditions(where)
+    return dict(where or {})

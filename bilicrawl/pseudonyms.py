@@ -2,11 +2,10 @@
 
 When on, every user id in an item's ``user_id_fields`` is replaced by
 :meth:`Pseudonymizer.pseudonym` (HMAC-SHA256 with ``BILI_PSEUDONYM_KEY``, 63
-bits) and its ``personal_fields`` are left out of the stored document. It works
-on the document the validation pipeline left in the crawler's
-:class:`~bilicrawl.pipelines.documents.DocumentHandoff`, so the item is
-validated as crawled and stored without personal data. Why a keyed hash is in
-README ("Personal data").
+bits) and its ``personal_fields`` are left out of the stored document: the
+storage pipeline applies it after validation, so an item is validated as
+crawled and stored without personal data. Resume and the input ledger use it to
+find stored keys. Why a keyed hash is in README ("Personal data").
 
 Settings: ``BILI_PSEUDONYMIZE``, ``BILI_PSEUDONYM_KEY`` (required when on).
 """
@@ -18,16 +17,15 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any
 
-from scrapy.exceptions import NotConfigured
-
 from bilicrawl.config import ConfigError, get_bool
-from bilicrawl.pipelines.documents import Document, DocumentHandoff
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Self
 
-    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+    from bilicrawl.items import StoredItem
+    from bilicrawl.store.documents import Document, Key
 
 MIN_KEY_LENGTH = 16
 """Mids are few enough to enumerate: a short key would let anyone undo the hashing."""
@@ -51,23 +49,23 @@ class Pseudonymizer:
         pseudonym = self.pseudonym(value)
         return format(pseudonym, "x") if isinstance(value, str) else pseudonym
 
-    def key(self, item_class: type, key: tuple[Any, ...]) -> tuple[Any, ...]:
+    def key(self, item_class: type[StoredItem], key: Key) -> Key:
         """Return the stored form of a natural key of *item_class*, user ids hashed."""
-        ids = set(item_class.user_id_fields)  # type: ignore[attr-defined]
+        ids = set(item_class.user_id_fields)
         return tuple(
             self.pseudonym(value) if field in ids else value
-            for field, value in zip(item_class.natural_key, key, strict=True)  # type: ignore[attr-defined]
+            for field, value in zip(item_class.natural_key, key, strict=True)
         )
 
-    def apply(self, item_class: type, document: Document) -> None:
+    def apply(self, item_class: type[StoredItem], document: Document) -> None:
         """Hash the user ids of *document* and delete its personal fields, in place.
 
         A user id given as text (a danmaku's ``mid_hash``, a CRC32 of the mid in
         hex, which can be inverted) becomes the pseudonym in hex: it keeps its type.
         """
-        for path in item_class.user_id_fields:  # type: ignore[attr-defined]
+        for path in item_class.user_id_fields:
             _update(document, path.split("."), self._replacement)
-        for path in item_class.personal_fields:  # type: ignore[attr-defined]
+        for path in item_class.personal_fields:
             _update(document, path.split("."), None)
 
 
@@ -92,31 +90,15 @@ def _update(value: Any, path: list[str], change: Callable[[Any], Any] | None) ->
         value[name] = change(value[name])
 
 
-class PseudonymizePipeline:
-    """Applies the crawl's :class:`Pseudonymizer` to each validated item's document."""
-
-    def __init__(self, crawler: Crawler, pseudonymizer: Pseudonymizer) -> None:
-        self.documents = DocumentHandoff.for_crawler(crawler)
-        self.pseudonymizer = pseudonymizer
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        settings = crawler.settings
-        if not get_bool(settings, "BILI_PSEUDONYMIZE"):
-            raise NotConfigured
-        key = str(settings.get("BILI_PSEUDONYM_KEY") or "")
-        if len(key) < MIN_KEY_LENGTH:
-            raise ConfigError(
-                f"BILI_PSEUDONYMIZE needs BILI_PSEUDONYM_KEY (environment or setting) of at "
-                f"least {MIN_KEY_LENGTH} characters, kept secret and the same for every crawl "
-                f"whose data is joined; it is {'too short' if key else 'not set'}"
-            )
-        return cls(crawler, Pseudonymizer(key))
-
-    def process_item(self, item: Any) -> Any:
-        document = self.documents.take(item)
-        self.pseudonymizer.apply(type(item), document)
-        if not self.documents.give(item, document):
-            # The store would build the document again from the item, with the raw ids.
-            raise TypeError(f"cannot pseudonymize {type(item).__name__}: not weakly referenceable")
-        return item
+def pseudonymizer_from_settings(settings: BaseSettings) -> Pseudonymizer | None:
+    """Return the crawl's pseudonymizer with ``BILI_PSEUDONYMIZE``, else None."""
+    if not get_bool(settings, "BILI_PSEUDONYMIZE"):
+        return None
+    key = str(settings.get("BILI_PSEUDONYM_KEY") or "")
+    if len(key) < MIN_KEY_LENGTH:
+        raise ConfigError(
+            f"BILI_PSEUDONYMIZE needs BILI_PSEUDONYM_KEY (environment or setting) of at "
+            f"least {MIN_KEY_LENGTH} characters, kept secret and the same for every crawl "
+            f"whose data is joined; it is {'too short' if key else 'not set'}"
+        )
+    return Pseudonymizer(key)
