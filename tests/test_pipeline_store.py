@@ -1,8 +1,9 @@
-"""Both storage pipelines: flushes on a timer and on closing, forced exits, failed opens,
-partial documents merged into stored ones.
+"""StorePipeline on every store: batches, retries, dead letters, flushes on a timer and on
+closing, forced exits, failed opens, partial documents merged into stored ones.
 
-Each test runs on SQLite and on mongomock. A forced exit is tested by calling the
-"before shutdown" trigger (``before_exit``) directly: the test reactor keeps running.
+Each test runs on SQLite, on mongomock and, with ``BILICRAWL_TEST_MONGO_URI``, on a real
+MongoDB server. A forced exit is tested by calling the "before shutdown" trigger
+(``before_exit``) directly: the test reactor keeps running.
 """
 
 from __future__ import annotations
@@ -11,18 +12,15 @@ import asyncio
 import copy
 import json
 import logging
-import sqlite3
 import threading
 import time
-import uuid
-from contextlib import closing
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from itemadapter import ItemAdapter
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
 from twisted.internet import reactor
 
 from bilicrawl import signals
@@ -38,10 +36,9 @@ from bilicrawl.items import (
     RelationListItem,
     Vip,
 )
-from bilicrawl.pipelines.batching import Upsert, combine, dump_document, merge_document
-from bilicrawl.pipelines.mongo import MongoPipeline
-from bilicrawl.pipelines.sqlite import SQLitePipeline, iter_documents
-from bilicrawl.pipelines.validate import ValidationPipeline
+from bilicrawl.pipelines.store import StorePipeline
+from bilicrawl.store.documents import COLLECTIONS, Upsert, combine, dump_document, merge_document
+from tests.helpers.backends import BACKENDS, Backend, open_backend
 from tests.helpers.items import (
     CRAWLED_AT,
     build_crawler,
@@ -51,9 +48,8 @@ from tests.helpers.items import (
     make_video,
     with_stub,
 )
-from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
 from tests.helpers.payloads import golden_items, stored_bytes
-from tests.utils import project_settings
+from tests.helpers.store import ItemsSpider
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -61,84 +57,20 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
-    from bilicrawl.pipelines.batching import BatchingStorePipeline, Document
+    from bilicrawl.store.documents import Document
 
 
 
-@dataclass
-class Backend:
-    pipeline_class: type[BatchingStorePipeline]
-    settings: dict[str, Any]
-    dead_letter_dir: Path
-    stored_titles: Callable[[], dict[int, str]]
-    """The stored videos, aid to title."""
-    stored_json: Callable[[int], str]
-    """The stored video of an aid as compact JSON: SQLite's doc column, MongoDB's without _id."""
-    stored_users: Callable[[], dict[int, Document]]
-    """The stored users by mid, without MongoDB's _id."""
-    stored_danmaku: Callable[[], dict[int, Document]]
-    """The stored danmaku by dmid, without MongoDB's _id."""
-    stored_rows: Callable[[str], list[Document]]
-    """The documents of a collection, without MongoDB's _id."""
-
-
-@pytest.fixture(params=["sqlite", "mongomock"])
+@pytest.fixture(params=BACKENDS)
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Backend]:
-    settings = {**project_settings(), "SQLITE_BATCH_SIZE": 3, "MONGO_BATCH_SIZE": 3}
-    if request.param == "sqlite":
-        path = tmp_path / "store" / "bilicrawl.db"
-        yield Backend(
-            pipeline_class=SQLitePipeline,
-            settings={**settings, "MONGO_URI": "", "SQLITE_PATH": str(path)},
-            dead_letter_dir=path.parent,
-            stored_titles=lambda: {d["aid"]: d["title"] for d in iter_documents(path, "videos")},
-            stored_json=lambda aid: _sqlite_doc(path, aid),
-            stored_users=lambda: {d["mid"]: d for d in iter_documents(path, "users")},
-            stored_danmaku=lambda: {d["dmid"]: d for d in iter_documents(path, "danmaku")},
-            stored_rows=lambda collection: list(iter_documents(path, collection)),
-        )
-        return
-    let_mongomock_accept_sort(monkeypatch)
-    uri = "mongodb://mongomock.invalid:27017"
-    database_name = f"bilicrawl_test_{uuid.uuid4().hex[:12]}"
-    client = SharedMongomockClient(uri)
-    videos = client[database_name]["videos"]
-    users = client[database_name]["users"]
-    yield Backend(
-        pipeline_class=MongoPipeline,
-        settings={
-            **settings,
-            "MONGO_URI": uri,
-            "MONGO_DATABASE": database_name,
-            "MONGO_CLIENT_CLASS": SharedMongomockClient,
-            "BILI_DEAD_LETTER_DIR": str(tmp_path / "data"),
-        },
-        dead_letter_dir=tmp_path / "data",
-        stored_titles=lambda: {d["aid"]: d["title"] for d in videos.find()},
-        stored_json=lambda aid: dump_document(videos.find_one({"aid": aid}, {"_id": False})),
-        stored_users=lambda: {d["mid"]: d for d in users.find({}, {"_id": False})},
-        stored_danmaku=lambda: {
-            d["dmid"]: d for d in client[database_name]["danmaku"].find({}, {"_id": False})
-        },
-        stored_rows=lambda collection: list(
-            client[database_name][collection].find({}, {"_id": False})
-        ),
-    )
-    client.drop_database(database_name)
-    client.close()
+    yield from open_backend(request.param, tmp_path, monkeypatch)
 
 
-def _sqlite_doc(path: Path, aid: int) -> str:
-    with closing(sqlite3.connect(path)) as connection:
-        [(doc,)] = connection.execute("SELECT doc FROM videos WHERE aid = ?", (aid,)).fetchall()
-    return str(doc)
-
-
-def build_pipeline(backend: Backend, **settings: Any) -> tuple[BatchingStorePipeline, Crawler]:
+def build_pipeline(backend: Backend, **settings: Any) -> tuple[StorePipeline, Crawler]:
     crawler = build_crawler({**backend.settings, **settings})
-    return build_from_crawler(backend.pipeline_class, crawler), crawler
+    return build_from_crawler(StorePipeline, crawler), crawler
 
 
 def storage_stats(crawler: Crawler) -> dict[str, Any]:
@@ -164,29 +96,29 @@ def on_write(
     An id is a document's first natural key field: a video's aid, a user's mid.
     """
     attempts: list[list[int]] = []
-    write = backend.pipeline_class._write
+    write = backend.store_class.write
 
     def hooked_write(self: Any, collection: str, upserts: list[Upsert]) -> None:
-        id_field = self.collections[collection][0]
+        id_field = COLLECTIONS[collection].natural_key[0]
         ids = [upsert.document[id_field] for upsert in upserts]
         attempts.append(ids)
         hook(ids)
         write(self, collection, upserts)
 
-    monkeypatch.setattr(backend.pipeline_class, "_write", hooked_write)
+    monkeypatch.setattr(backend.store_class, "write", hooked_write)
     return attempts
 
 
-def log_writes(pipeline: BatchingStorePipeline) -> list[str]:
+def log_writes(pipeline: StorePipeline) -> list[str]:
     """Record the collection of every batch the pipeline writes, in order; return the list."""
     written: list[str] = []
-    write = pipeline._write
+    write = pipeline.store.write
 
     def logged(collection: str, upserts: list[Upsert]) -> None:
         write(collection, upserts)
         written.append(collection)
 
-    pipeline._write = logged  # type: ignore[method-assign]
+    pipeline.store.write = logged  # type: ignore[method-assign]  # on this one store only
     return written
 
 
@@ -211,10 +143,9 @@ async def test_validated_real_examples_are_stored_as_the_same_bytes_as_before(
 ) -> None:
     # One crawl per example: several are the same video.
     for case, item in golden_items().items():
-        pipeline, crawler = build_pipeline(backend)
-        validation = build_from_crawler(ValidationPipeline, crawler)
+        pipeline, _ = build_pipeline(backend)
         await pipeline.open_spider()
-        await pipeline.process_item(validation.process_item(item))
+        await pipeline.process_item(item)
         await pipeline.close_spider()
 
         assert backend.stored_json(item.aid) == stored_bytes(case), case
@@ -329,9 +260,9 @@ async def test_forced_exit_dead_letters_what_a_stuck_store_has_not_written(
 ) -> None:
     release = threading.Event()
     on_write(monkeypatch, backend, lambda aids: release.wait(10) if 1 in aids else None)
-    monkeypatch.setattr(backend.pipeline_class, "exit_timeout", 0.2)
+    monkeypatch.setattr(StorePipeline, "exit_timeout", 0.2)
     items = [make_video(aid=aid, title=f"视频 {aid}") for aid in (1, 2, 3)]
-    pipeline, crawler = build_pipeline(backend, SQLITE_BATCH_SIZE=2, MONGO_BATCH_SIZE=2)
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_BATCH_SIZE=2)
     await pipeline.open_spider()
     # The first batch (1, 2) hangs in the worker thread; 3 waits in the buffer.
     stuck = asyncio.gather(*(pipeline.process_item(item) for item in items))
@@ -387,7 +318,7 @@ async def test_forced_exit_takes_over_a_batch_waiting_for_a_retry(
             raise OSError("database is locked")
 
     attempts = on_write(monkeypatch, backend, fail_once)
-    pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
+    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1,
                                  BILI_STORE_RETRY_DELAYS=[0.2])  # fmt: skip
     await pipeline.open_spider()
     # "first" failed and waits to be retried; "second" waits for it.
@@ -433,7 +364,7 @@ async def test_close_after_a_failed_or_no_open_only_stops_the_worker(
     def refuse(self: Any) -> None:
         raise ConfigError("store refused")
 
-    monkeypatch.setattr(backend.pipeline_class, "_connect", refuse)
+    monkeypatch.setattr(backend.store_class, "open", refuse)
     pipeline, _ = build_pipeline(backend)
     if opened == "failed":
         with pytest.raises(ConfigError, match="store refused"):
@@ -456,8 +387,7 @@ async def store(backend: Backend, items: list[Any], **settings: Any) -> Crawler:
 
 
 def batches_of(size: int) -> dict[str, int]:
-    return {"SQLITE_BATCH_SIZE": size, "MONGO_BATCH_SIZE": size,
-            "BILI_STORE_ROWS_BATCH_SIZE": size}  # fmt: skip
+    return {"BILI_STORE_BATCH_SIZE": size, "BILI_STORE_ROWS_BATCH_SIZE": size}
 
 
 BATCHINGS = pytest.mark.parametrize(
@@ -530,7 +460,7 @@ async def test_a_stub_after_a_full_profile_updates_only_its_own_fields(
     }
     assert (stored["crawled_at"], stored["follower"]) == (CRAWLED_AT, 969_999)
     assert stored["live_room"]["room_id"] == 1024
-    upserted = 2 if batching["SQLITE_BATCH_SIZE"] == 1 else 1
+    upserted = 2 if batching["BILI_STORE_BATCH_SIZE"] == 1 else 1
     assert crawler.stats.get_value("bilicrawl/storage/upserted/users") == upserted
 
 
@@ -578,7 +508,7 @@ async def test_stubs_for_the_same_user_merge_into_the_stored_profile(
     assert stored["official"]["title"] == "bilibili创始人（站长）"
     assert stored["vip"]["label"] == "年度大会员"
     assert stored["crawled_at"] == CRAWLED_AT
-    upserted = 2 if batching["SQLITE_BATCH_SIZE"] == 1 else 1
+    upserted = 2 if batching["BILI_STORE_BATCH_SIZE"] == 1 else 1
     assert crawler.stats.get_value("bilicrawl/storage/upserted/users") == upserted
 
 
@@ -609,29 +539,6 @@ async def test_a_full_profile_replaces_everything_stubs_merged_into_an_older_one
     await store(backend, [newer])
 
     assert backend.stored_users() == {2: ItemAdapter(newer).asdict()}
-
-
-@deferred_f_from_coro_f
-async def test_stored_keys_having_a_field_leaves_out_documents_without_it(
-    backend: Backend,
-) -> None:
-    await store(
-        backend,
-        [make_user(mid=1), make_user(mid=2, crawled_at=None), make_stub(mid=3), make_stub(mid=1),
-         DanmakuBatchItem(cid=7, aid=None, source="xml", crawled_at=CRAWLED_AT,
-                          rows=[danmaku_row(4, attr=1), danmaku_row(5)])],
-    )  # fmt: skip
-    pipeline, _ = build_pipeline(backend)
-    await pipeline.open_spider()
-    try:
-        assert await pipeline.stored_keys("users") == {(1,), (2,), (3,)}
-        assert await pipeline.stored_keys("users", having="crawled_at") == {(1,)}
-        assert await pipeline.stored_keys("users", having="live_room.room_id") == {(1,), (2,)}
-        # Rows (SQLite: columns, not a JSON doc): a field a row lacks is not there.
-        assert await pipeline.stored_keys("danmaku") == {(4,), (5,)}
-        assert await pipeline.stored_keys("danmaku", having="attr") == {(4,)}
-    finally:
-        await pipeline.close_spider()
 
 
 @deferred_f_from_coro_f
@@ -815,7 +722,7 @@ async def test_rows_are_written_before_the_record_that_describes_them(backend: B
     rows = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
                             rows=[danmaku_row(1), danmaku_row(2)])
     record = part_record(7, rows=2)
-    pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
+    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1,
                                  BILI_STORE_ROWS_BATCH_SIZE=1000)  # fmt: skip
     written = log_writes(pipeline)
     await pipeline.open_spider()
@@ -830,7 +737,7 @@ async def test_a_row_waits_for_the_write_under_way(backend: Backend) -> None:
     """Items whose rows fill the buffer during a write wait for it, then join one batch."""
     pipeline, crawler = build_pipeline(backend, BILI_STORE_ROWS_BATCH_SIZE=2)
     release, started = threading.Event(), threading.Event()
-    write = pipeline._write
+    write = pipeline.store.write
     sizes: list[int] = []
 
     def slow(collection: str, upserts: list[Upsert]) -> None:
@@ -839,7 +746,7 @@ async def test_a_row_waits_for_the_write_under_way(backend: Backend) -> None:
         sizes.append(len(upserts))
         write(collection, upserts)
 
-    pipeline._write = slow  # type: ignore[method-assign]
+    pipeline.store.write = slow  # type: ignore[method-assign]  # on this one store only
     await pipeline.open_spider()
     items = [
         DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
@@ -875,7 +782,7 @@ async def test_full_rows_replace_and_keep_their_nulls(backend: Backend) -> None:
 
     await store(backend, items)
 
-    stored = backend.stored_rows("live_danmaku")
+    stored = backend.read("live_danmaku")
     assert sorted(stored, key=lambda document: document["id_str"]) == [
         {**row, "medal": medal, "text": "改", "crawled_at": CRAWLED_AT + 1},
         {**row, "id_str": "def", "crawled_at": CRAWLED_AT + 2},
@@ -910,7 +817,7 @@ async def test_a_record_is_withheld_when_its_rows_could_not_be_stored(
                               BILI_STORE_RETRY_DELAYS=[0.01])  # fmt: skip
 
     assert backend.stored_danmaku() == {}
-    assert backend.stored_rows("danmaku_parts") == [], "no record claims the lost rows"
+    assert backend.read("danmaku_parts") == [], "no record claims the lost rows"
     assert backend.stored_titles() == {5: video.title}, "other documents are still stored"
     assert [1, 2] in attempts and [7] not in attempts, "the record was never written"
     assert [row["dmid"] for row in dead_letters(backend, "failed-danmaku.partial.jsonl")] == [
@@ -930,7 +837,7 @@ async def test_a_record_buffered_apart_from_its_rows_waits_for_them(
     backend: Backend,
 ) -> None:
     """relation_lists counts relations: flushing a record flushes the edges first."""
-    pipeline, _ = build_pipeline(backend, SQLITE_BATCH_SIZE=1, MONGO_BATCH_SIZE=1,
+    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1,
                                  BILI_STORE_FLUSH_SECONDS=600)  # fmt: skip
     pipeline.batch_size = 100  # the edges' buffer would wait for 100
     written = log_writes(pipeline)
@@ -962,7 +869,7 @@ async def test_a_forced_exit_withholds_records_whose_rows_failed(
 
     await maybe_deferred_to_future(pipeline.before_exit())
 
-    assert backend.stored_rows("danmaku_parts") == []
+    assert backend.read("danmaku_parts") == []
     assert [row["dmid"] for row in dead_letters(backend, "failed-danmaku.partial.jsonl")] == [1]
     assert dead_letters(backend, "failed-danmaku_parts.jsonl") == []
     assert storage_stats(crawler)["bilicrawl/storage/withheld/danmaku_parts"] == 1
@@ -1017,3 +924,220 @@ async def test_a_failing_batch_stalls_the_crawl_until_it_is_written(
     assert events == ["stalled database is locked", "committed [(1,)]", "resumed"]
     assert backend.stored_titles().keys() == {1}
 
+
+
+@deferred_f_from_coro_f
+async def test_batches_are_written_at_batch_size_and_at_close(backend: Backend) -> None:
+    pipeline, crawler = build_pipeline(backend)
+    await pipeline.open_spider()
+
+    for aid in (101, 102):
+        await pipeline.process_item(make_video(aid=aid))
+    assert backend.stored_titles() == {}
+    assert storage_stats(crawler) == {}
+
+    await pipeline.process_item(make_video(aid=103))
+    assert backend.stored_titles().keys() == {101, 102, 103}
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/batches/videos": 1,
+        "bilicrawl/storage/upserted/videos": 3,
+    }
+
+    await pipeline.process_item(make_video(aid=104))
+    assert backend.stored_titles().keys() == {101, 102, 103}
+
+    await pipeline.close_spider()
+    assert backend.stored_titles().keys() == {101, 102, 103, 104}
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/batches/videos": 2,
+        "bilicrawl/storage/upserted/videos": 4,
+        "bilicrawl/storage/written/videos": 4,
+    }
+
+
+@deferred_f_from_coro_f
+async def test_the_stored_document_is_exactly_the_item_dict(backend: Backend) -> None:
+    item = make_video(aid=2**51 - 1)
+    item.stat.view = 2**63 - 1
+
+    await store(backend, [item])
+
+    expected = ItemAdapter(item).asdict()
+    assert backend.read("videos") == [expected]
+    assert backend.stored_json(item.aid) == dump_document(expected)
+
+
+@deferred_f_from_coro_f
+async def test_a_recrawl_updates_the_one_document(backend: Backend) -> None:
+    await store(backend, [make_video(title="旧标题")])
+    pipeline, crawler = build_pipeline(backend)
+    await pipeline.open_spider()
+    await pipeline.process_item(make_video(title="新标题 ✨"))
+    await pipeline.close_spider()
+
+    assert backend.stored_titles() == {113_784_589_289_472: "新标题 ✨"}
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/videos") == 1
+
+
+@deferred_f_from_coro_f
+async def test_the_last_document_for_a_key_in_a_batch_wins(backend: Backend) -> None:
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_BATCH_SIZE=10)
+    await pipeline.open_spider()
+    for aid, title in ((1, "v1"), (2, "b"), (1, "v2")):
+        await pipeline.process_item(make_video(aid=aid, title=title))
+    await pipeline.close_spider()
+
+    assert backend.stored_titles() == {1: "v2", 2: "b"}
+    assert crawler.stats.get_value("bilicrawl/storage/upserted/videos") == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("BILI_STORE_BATCH_SIZE", 0, "BILI_STORE_BATCH_SIZE must be at least 1, not 0"),
+        ("SQLITE_BATCH_SIZE", 10, "SQLITE_BATCH_SIZE was replaced by BILI_STORE_BATCH_SIZE"),
+        ("MONGO_BATCH_SIZE", 10, "MONGO_BATCH_SIZE was replaced by BILI_STORE_BATCH_SIZE"),
+    ],
+)
+def test_batch_size_settings_are_checked(
+    backend: Backend, setting: str, value: int, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_pipeline(backend, **{setting: value})
+    assert str(raised.value).startswith(message)
+
+
+@deferred_f_from_coro_f
+async def test_a_failed_batch_goes_to_the_dead_letter_file(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(aids: list[int]) -> None:
+        if 2 in aids:
+            raise OSError(28, "No space left on device")
+
+    attempts = on_write(monkeypatch, backend, refuse)
+    items = [make_video(aid=aid, title=f"视频 {aid} 🎞") for aid in range(1, 6)]
+    pipeline, crawler = build_pipeline(
+        backend, BILI_STORE_BATCH_SIZE=2, BILI_STORE_RETRY_DELAYS=[0.0, 0.01]
+    )
+
+    with caplog.at_level(logging.INFO, logger="bilicrawl"):
+        await pipeline.open_spider()
+        for item in items:
+            await pipeline.process_item(item)
+        await pipeline.close_spider()
+
+    assert attempts == [[1, 2], [1, 2], [1, 2], [3, 4], [5]]
+    expected = [ItemAdapter(item).asdict() for item in items]
+    assert dead_letters(backend) == expected[:2]
+    assert backend.read("videos") == expected[2:]
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/retries/videos": 2,
+        "bilicrawl/storage/failed/videos": 2,
+        "bilicrawl/storage/batches/videos": 2,
+        "bilicrawl/storage/upserted/videos": 3,
+        "bilicrawl/storage/written/videos": 3,
+    }
+    [error] = messages(caplog, logging.ERROR)
+    assert error.startswith(
+        f"Closing the crawl: {pipeline.store.name} cannot be written: No space left on device"
+        " (2 documents of videos after 3 attempts, appended to"
+    )
+    assert any(
+        "Dead-lettered 2 documents of videos" in message and "[(1,), (2,)]" in message
+        for message in messages(caplog, logging.INFO)
+    )
+
+
+@deferred_f_from_coro_f
+async def test_the_dead_letter_dir_is_a_setting(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(aids: list[int]) -> None:
+        raise OSError("store gone")
+
+    on_write(monkeypatch, backend, refuse)
+    pipeline, _ = build_pipeline(
+        backend, BILI_DEAD_LETTER_DIR=str(tmp_path / "dead"), BILI_STORE_RETRY_DELAYS=[]
+    )
+    await pipeline.open_spider()
+    await pipeline.process_item(make_video())
+    await pipeline.close_spider()
+
+    lines = (tmp_path / "dead" / "failed-videos.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [ItemAdapter(make_video()).asdict()]
+
+
+@deferred_f_from_coro_f
+async def test_a_transient_failure_is_retried(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = iter([True])
+
+    def fail_once(aids: list[int]) -> None:
+        if next(failures, False):
+            raise OSError("database is locked")
+
+    on_write(monkeypatch, backend, fail_once)
+    pipeline, crawler = build_pipeline(backend, BILI_STORE_RETRY_DELAYS=[0.0])
+    await pipeline.open_spider()
+    await pipeline.process_item(make_video())
+    await pipeline.close_spider()
+
+    assert backend.stored_titles().keys() == {113_784_589_289_472}
+    assert dead_letters(backend) == []
+    assert storage_stats(crawler) == {
+        "bilicrawl/storage/retries/videos": 1,
+        "bilicrawl/storage/batches/videos": 1,
+        "bilicrawl/storage/upserted/videos": 1,
+        "bilicrawl/storage/written/videos": 1,
+    }
+
+
+@deferred_f_from_coro_f
+async def test_batches_apply_in_order_while_one_is_retried(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = iter([True])
+
+    def fail_once(aids: list[int]) -> None:
+        if next(failures, False):
+            raise OSError("database is locked")
+
+    attempts = on_write(monkeypatch, backend, fail_once)
+    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1, BILI_STORE_RETRY_DELAYS=[0.01])
+    await pipeline.open_spider()
+    # The first batch fails once and waits to be retried while the second is ready.
+    await asyncio.gather(
+        pipeline.process_item(make_video(title="first")),
+        pipeline.process_item(make_video(title="second")),
+    )
+    await pipeline.close_spider()
+
+    assert len(attempts) == 3
+    assert backend.stored_titles() == {113_784_589_289_472: "second"}
+
+
+@deferred_f_from_coro_f
+async def test_the_shipped_pipeline_validates_then_stores_in_a_crawl(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    crawler = get_crawler(ItemsSpider, {**backend.settings, "BILI_STORE_BATCH_SIZE": 2})
+    invalid = make_video(aid=3)
+    invalid.stat.view = "1.2亿"  # type: ignore[assignment]  # what a careless parser would do
+    items = [make_video(aid=1), make_video(aid=2), invalid, make_video(aid=1, title="改")]
+
+    with caplog.at_level(logging.INFO):
+        await crawler.crawl_async(items=items)
+
+    assert backend.stored_titles() == {1: "改", 2: items[1].title}
+    stats = crawler.stats.get_stats()
+    assert stats["item_scraped_count"] == 3
+    assert stats["item_dropped_count"] == 1
+    assert stats["bilicrawl/items/VideoItem"] == 3
+    assert stats["bilicrawl/validate/dropped_reason/stat.view:type"] == 1
+    assert stats["bilicrawl/storage/upserted/videos"] == 3
+    [drop] = [record for record in caplog.records if "Dropped:" in record.getMessage()]
+    assert drop.levelno == logging.INFO
+    assert drop.exc_info is None
+    assert "Invalid VideoItem aid=3: at stat.view" in drop.getMessage()

@@ -1,13 +1,18 @@
-"""Reading a SQLite store the way every reader does: through ``SQLiteStore``."""
+"""Reading a SQLite store the way every reader does (through ``SQLiteStore``), and a
+spider that feeds the storage pipeline alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import scrapy
 
 from bilicrawl.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from bilicrawl.store.documents import Document
 
 
@@ -21,3 +26,17 @@ def stored_count(path: str | Path, collection: str) -> int:
     """How many documents a collection of the SQLite store at *path* holds."""
     with SQLiteStore(Path(path), busy_timeout=5.0) as store:
         return store.count(collection)
+
+
+class ItemsSpider(scrapy.Spider):
+    """Yields the items it is given, with no request: a crawl of the storage pipeline alone."""
+
+    name = "items"
+
+    def __init__(self, items: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.items = items
+
+    async def start(self) -> AsyncIterator[Any]:
+        for item in self.items:
+            yield item

@@ -1,4 +1,5 @@
-"""MongoPipeline: batched upserts by natural key, with dead letters on failure.
+"""The MongoDB store: its indexes, ``$set`` paths, and one-line errors that never show the
+password (what every store does alike is in test_store and test_pipeline_store).
 
 The tests run on mongomock, and also against a real server when
 ``BILICRAWL_TEST_MONGO_URI`` is set (each test in a throwaway database).
@@ -6,8 +7,6 @@ The tests run on mongomock, and also against a real server when
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import socket
 import time
@@ -20,15 +19,14 @@ import mongomock
 import pymongo
 import pytest
 from itemadapter import ItemAdapter
-from pymongo.errors import AutoReconnect
-from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.misc import build_from_crawler
 
 from bilicrawl.config import ConfigError
 from bilicrawl.items import ITEM_CLASSES
-from bilicrawl.pipelines.batching import Upsert, merge_document
-from bilicrawl.pipelines.mongo import MongoPipeline, mask_uri, set_paths
+from bilicrawl.pipelines.store import StorePipeline
+from bilicrawl.store.documents import Upsert, merge_document
+from bilicrawl.store.mongo import mask_uri, set_paths
 from tests.helpers.items import build_crawler, make_video
 from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
 from tests.utils import project_settings
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
     from pymongo.database import Database
     from scrapy.crawler import Crawler
 
-    from bilicrawl.pipelines.batching import Document
+    from bilicrawl.store.documents import Document
 
 SERVER_URI = os.environ.get("BILICRAWL_TEST_MONGO_URI", "")
 
@@ -77,7 +75,7 @@ def mongo(
         "MONGO_URI": uri,
         "MONGO_DATABASE": database_name,
         "MONGO_CLIENT_CLASS": client_class,
-        "MONGO_BATCH_SIZE": 3,
+        "BILI_STORE_BATCH_SIZE": 3,
         "BILI_DEAD_LETTER_DIR": str(tmp_path / "data"),
     }
     try:
@@ -87,12 +85,12 @@ def mongo(
         client.close()
 
 
-def build_pipeline(mongo: MongoBackend, **settings: Any) -> tuple[MongoPipeline, Crawler]:
+def build_pipeline(mongo: MongoBackend, **settings: Any) -> tuple[StorePipeline, Crawler]:
     crawler = build_crawler({**mongo.settings, **settings})
-    return build_from_crawler(MongoPipeline, crawler), crawler
+    return build_from_crawler(StorePipeline, crawler), crawler
 
 
-async def store(pipeline: MongoPipeline, items: Iterable[Any]) -> None:
+async def store(pipeline: StorePipeline, items: Iterable[Any]) -> None:
     """Run a whole crawl's worth of pipeline calls."""
     await pipeline.open_spider()
     for item in items:
@@ -127,36 +125,6 @@ async def test_open_creates_a_unique_index_on_the_natural_key(mongo: MongoBacken
 
 
 @deferred_f_from_coro_f
-async def test_batches_are_written_at_batch_size_and_at_close(mongo: MongoBackend) -> None:
-    pipeline, crawler = build_pipeline(mongo, MONGO_BATCH_SIZE=3)
-    videos = mongo.database["videos"]
-    await pipeline.open_spider()
-
-    for aid in (101, 102):
-        await pipeline.process_item(make_video(aid=aid))
-    assert videos.count_documents({}) == 0
-    assert storage_stats(crawler) == {}
-
-    await pipeline.process_item(make_video(aid=103))
-    assert stored_titles(mongo).keys() == {101, 102, 103}
-    assert storage_stats(crawler) == {
-        "bilicrawl/storage/batches/videos": 1,
-        "bilicrawl/storage/upserted/videos": 3,
-    }
-
-    await pipeline.process_item(make_video(aid=104))
-    assert videos.count_documents({}) == 3
-
-    await pipeline.close_spider()
-    assert stored_titles(mongo).keys() == {101, 102, 103, 104}
-    assert storage_stats(crawler) == {
-        "bilicrawl/storage/batches/videos": 2,
-        "bilicrawl/storage/upserted/videos": 4,
-        "bilicrawl/storage/written/videos": 4,
-    }
-
-
-@deferred_f_from_coro_f
 async def test_document_is_the_item_dict_plus_id(mongo: MongoBackend) -> None:
     item = make_video(aid=2**51 - 1)
     item.stat.view = 2**63 - 1
@@ -172,99 +140,6 @@ async def test_document_is_the_item_dict_plus_id(mongo: MongoBackend) -> None:
     assert document["title"] == "【4K·HDR】原神「荣花与炎日之途」纳塔 PV 🎉🔥"
     assert ItemAdapter(item).asdict() == expected
     assert not hasattr(item, "_id")
-
-
-@deferred_f_from_coro_f
-async def test_recrawl_updates_the_one_document(mongo: MongoBackend) -> None:
-    first, _ = build_pipeline(mongo)
-    await store(first, [make_video(title="旧标题")])
-    [before] = mongo.database["videos"].find()
-    second, crawler = build_pipeline(mongo)
-    await store(second, [make_video(title="新标题 ✨")])
-
-    [after] = mongo.database["videos"].find()
-    assert after["_id"] == before["_id"]
-    assert after["title"] == "新标题 ✨"
-    assert crawler.stats.get_value("bilicrawl/storage/upserted/videos") == 1
-
-
-@deferred_f_from_coro_f
-async def test_last_document_for_a_key_in_a_batch_wins(mongo: MongoBackend) -> None:
-    pipeline, crawler = build_pipeline(mongo, MONGO_BATCH_SIZE=10)
-
-    await store(
-        pipeline,
-        [
-            make_video(aid=1, title="v1"),
-            make_video(aid=2, title="b"),
-            make_video(aid=1, title="v2"),
-        ],
-    )
-
-    assert stored_titles(mongo) == {1: "v2", 2: "b"}
-    assert crawler.stats.get_value("bilicrawl/storage/upserted/videos") == 2
-
-
-def test_not_configured_without_mongo_uri() -> None:
-    crawler = build_crawler({"MONGO_URI": "", "BILI_DEAD_LETTER_DIR": "data"})
-
-    with pytest.raises(NotConfigured):
-        build_from_crawler(MongoPipeline, crawler)
-
-
-@deferred_f_from_coro_f
-async def test_failed_batch_goes_to_the_dead_letter_file(
-    mongo: MongoBackend,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    write = MongoPipeline._write
-
-    def flaky_write(self: MongoPipeline, collection: str, upserts: list[Upsert]) -> None:
-        if any(upsert.document["aid"] == 2 for upsert in upserts):
-            raise AutoReconnect("connection reset by peer")
-        write(self, collection, upserts)
-
-    monkeypatch.setattr(MongoPipeline, "_write", flaky_write)
-    items = [make_video(aid=aid, title=f"视频 {aid} 🎞") for aid in range(1, 6)]
-    pipeline, crawler = build_pipeline(mongo, MONGO_BATCH_SIZE=2,
-                                       BILI_STORE_RETRY_DELAYS=[0.0, 0.01])  # fmt: skip
-
-    with caplog.at_level(logging.INFO, logger="bilicrawl"):
-        await store(pipeline, items)
-
-    dead_letter = tmp_path / "data" / "failed-videos.jsonl"
-    dead = [json.loads(line) for line in dead_letter.read_text(encoding="utf-8").splitlines()]
-    stored = list(mongo.database["videos"].find({}, {"_id": False}).sort("aid"))
-    expected = [ItemAdapter(item).asdict() for item in items]
-    assert dead == expected[:2]
-    assert stored == expected[2:]
-    assert storage_stats(crawler) == {
-        "bilicrawl/storage/retries/videos": 2,
-        "bilicrawl/storage/failed/videos": 2,
-        "bilicrawl/storage/batches/videos": 2,
-        "bilicrawl/storage/upserted/videos": 3,
-        "bilicrawl/storage/written/videos": 3,
-    }
-    [error] = [record for record in caplog.records
-               if record.levelno == logging.ERROR and record.name.startswith("bilicrawl")]
-    assert error.getMessage().startswith("Closing the crawl: MongoDB database ")
-    assert "connection reset by peer (2 documents of videos after 3 attempts" in error.getMessage()
-    assert any("Dead-lettered 2 documents of videos" in record.getMessage()
-               and "[(1,), (2,)]" in record.getMessage() for record in caplog.records)
-
-
-@deferred_f_from_coro_f
-async def test_stored_keys_lists_every_stored_document(mongo: MongoBackend) -> None:
-    first, _ = build_pipeline(mongo)
-    await store(first, [make_video(aid=aid) for aid in (1, 2**40, 7)])
-    second, _ = build_pipeline(mongo)
-    await second.open_spider()
-    try:
-        assert await second.stored_keys("videos") == {(1,), (2**40,), (7,)}
-    finally:
-        await second.close_spider()
 
 
 def test_set_paths_flattens_objects_to_dotted_paths() -> None:
@@ -308,10 +183,10 @@ async def test_partial_documents_merge_as_merge_document_does(mongo: MongoBacken
     pipeline, _ = build_pipeline(mongo)
     await pipeline.open_spider()
     try:
-        await pipeline._run(pipeline._write, "users", [Upsert(PROFILE, partial=False)])
+        await pipeline._run(pipeline.store.write, "users", [Upsert(PROFILE, partial=False)])
         new_user = {**STUB, "mid": 3}
         await pipeline._run(
-            pipeline._write, "users", [Upsert(STUB, partial=True), Upsert(new_user, True)]
+            pipeline.store.write, "users", [Upsert(STUB, partial=True), Upsert(new_user, True)]
         )
     finally:
         await pipeline.close_spider()
@@ -331,9 +206,9 @@ async def test_a_partial_document_with_nothing_to_set_only_creates_the_document(
     pipeline, _ = build_pipeline(mongo)
     await pipeline.open_spider()
     try:
-        await pipeline._run(pipeline._write, "users", [Upsert(PROFILE, partial=False)])
+        await pipeline._run(pipeline.store.write, "users", [Upsert(PROFILE, partial=False)])
         await pipeline._run(
-            pipeline._write,
+            pipeline.store.write,
             "users",
             [Upsert({"mid": 2, "official": {}}, True), Upsert({"mid": 5}, True)],
         )
@@ -342,28 +217,6 @@ async def test_a_partial_document_with_nothing_to_set_only_creates_the_document(
 
     stored = {d["mid"]: d for d in mongo.database["users"].find({}, {"_id": False})}
     assert stored == {2: PROFILE, 5: {"mid": 5}}
-
-
-@deferred_f_from_coro_f
-async def test_stored_keys_having_a_field_leaves_out_null_and_missing_values(
-    mongo: MongoBackend,
-) -> None:
-    mongo.database["users"].insert_many(
-        [
-            {"mid": 1, "crawled_at": 1_767_225_600},
-            {"mid": 2, "crawled_at": None},
-            {"mid": 3},
-            {"mid": 4, "crawled_at": 0},
-            {"mid": 5, "crawled_at": {"nested": None}},
-        ]
-    )
-    pipeline, _ = build_pipeline(mongo)
-    await pipeline.open_spider()
-    try:
-        assert await pipeline.stored_keys("users", having="crawled_at") == {(1,), (4,), (5,)}
-        assert len(await pipeline.stored_keys("users")) == 5
-    finally:
-        await pipeline.close_spider()
 
 
 @pytest.mark.parametrize(
@@ -383,7 +236,7 @@ def test_mask_uri_hides_the_password(uri: str, shown: str) -> None:
     assert mask_uri(uri) == shown
 
 
-def build_with(tmp_path: Path, **settings: Any) -> MongoPipeline:
+def build_with(tmp_path: Path, **settings: Any) -> StorePipeline:
     crawler = build_crawler(
         {
             **project_settings(),
@@ -393,7 +246,7 @@ def build_with(tmp_path: Path, **settings: Any) -> MongoPipeline:
             **settings,
         }
     )
-    return build_from_crawler(MongoPipeline, crawler)
+    return build_from_crawler(StorePipeline, crawler)
 
 
 @pytest.mark.parametrize(
