@@ -1,14 +1,14 @@
-"""``document(item)`` and the handoff of documents from validation to storage.
+"""``document(item)``, and the storage pipeline building each item's document once.
 
 ``document`` must build exactly ``ItemAdapter(item).asdict()``: the golden tests
 below compare the two on every item class, the real examples and broken items,
 and the stored bytes of the real examples are compared with the bytes stored
-before ``document`` existed (``tests/fixtures/stored_documents/``).
+before ``document`` existed (``tests/fixtures/stored_documents/``). The
+storage pipeline builds the document once and stores the very one it validated.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import sqlite3
 import typing
@@ -41,12 +41,10 @@ from bilicrawl.parsers.article import parse_article, parse_cards
 from bilicrawl.parsers.danmaku import parse_live_history, parse_xml
 from bilicrawl.parsers.live import parse_room
 from bilicrawl.parsers.user import parse_relation_list, parse_user
-from bilicrawl.pipelines import documents as documents_module
-from bilicrawl.pipelines import validate as validate_module
-from bilicrawl.pipelines.batching import dump_document
-from bilicrawl.pipelines.documents import DocumentHandoff, document
-from bilicrawl.pipelines.sqlite import SQLitePipeline
-from bilicrawl.pipelines.validate import InvalidItem, ValidationPipeline
+from bilicrawl.pipelines import store as store_pipeline_module
+from bilicrawl.pipelines.store import StorePipeline
+from bilicrawl.store.documents import document, dump_document
+from bilicrawl.validation import InvalidItem
 from tests.helpers.items import build_crawler, make_video
 from tests.helpers.payloads import (
     ACC_INFO,
@@ -59,12 +57,13 @@ from tests.helpers.payloads import (
     load,
     stored_bytes,
 )
+from tests.helpers.store import stored_count
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scrapy.crawler import Crawler
+    from bilicrawl.store.documents import Upsert
 
 GOLDEN = golden_items()
 
@@ -208,85 +207,18 @@ def test_document_dumps_to_the_bytes_stored_before(case: str) -> None:
     assert dump_document(document(GOLDEN[case])) == stored_bytes(case)
 
 
-# --- the handoff
-
-
-@pytest.fixture
-def crawler() -> Crawler:
-    return build_crawler()
-
-
-def test_one_handoff_per_crawler(crawler: Crawler) -> None:
-    handoff = DocumentHandoff.for_crawler(crawler)
-    assert DocumentHandoff.for_crawler(crawler) is handoff
-    assert DocumentHandoff.for_crawler(build_crawler()) is not handoff
-
-
-def test_take_returns_the_given_document_once() -> None:
-    handoff = DocumentHandoff()
-    item = make_video()
-    given = document(item)
-    handoff.give(item, given)
-
-    assert len(handoff) == 1
-    assert handoff.take(item) is given
-    assert len(handoff) == 0
-    again = handoff.take(item)
-    assert again is not given
-    assert again == given
-
-
-def test_an_equal_item_is_another_item() -> None:
-    handoff = DocumentHandoff()
-    item, twin = make_video(), make_video()
-    assert item == twin
-    given = document(item)
-    handoff.give(item, given)
-
-    assert handoff.take(twin) is not given
-    assert handoff.take(item) is given
-
-
-def test_many_items_in_flight_each_get_their_own() -> None:
-    handoff = DocumentHandoff()
-    items = [make_video(aid=aid) for aid in range(1, 6)]
-    given = {aid: document(item) for aid, item in enumerate(items, 1)}
-    for aid, item in enumerate(items, 1):
-        handoff.give(item, given[aid])
-
-    for aid, item in reversed(list(enumerate(items, 1))):
-        assert handoff.take(item) is given[aid]
-    assert len(handoff) == 0
-
-
-def test_a_freed_item_leaves_nothing_behind() -> None:
-    handoff = DocumentHandoff()
-    item = make_video()
-    handoff.give(item, document(item))
-    del item
-    gc.collect()
-    assert len(handoff) == 0
-
-
-def test_an_item_that_cannot_be_weakly_referenced_is_built_by_take() -> None:
-    handoff = DocumentHandoff()
-    item = {"aid": 1}
-    handoff.give(item, {"aid": 1})
-    assert len(handoff) == 0
-    assert handoff.take(item) == {"aid": 1}
+# --- in the storage pipeline
 
 
 def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Count every ``document(item)`` call of validation and storage."""
+    """Count every ``document(item)`` call of the storage pipeline."""
     built: list[Any] = []
-    real = documents_module.document
 
     def counted(item: Any) -> Any:
         built.append(item)
-        return real(item)
+        return document(item)
 
-    monkeypatch.setattr(validate_module, "document", counted)
-    monkeypatch.setattr(documents_module, "document", counted)
+    monkeypatch.setattr(store_pipeline_module, "document", counted)
     return built
 
 
@@ -296,21 +228,34 @@ async def test_each_document_is_built_once_and_stored_as_validated(
 ) -> None:
     built = _count_builds(monkeypatch)
     db_path = tmp_path / "bilicrawl.db"
-    crawler = build_crawler(sqlite_settings(db_path))
-    validation = build_from_crawler(ValidationPipeline, crawler)
-    store = build_from_crawler(SQLitePipeline, crawler)
+    pipeline = build_from_crawler(StorePipeline, build_crawler(sqlite_settings(db_path)))
+    validated: list[Any] = []
+    check, write = pipeline.validator.check, pipeline.store.write
+
+    def recording_check(item_class: type, checked: Any) -> None:
+        validated.append(checked)
+        check(item_class, checked)
+
+    written: list[Any] = []
+
+    def recording_write(collection: str, upserts: list[Upsert]) -> None:
+        written.extend(upsert.document for upsert in upserts)
+        write(collection, upserts)
+
+    monkeypatch.setattr(pipeline.validator, "check", recording_check)
+    monkeypatch.setattr(pipeline.store, "write", recording_write)
     items = [make_video(aid=aid, title=f"视频 {aid}") for aid in (1, 2, 3)]
-    await store.open_spider()
-    passed = [validation.process_item(item) for item in items]  # all in flight at once
-    # A pipeline between the two changes an item: the store writes what was validated.
+    await pipeline.open_spider()
+    for item in items:
+        assert await pipeline.process_item(item) is item
+    # Changed once the pipeline has it, its document waiting in the buffer: not stored.
     items[1].title = None
-    for item in reversed(passed):
-        await store.process_item(item)
-    await store.close_spider()
+    await pipeline.close_spider()
 
     assert len(built) == len(items)
     assert all(built_item is item for built_item, item in zip(built, items, strict=True))
-    assert len(DocumentHandoff.for_crawler(crawler)) == 0
+    assert len(written) == len(validated)
+    assert all(stored is checked for stored, checked in zip(written, validated, strict=True))
     with closing(sqlite3.connect(db_path)) as connection:
         rows = connection.execute("SELECT aid, doc FROM videos ORDER BY aid").fetchall()
     assert rows == [
@@ -319,11 +264,14 @@ async def test_each_document_is_built_once_and_stored_as_validated(
     ]
 
 
-def test_an_invalid_item_leaves_no_document(crawler: Crawler) -> None:
-    validation = build_from_crawler(ValidationPipeline, crawler)
-    item = make_video(duration="754")
+@deferred_f_from_coro_f
+async def test_an_invalid_item_is_dropped_and_not_stored(tmp_path: Path) -> None:
+    db_path = tmp_path / "bilicrawl.db"
+    pipeline = build_from_crawler(StorePipeline, build_crawler(sqlite_settings(db_path)))
+    await pipeline.open_spider()
 
     with pytest.raises(InvalidItem):
-        validation.process_item(item)
+        await pipeline.process_item(make_video(duration="754"))
+    await pipeline.close_spider()
 
-    assert len(DocumentHandoff.for_crawler(crawler)) == 0
+    assert stored_count(db_path, "videos") == 0

@@ -11,7 +11,7 @@ import attrs
 import bilicrawl.parsers
 import bilicrawl.spiders
 from bilicrawl.items import ITEM_CLASSES, StoredItem
-from bilicrawl.pipelines.batching import ROUTES
+from bilicrawl.store.documents import COLLECTIONS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -30,7 +30,9 @@ def spider_item_classes() -> set[type]:
 def test_every_item_class_a_spider_yields_is_registered_and_routed() -> None:
     used = spider_item_classes()
     assert used == set(ITEM_CLASSES), "every class is used, and every one used is registered"
-    assert set(ROUTES) == set(ITEM_CLASSES)
+    assert set(COLLECTIONS) == {cls.collection for cls in ITEM_CLASSES}
+    for cls in ITEM_CLASSES:
+        assert COLLECTIONS[cls.collection].natural_key == cls.natural_key, cls
 
 
 def test_every_registered_class_is_the_attrs_class_and_names_its_storage() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from scrapy.exceptions import NotConfigured
+from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_f_from_coro_f
+from scrapy.utils.misc import build_from_crawler
 
 from bilicrawl.config import ConfigError
 from bilicrawl.items import (
@@ -15,13 +17,17 @@ from bilicrawl.items import (
     RelationItem,
     StaffMember,
     UserItem,
-    UserStubItem,
     Vip,
 )
-from bilicrawl.pipelines.documents import DocumentHandoff, document
-from bilicrawl.pipelines.pseudonymize import PseudonymizePipeline, Pseudonymizer
-from tests.helpers.items import build_crawler, make_video
+from bilicrawl.pipelines.store import StorePipeline
+from bilicrawl.pseudonyms import Pseudonymizer, pseudonymizer_from_settings
+from bilicrawl.store.documents import document
+from tests.helpers.items import build_crawler, make_stub, make_video
+from tests.helpers.store import stored_documents
 from tests.utils import project_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 KEY = "a-test-key-of-some-length"
 
@@ -74,28 +80,32 @@ def test_users_and_edges_are_hashed_and_stripped() -> None:
     assert Pseudonymizer(KEY).key(RelationItem, (2, 3)) == (pseudonym(2), pseudonym(3))
 
 
-def test_the_pipeline_hands_the_stripped_document_to_the_store() -> None:
-    crawler = build_crawler({"BILI_PSEUDONYMIZE": True, "BILI_PSEUDONYM_KEY": KEY})
-    pipeline = PseudonymizePipeline.from_crawler(crawler)
-    handoff = DocumentHandoff.for_crawler(crawler)
-    item = UserStubItem(
-        mid=2, name="碧诗", face="f", sign="s",
-        official=make_user().official, vip=make_user().vip,  # type: ignore[arg-type]
-    )  # fmt: skip
-    handoff.give(item, document(item))
-    assert pipeline.process_item(item) is item
-    stored = handoff.take(item)
+@deferred_f_from_coro_f
+async def test_the_pipeline_validates_the_item_as_crawled_and_stores_it_stripped(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "bilicrawl.db"
+    crawler = build_crawler({**project_settings(), "MONGO_URI": "", "SQLITE_PATH": str(db_path),
+                             "BILI_PSEUDONYMIZE": True, "BILI_PSEUDONYM_KEY": KEY})  # fmt: skip
+    pipeline = build_from_crawler(StorePipeline, crawler)
+    item = make_stub(2)
+    await pipeline.open_spider()
+    assert await pipeline.process_item(item) is item
+    await pipeline.close_spider()
+
+    [stored] = stored_documents(db_path, "users")
     assert stored["mid"] == Pseudonymizer(KEY).pseudonym(2)
     assert {"name", "face", "sign"}.isdisjoint(stored)
+    assert (item.mid, item.name) == (2, "碧诗 🎉"), "the item itself is left as crawled"
+    assert crawler.stats.get_value("bilicrawl/items/UserStubItem") == 1
 
 
 def test_off_by_default() -> None:
-    with pytest.raises(NotConfigured):
-        PseudonymizePipeline.from_crawler(build_crawler(project_settings()))
+    assert pseudonymizer_from_settings(Settings(project_settings())) is None
 
 
 @pytest.mark.parametrize(("key", "says"), [("", "not set"), ("short", "too short")])
 def test_refuses_to_start_without_a_real_key(key: str, says: Any) -> None:
-    crawler = build_crawler({"BILI_PSEUDONYMIZE": "true", "BILI_PSEUDONYM_KEY": key})
+    settings = Settings({"BILI_PSEUDONYMIZE": "true", "BILI_PSEUDONYM_KEY": key})
     with pytest.raises(ConfigError, match=f"BILI_PSEUDONYM_KEY.*{says}"):
-        PseudonymizePipeline.from_crawler(crawler)
+        pseudonymizer_from_settings(settings)

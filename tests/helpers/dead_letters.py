@@ -1,4 +1,4 @@
-"""Dead-letter files written by the real storage pipelines, and the items to fill them.
+"""Dead-letter files written by the real storage pipeline, and the items to fill them.
 
 :func:`store_items` runs a whole crawl's worth of pipeline calls with the
 store refusing the collections named: their batches are dead-lettered as a
@@ -32,12 +32,13 @@ from bilicrawl.items import (
     VideoStat,
     Vip,
 )
+from bilicrawl.pipelines.store import StorePipeline
 from tests.fakeapi.process import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from bilicrawl.pipelines.batching import BatchingStorePipeline, Upsert
+    from bilicrawl.store.documents import Upsert
 
 CRAWLED_AT = 1_767_225_600
 
@@ -46,24 +47,25 @@ class _Spider(scrapy.Spider):
     name = "dead_letters"
 
 
-async def store_items(pipeline_class: type[BatchingStorePipeline], settings: dict[str, Any],
-                      items: Iterable[Any], *, refused: Iterable[str] = ()) -> None:  # fmt: skip
-    """Store *items* through *pipeline_class*, its store refusing the *refused* collections.
+async def store_items(settings: dict[str, Any], items: Iterable[Any], *,
+                      refused: Iterable[str] = ()) -> None:  # fmt: skip
+    """Store *items* through the storage pipeline, its store refusing the *refused* collections.
 
     No retries: a refused batch is dead-lettered at once.
     """
     refusing = frozenset(refused)
-
-    class RefusingPipeline(pipeline_class):  # type: ignore[valid-type,misc]
-        def _write(self, collection: str, upserts: list[Upsert]) -> None:
-            if collection in refusing:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            super()._write(collection, upserts)
-
     crawler = get_crawler(_Spider, {**settings, "BILI_STORE_RETRY_DELAYS": []})
     crawler.spider = crawler._create_spider()
     crawler.stats.open_spider()
-    pipeline = build_from_crawler(RefusingPipeline, crawler)
+    pipeline = build_from_crawler(StorePipeline, crawler)
+    write = pipeline.store.write
+
+    def refusing_write(collection: str, upserts: list[Upsert]) -> None:
+        if collection in refusing:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write(collection, upserts)
+
+    pipeline.store.write = refusing_write
     await pipeline.open_spider()
     for item in items:
         await pipeline.process_item(item)
@@ -72,7 +74,9 @@ async def store_items(pipeline_class: type[BatchingStorePipeline], settings: dic
 
 def replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``scrapy replay-dead-letters ARGS`` in the project, its store named in *env*."""
-    environment = {name: value for name, value in os.environ.items() if name != "MONGO_URI"}
+    # A store named in the developer's environment would take precedence over *env*'s.
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in {"BILI_STORE_URI", "MONGO_URI"}}  # fmt: skip
     command = [sys.executable, "-m", "scrapy", "replay-dead-letters", *args]
     return subprocess.run(  # noqa: S603
         command,

@@ -25,7 +25,7 @@ from bilicrawl.items import (
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from bilicrawl.pipelines.batching import Document
+    from bilicrawl.store.documents import Document
 
 CRAWLED_AT = 1_767_225_600
 """The crawl time of the users made here."""

@@ -1,4 +1,4 @@
-"""ValidationPipeline: valid items pass and are counted; invalid ones are dropped with a reason."""
+"""ItemValidator: valid documents pass and are counted; invalid ones are dropped with a reason."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ import fastjsonschema
 import pytest
 from itemadapter import ItemAdapter
 from jsonschema.validators import Draft202012Validator
-from scrapy.utils.misc import build_from_crawler
 
+from bilicrawl import validation as validation_module
 from bilicrawl.items import (
     ITEM_CLASSES,
     Owner,
     VideoItem,
 )
 from bilicrawl.parsers.video import parse_view, parse_view_detail
-from bilicrawl.pipelines import validate as validate_module
-from bilicrawl.pipelines.documents import document
-from bilicrawl.pipelines.validate import (
+from bilicrawl.store.documents import document
+from bilicrawl.validation import (
     InvalidItem,
-    ValidationPipeline,
+    ItemValidator,
     build_fast_validator,
     build_validator,
 )
@@ -41,20 +40,25 @@ def crawler() -> Crawler:
 
 
 @pytest.fixture
-def pipeline(crawler: Crawler) -> ValidationPipeline:
-    return build_from_crawler(ValidationPipeline, crawler)
+def validator(crawler: Crawler) -> ItemValidator:
+    return ItemValidator(crawler.stats)
 
 
-def test_valid_item_passes_unchanged_and_is_counted(
-    crawler: Crawler, pipeline: ValidationPipeline
+def check(validator: ItemValidator, item: Any) -> None:
+    """Check an item's document, as the storage pipeline does."""
+    validator.check(type(item), document(item))
+
+
+def test_a_valid_document_passes_unchanged_and_is_counted(
+    crawler: Crawler, validator: ItemValidator
 ) -> None:
     item = make_video()
-    expected = ItemAdapter(item).asdict()
+    checked = document(item)
 
-    assert pipeline.process_item(item) is item
-    assert pipeline.process_item(make_video(aid=2**51, staff=None, tags=None)) is not None
+    validator.check(VideoItem, checked)
+    check(validator, make_video(aid=2**51, staff=None, tags=None))
 
-    assert ItemAdapter(item).asdict() == expected
+    assert checked == ItemAdapter(item).asdict()
     stats = crawler.stats.get_stats()
     assert stats["bilicrawl/items/VideoItem"] == 2
     assert not any(key.startswith("bilicrawl/validate/") for key in stats)
@@ -128,7 +132,7 @@ def _delete(path: str) -> Callable[[VideoItem], None]:
 )
 def test_invalid_item_is_dropped_with_counted_reason(
     crawler: Crawler,
-    pipeline: ValidationPipeline,
+    validator: ItemValidator,
     break_item: Callable[[VideoItem], None],
     reason: str,
     message: str,
@@ -137,7 +141,7 @@ def test_invalid_item_is_dropped_with_counted_reason(
     break_item(item)
 
     with pytest.raises(InvalidItem) as caught:
-        pipeline.process_item(item)
+        check(validator, item)
 
     assert caught.value.reason == reason
     assert str(caught.value) == f"Invalid VideoItem aid=113784589289472: {message}"
@@ -148,13 +152,13 @@ def test_invalid_item_is_dropped_with_counted_reason(
 
 
 def test_reason_is_shared_by_every_list_position(
-    crawler: Crawler, pipeline: ValidationPipeline
+    crawler: Crawler, validator: ItemValidator
 ) -> None:
     for index in range(2):
         item = make_video()
         item.pages[index].duration = -1.5
         with pytest.raises(InvalidItem):
-            pipeline.process_item(item)
+            check(validator, item)
 
     assert crawler.stats.get_value("bilicrawl/validate/dropped_reason/pages.duration:type") == 2
 
@@ -167,12 +171,12 @@ def test_reason_is_shared_by_every_list_position(
     ],
 )
 def test_unknown_item_type_is_dropped(
-    crawler: Crawler, pipeline: ValidationPipeline, item: Any
+    crawler: Crawler, validator: ItemValidator, item: Any
 ) -> None:
     name = type(item).__name__
 
     with pytest.raises(InvalidItem, match=f"^{name} is not a bilicrawl item class$") as caught:
-        pipeline.process_item(item)
+        check(validator, item)
 
     assert caught.value.reason == "unknown_item_class"
     assert crawler.stats.get_stats() == {
@@ -182,11 +186,11 @@ def test_unknown_item_type_is_dropped(
 
 
 def test_drop_is_logged_at_info_without_traceback(
-    crawler: Crawler, pipeline: ValidationPipeline
+    crawler: Crawler, validator: ItemValidator
 ) -> None:
     item = attrs.evolve(make_video(), copyright="1")
     with pytest.raises(InvalidItem) as caught:
-        pipeline.process_item(item)
+        check(validator, item)
 
     # What Scrapy's scraper logs for a DropItem: one record at the exception's level.
     record = crawler.logformatter.dropped(item, caught.value, None, crawler.spider)
@@ -230,17 +234,17 @@ BREAKS: list[tuple[str, Callable[[VideoItem], None], str]] = [
 @pytest.mark.parametrize(("name", "break_item", "reason"), BREAKS, ids=[b[0] for b in BREAKS])
 def test_broken_real_examples_are_still_dropped(
     crawler: Crawler,
-    pipeline: ValidationPipeline,
+    validator: ItemValidator,
     name: str,
     break_item: Callable[[VideoItem], None],
     reason: str,
 ) -> None:
     items = real_examples()
     for item in items:
-        assert pipeline.process_item(item) is item
+        check(validator, item)
         break_item(item)
         with pytest.raises(InvalidItem) as caught:
-            pipeline.process_item(item)
+            check(validator, item)
         assert caught.value.reason == reason
         assert str(caught.value).startswith(f"Invalid VideoItem aid={item.aid}: at ")
 
@@ -286,15 +290,15 @@ def test_tuple_for_list_is_the_one_known_difference() -> None:
 
 
 def test_a_rejection_jsonschema_cannot_explain_is_explained_by_the_compiled_validator(
-    crawler: Crawler, pipeline: ValidationPipeline, monkeypatch: pytest.MonkeyPatch
+    crawler: Crawler, validator: ItemValidator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     accept_all = Draft202012Validator({})
-    monkeypatch.setattr(validate_module, "build_validator", lambda item_class: accept_all)
+    monkeypatch.setattr(validation_module, "build_validator", lambda item_class: accept_all)
     item = make_video()
     item.pages[1].cid = "27123456790"
 
     with pytest.raises(InvalidItem) as caught:
-        pipeline.process_item(item)
+        check(validator, item)
 
     assert caught.value.reason == "pages.cid:type"
     assert str(caught.value) == (
