@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from scrapy import Request
+    from scrapy.core.downloader.handlers import DownloadHandlerProtocol
     from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
@@ -71,7 +72,7 @@ def impersonated_browser(settings: BaseSettings) -> str:
     return browser
 
 
-def delegate_class(settings: BaseSettings) -> type:
+def delegate_class(settings: BaseSettings) -> type[DownloadHandlerProtocol]:
     """Return the class of the handler that downloads; ConfigError if it cannot be used."""
     path = settings.get("BILI_DOWNLOAD_HANDLER") or DEFAULT_HANDLER
     if impersonated_browser(settings):
@@ -87,7 +88,10 @@ def delegate_class(settings: BaseSettings) -> type:
         raise ConfigError(f"BILI_DOWNLOAD_HANDLER: cannot load {path!r}: {exc}") from None
     if isinstance(handler, type) and issubclass(handler, BiliDownloadHandler):
         raise ConfigError(f"BILI_DOWNLOAD_HANDLER must be a real handler, not {path!r}")
-    if not inspect.iscoroutinefunction(getattr(handler, "download_request", None)):
+    if not (
+        isinstance(handler, type)
+        and inspect.iscoroutinefunction(getattr(handler, "download_request", None))
+    ):
         raise ConfigError(
             f"BILI_DOWNLOAD_HANDLER: {path!r} is not a download handler with a "
             "coroutine download_request(request) (Scrapy 2.14 and later)"
@@ -103,7 +107,7 @@ class BiliDownloadHandler:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.browser = impersonated_browser(crawler.settings)
-        self.delegate: Any = build_from_crawler(delegate_class(crawler.settings), crawler)
+        self.delegate = build_from_crawler(delegate_class(crawler.settings), crawler)
         self.clock: Callable[[], float] = time.time
         self.closing: str | None = None
         """Why the crawl is closing, once it is."""

@@ -119,9 +119,12 @@ class BiliApiMiddleware:
             raise self._drop(
                 request, reason, "not retried: the crawl is closing", unfetched="cancelled"
             )
+        spider = self.crawler.spider
+        if spider is None:  # never: responses come only once the spider is open
+            raise RuntimeError("a response before the spider was opened")
         retry = get_retry_request(
             request,
-            spider=self.crawler.spider,
+            spider=spider,
             reason=reason,
             priority_adjust=self.priority_adjust,
             logger=logger,

@@ -99,15 +99,15 @@ def _merge_cookies(request: Request, cookies: dict[str, str], domain: str | None
         else request.cookies
     )
     present = {cookie["name"] for cookie in existing}
-    scope = {"path": "/", **({"domain": domain} if domain else {})}
-    request.cookies = [
-        *existing,
-        *(
-            VerboseCookie(name=name, value=value, **scope)  # type: ignore[typeddict-item]
-            for name, value in cookies.items()
-            if name not in present
-        ),
-    ]
+    added: list[VerboseCookie] = []
+    for name, value in cookies.items():
+        if name in present:
+            continue
+        cookie = VerboseCookie(name=name, value=value, path="/")
+        if domain:
+            cookie["domain"] = domain
+        added.append(cookie)
+    request.cookies = [*existing, *added]
 
 
 class BiliCookiesMiddleware:

@@ -172,9 +172,12 @@ class WbiSignMiddleware:
 
     def _retry(self, request: Request, reason: str) -> Request | None:
         """Return a retry of *request* counted under ``bilicrawl/retry``, or None when out."""
+        spider = self.crawler.spider
+        if spider is None:  # never: requests come only once the spider is open
+            raise RuntimeError("a request before the spider was opened")
         return get_retry_request(
             request,
-            spider=self.crawler.spider,
+            spider=spider,
             reason=reason,
             logger=logger,
             stats_base_key=RETRY_BASE,

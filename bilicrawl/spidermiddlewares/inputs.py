@@ -44,7 +44,7 @@ def follow(
 
 def track(spider: Spider, request: Request) -> None:
     """Route the failure of a tagged request through ``spider.input_failed``."""
-    handler = spider.input_failed  # type: ignore[attr-defined]
+    handler = spider.input_failed  # type: ignore[attr-defined]  # BiliSpider's; only it tags
     if request.errback != handler:
         if request.errback is not None:
             request.meta[ERRBACK] = request.errback.__name__
@@ -80,11 +80,11 @@ class InputTags:
         self, response: Response, result: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:
         tag = response.meta.get(TAG) if response.request is not None else None
-        if not tag or self.ledger is None:
+        ledger, spider = self.ledger, self.crawler.spider
+        if not tag or ledger is None or spider is None:
             async for output in result:
                 yield output
             return
-        ledger, spider = self.ledger, self.crawler.spider
         try:
             async for output in result:
                 yield follow(ledger, spider, tag, output)
