@@ -13,6 +13,7 @@ named anything to crawl.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,6 @@ from bilicrawl.stats import stat_key
 
 if TYPE_CHECKING:
     import argparse
-    import asyncio
 
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
@@ -80,11 +80,11 @@ class Command(ScrapyCrawlCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
             raise UsageError("give exactly one spider name" if args else None)
-        process = self.crawler_process
-        if process is None:
-            raise RuntimeError("scrapy crawl runs with a crawler process")
+        process, settings = self.crawler_process, self.settings
+        if process is None or settings is None:
+            raise RuntimeError("scrapy crawl runs with a crawler process and settings")
         try:
-            check_scrapy_settings(self.settings)
+            check_scrapy_settings(settings)
         except ConfigError as error:
             self._fail(USAGE, str(error))
             return
@@ -97,8 +97,8 @@ class Command(ScrapyCrawlCommand):
         started = process.crawl(crawler, **opts.spargs)
         if isinstance(started, Deferred):
             started.addErrback(self._start_failed)
-        else:
-            started.add_done_callback(self._task_done)
+        else:  # AsyncCrawlerProcess: a task
+            asyncio.ensure_future(started).add_done_callback(self._task_done)
         process.start()
         if self.exitcode == 0:
             self.exitcode = self._crawl_status(crawler)

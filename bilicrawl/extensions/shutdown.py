@@ -17,6 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals as scrapy_signals
+from scrapy.utils.asyncio import call_later
 
 from bilicrawl.extensions.closing import close_now
 from bilicrawl.stats import stat_key
@@ -49,10 +50,8 @@ class FastShutdown:
         return cls(crawler)
 
     def _engine_started(self) -> None:
-        from twisted.internet import reactor  # noqa: PLC0415 (Scrapy installs the reactor)
-
         # Later than Scrapy's own "after startup" installation, whichever runs first.
-        reactor.callLater(0, self._install_handlers)
+        call_later(0, self._install_handlers)
 
     def _install_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -194,7 +194,8 @@ class BiliThrottle:
 
     def _sent_after_step(self, request: Request, backoff: Backoff, now: float) -> bool:
         """Whether *request* left after the host's last step (its answer is news)."""
-        return now - request.meta.get("download_latency", 0.0) > backoff.stepped_at
+        latency: float = request.meta.get("download_latency", 0.0)
+        return now - latency > backoff.stepped_at
 
     def _on_risk(self, request: Request, reason: str) -> None:
         key, slot = self._register(request)
