@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -12,9 +13,14 @@ from typing import Any
 import pytest
 from scrapy.core.engine import ExecutionEngine
 
-from tests.fakeapi.app import Knobs
-from tests.fakeapi.process import FakeApi
-from tests.utils import project_settings
+# Tests name their own stores: one exported in the developer's environment must never
+# receive a test crawl (the settings module reads these when first imported, below).
+for _store_setting in ("BILI_STORE_URI", "MONGO_URI", "MONGO_DATABASE", "SQLITE_PATH"):
+    os.environ.pop(_store_setting, None)
+
+from tests.fakeapi.app import Knobs  # noqa: E402
+from tests.fakeapi.process import FakeApi  # noqa: E402
+from tests.utils import project_settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -57,8 +57,7 @@ def main() -> None:
             sys.executable, "-m", "scrapy", "crawl", "video",
             "-a", f"ids_file={ids_file}",
             "-s", f"BILI_API_URL={api.url}",
-            "-s", f"SQLITE_PATH={DATABASE}",
-            "-s", "MONGO_URI=",
+            "-s", f"BILI_STORE_URI=sqlite:///{DATABASE.resolve()}",
             "-s", "BILI_THROTTLE_MAX_RPS=50",
             "-s", "LOG_LEVEL=INFO",
         ]  # fmt: skip

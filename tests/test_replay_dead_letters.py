@@ -304,8 +304,7 @@ def test_a_bad_directory_is_one_line_and_exit_status_2(
     "letters",
     [
         pytest.param(['{"aid": 1}'], id="dead-letters"),
-        pytest.param([], id="nothing-to-apply", marks=pytest.mark.xfail(
-            strict=True, reason="the store is checked only once dead letters are found")),
+        pytest.param([], id="nothing-to-apply"),
     ],
 )  # fmt: skip
 def test_a_store_that_cannot_be_opened_is_one_line_and_exit_status_2(

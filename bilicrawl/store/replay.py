@@ -52,6 +52,7 @@ def replay_dead_letters(
         raise ConfigError(f"DIR {str(directory)!r} is not a directory")
     out = out or sys.stdout
     store = store_from_settings(settings)
+    store.check()
     if directory is None:
         directory = dead_letter_dir(settings, store)
     files = dead_letter_files(directory) if directory.is_dir() else []
@@ -62,7 +63,6 @@ def replay_dead_letters(
         "batch_size": get_int(settings, "BILI_STORE_BATCH_SIZE", minimum=1),
         "rows_batch_size": get_int(settings, "BILI_STORE_ROWS_BATCH_SIZE", minimum=1),
     }
-    store.check()
     with store:
         replay = _Replay(store, out, **sizes)
         replay.run(files)
@@ -106,8 +106,8 @@ class _Replay:
                 self._replay_file(path, collection)
         if self.bad_lines > REPORTED_LINES:
             self.out.write(f"... and {self.bad_lines - REPORTED_LINES:,} more bad lines, kept\n")
-        files = f"{len(files):,} file{'s' if len(files) != 1 else ''}"
-        self.out.write(f"Total: {self.applied:,} applied, {self.kept:,} kept ({files})\n")
+        count = f"{len(files):,} file{'s' if len(files) != 1 else ''}"
+        self.out.write(f"Total: {self.applied:,} applied, {self.kept:,} kept ({count})\n")
         if self.store_error is not None:
             self.out.write(f"Not all applied: {self.store_error}; run this again once the"
                            " store works\n")  # fmt: skip
@@ -241,13 +241,13 @@ class _KeptLines:
             self.count += 1
 
     def commit(self) -> None:
-        if self._file is None:
+        if self._file is None or self._temporary is None:  # set together
             self.path.unlink()
             return
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        os.replace(self._temporary, self.path)  # type: ignore[arg-type]
+        os.replace(self._temporary, self.path)
         self._temporary = None
 
     def __enter__(self) -> _KeptLines:
