@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
     from scrapy.statscollectors import StatsCollector
 
+    from bilicrawl.items import StoredItem
     from bilicrawl.store.documents import Document
 
 
@@ -75,7 +76,8 @@ def error_reason(error: ValidationError) -> str:
     """
     path = [str(part) for part in error.absolute_path if not isinstance(part, int)]
     if error.validator == "required" and isinstance(error.instance, dict):
-        path += [field for field in error.validator_value if field not in error.instance][:1]
+        required: list[str] = error.validator_value  # type: ignore[assignment]  # a list for "required"
+        path += [field for field in required if field not in error.instance][:1]
     return f"{'.'.join(path) or '<root>'}:{error.validator}"
 
 
@@ -93,7 +95,7 @@ class ItemValidator:
         self.stats = stats
         self.item_classes = frozenset(ITEM_CLASSES)
 
-    def check(self, item_class: type, checked: Document) -> None:
+    def check(self, item_class: type[StoredItem], checked: Document) -> None:
         """Return if *checked*, an *item_class* item's document, is valid; else raise
         :class:`InvalidItem`."""
         if item_class not in self.item_classes:
@@ -104,13 +106,16 @@ class ItemValidator:
             )
         try:
             # Compiled on the first item of its class: a crawl pays only for what it stores.
-            build_fast_validator(item_class)(checked)
+            # A class is hashable; mypy checks it against its instances' __hash__ (None: attrs eq).
+            validate = build_fast_validator(item_class)  # type: ignore[arg-type]
+            validate(checked)
         except fastjsonschema.JsonSchemaValueException as fast_error:
             raise self._invalid(item_class, checked, fast_error) from None
         self.stats.inc_value(stat_key("items", item_class.__name__))
+
     def _invalid(
         self,
-        item_class: type,
+        item_class: type[StoredItem],
         checked: Document,
         fast_error: fastjsonschema.JsonSchemaValueException,
     ) -> InvalidItem:
@@ -118,7 +123,9 @@ class ItemValidator:
         from jsonschema.exceptions import best_match  # noqa: PLC0415 (see build_validator)
 
         key = " ".join(f"{field}={checked.get(field)!r}" for field in item_class.natural_key)
-        error = best_match(build_validator(item_class).iter_errors(checked))
+        # A class is hashable; mypy checks it against its instances' __hash__ (None: attrs eq).
+        validator = build_validator(item_class)  # type: ignore[arg-type]
+        error = best_match(validator.iter_errors(checked))
         if error is None:  # never seen: then the compiled validator explains its decision
             location, reason = fast_error_reason(fast_error)
             message = fast_error.message

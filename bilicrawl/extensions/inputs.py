@@ -14,13 +14,14 @@ The outcomes and their reasons are in docs/operations.md ("The end of a crawl").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scrapy import signals as scrapy_signals
 
 from bilicrawl import signals
 from bilicrawl.envelope import BiliApiError
 from bilicrawl.extensions.closing import CrawlClosing
+from bilicrawl.items import StoredItem
 from bilicrawl.middlewares.outcome import unfetched_reason
 from bilicrawl.pseudonyms import pseudonymizer_from_settings
 from bilicrawl.stats import stat_key
@@ -119,11 +120,10 @@ class InputLedger:
 
     def item(self, tag: tuple[int, ...], item: Any) -> None:
         """An item of *tag* goes to the store: its document is awaited (rows are not keyed)."""
-        cls = type(item)
-        collection = getattr(cls, "collection", None)
-        keyed = collection is not None and getattr(cls, "rows_field", None) is None
+        keyed = isinstance(item, StoredItem) and item.rows_field is None
         if keyed:
-            key = self._stored_key(cls, item)
+            collection = item.collection
+            key = self._stored_key(item)
             waiting = self.awaited.setdefault((collection, key), [])
         for number in tag:
             if (entry := self.open.get(number)) is not None:
@@ -135,9 +135,9 @@ class InputLedger:
 
     def failed(self, tag: tuple[int, ...], failure: Failure) -> None:
         """A request of *tag* failed for good (before its errback runs)."""
-        if failure.request.meta.get(OPTIONAL):  # type: ignore[attr-defined]
+        if failure.request.meta.get(OPTIONAL):  # type: ignore[attr-defined]  # set by Scrapy
             return
-        reason = failure_reason(failure.value)
+        reason = failure_reason(cast("BaseException", failure.value))  # a Failure holds one
         outcome = "absent" if reason in ABSENT_REASONS else "not_fetched"
         for number in tag:
             if (entry := self.open.get(number)) is not None:
@@ -200,11 +200,10 @@ class InputLedger:
         """An item of an input never reached the store: its document is no longer awaited."""
         request = getattr(response, "request", None)
         tag = request.meta.get(TAG) if request is not None else None
-        cls = type(item)
-        if not tag or getattr(cls, "rows_field", None) is not None:
+        if not tag or not isinstance(item, StoredItem) or item.rows_field is not None:
             return
-        collection = getattr(cls, "collection", None)
-        key = (collection, self._stored_key(cls, item))
+        collection = item.collection
+        key = (collection, self._stored_key(item))
         numbers = self.awaited.get(key, [])
         for number in tag:
             if number in numbers:
@@ -216,9 +215,9 @@ class InputLedger:
         if not numbers:
             self.awaited.pop(key, None)
 
-    def _stored_key(self, cls: type, item: Any) -> tuple[Any, ...]:
-        key = tuple(getattr(item, field) for field in cls.natural_key)  # type: ignore[attr-defined]
-        return key if self.pseudonymizer is None else self.pseudonymizer.key(cls, key)
+    def _stored_key(self, item: StoredItem) -> tuple[Any, ...]:
+        key = tuple(getattr(item, field) for field in item.natural_key)
+        return key if self.pseudonymizer is None else self.pseudonymizer.key(type(item), key)
 
     # --- outcomes ------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import logging
 import sys
 from array import array
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 
 from scrapy.utils.defer import deferred_from_coro
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
+    from twisted.internet.base import ReactorBase
     from twisted.internet.defer import Deferred
 
     from bilicrawl.items import StoredItem
@@ -150,9 +151,9 @@ class StorePipeline:
                     extra={"spider": self.crawler.spider})
         self._connected = True
         self._timer = asyncio.get_running_loop().create_task(self._flush_periodically())
-        from twisted.internet import reactor  # noqa: PLC0415 (Scrapy installs the reactor)
-
-        self._exit_trigger = reactor.addSystemEventTrigger("before", "shutdown", self.before_exit)
+        self._exit_trigger = _reactor().addSystemEventTrigger(
+            "before", "shutdown", self.before_exit
+        )
 
     async def process_item(self, item: Any) -> Any:
         """Validate and pseudonymise the item's document, then buffer it; write a full batch."""
@@ -206,9 +207,7 @@ class StorePipeline:
                 self._connected = False
         finally:
             if self._exit_trigger is not None:
-                from twisted.internet import reactor  # noqa: PLC0415
-
-                reactor.removeSystemEventTrigger(self._exit_trigger)
+                _reactor().removeSystemEventTrigger(self._exit_trigger)
                 self._exit_trigger = None
             self._executor.shutdown()
             for collection, keys in self._written.items():
@@ -565,6 +564,14 @@ def _cause(error: BaseException | None) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__
+
+
+def _reactor() -> ReactorBase:
+    """The running reactor, typed as its base class: zope's interfaces declare methods
+    without ``self``, which type checkers then misread."""
+    from twisted.internet import reactor  # noqa: PLC0415 (Scrapy installs the reactor)
+
+    return cast("ReactorBase", reactor)
 
 
 def _documents(item_class: type[StoredItem], stored: Document) -> list[Document]:

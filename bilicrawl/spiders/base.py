@@ -18,7 +18,7 @@ import asyncio
 import re
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 from urllib.parse import urlencode
 
 import scrapy
@@ -32,7 +32,7 @@ from bilicrawl.stats import stat_key
 from bilicrawl.store import store_from_settings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sized
     from typing import Self
 
     from scrapy.crawler import Crawler
@@ -230,14 +230,16 @@ class BiliSpider(scrapy.Spider):
 
     def input_failed(self, failure: Failure) -> Any:
         """The errback of every tagged request: tell the ledger, then call the request's own."""
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on the failure
         tag, ledger = request.meta[TAG], self.input_ledger
-        ledger.failed(tag, failure)  # type: ignore[union-attr]
         name = request.meta.get(ERRBACK)
+        if ledger is None:  # only tagged requests have this errback, and only with a ledger
+            return failure if name is None else getattr(self, name)(failure)
+        ledger.failed(tag, failure)
         if name is None:
-            ledger.answered(tag)  # type: ignore[union-attr]
+            ledger.answered(tag)
             return failure  # handled as if there were no errback: Scrapy logs it
-        return follow_errback(ledger, self, tag, getattr(self, name)(failure))  # type: ignore[arg-type]
+        return follow_errback(ledger, self, tag, getattr(self, name)(failure))
 
     async def _room_in_backlog(self) -> None:
         """Return once the scheduler holds fewer than ``backlog`` requests, and the crawl
@@ -253,7 +255,7 @@ class BiliSpider(scrapy.Spider):
         """
         engine = self.crawler.engine
         while (scheduler := engine.scheduler) is not None and (
-            engine.paused or len(scheduler) >= self.backlog  # type: ignore[arg-type]
+            engine.paused or len(cast("Sized", scheduler)) >= self.backlog
         ):
             self._request_left.clear()
             with suppress(TimeoutError):

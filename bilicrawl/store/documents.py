@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import typing
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import attrs
 import orjson
@@ -58,8 +58,8 @@ def _collection(name: str, classes: list[type[StoredItem]]) -> Collection:
         fields.update(row_class.row_fields)
     else:
         for cls in classes:
-            hints = typing.get_type_hints(cls)
-            fields.update((field.name, hints[field.name]) for field in attrs.fields(cls))
+            hints = typing.get_type_hints(cls).items()
+            fields.update((n, t) for n, t in hints if typing.get_origin(t) is not ClassVar)
     return Collection(
         name=name,
         natural_key=classes[0].natural_key,
