@@ -159,7 +159,7 @@ def _listed_user(entry: Any, path: str) -> ListedUser:
     return ListedUser(stub=stub, mtime=required(user, "mtime", int, f"{path}.mtime"))
 
 
-def parse_relation_list(data: dict[str, Any]) -> RelationList:
+def parse_relation_list(data: Any) -> RelationList:
     """Return a page of ``/x/relation/followers``, ``/fans`` or ``/followings`` ``data``.
 
     A null or empty ``list`` is a page past what the site lets us read (code 0).
@@ -172,7 +172,7 @@ def parse_relation_list(data: dict[str, Any]) -> RelationList:
     )
 
 
-def parse_relation_stat(data: dict[str, Any]) -> RelationStat:
+def parse_relation_stat(data: Any) -> RelationStat:
     """Return the counts in ``/x/relation/stat`` ``data``."""
     data = check(data, dict, "data")
     return RelationStat(

@@ -175,8 +175,8 @@ class ArticleSpider(BiliSpider):
         """Split a rejected batch in two and ask again; a single id that fails is left out."""
         if failure.check(CrawlClosing):
             return
-        ids = failure.request.cb_kwargs["ids"]  # type: ignore[attr-defined]
-        inputs = failure.request.meta[TAG]  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it for errbacks
+        ids, inputs = request.cb_kwargs["ids"], request.meta[TAG]
         if len(ids) == 1:
             self.left_out(ids[0], f"its request failed: {failure.value}")
             return
@@ -194,7 +194,7 @@ class ArticleSpider(BiliSpider):
     def malformed(self, response: Response, what: str, reason: PayloadError) -> None:
         self.crawler.stats.inc_value(stat_key("parse_error", what))
         self.logger.error("Malformed %(what)s for %(url)s: %(reason)s", {
-            "what": what, "url": response.request.url, "reason": reason,
+            "what": what, "url": (response.request or response).url, "reason": reason,
         })
 
 

@@ -115,7 +115,7 @@ class Part:
         """Requests of this part not answered yet; the record is written at 0."""
 
 
-class DanmakuSpider(VideoRequests, BiliSpider):
+class DanmakuSpider(VideoRequests):
     name = "danmaku"
     input_args = ("cids", "aids", "bvids", "rooms")
     option_args: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {
@@ -205,7 +205,7 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         self.accepted.add(key)
         self.parts[part.cid] = part
         self.crawler.stats.inc_value(stat_key("danmaku", "history_resumed_parts"))
-        return list(self.history_requests(part))
+        return list(self.history_requests(part, self.history))
 
     def request(
         self, part: Part, path: str, params: dict[str, Any] | None, callback: Callable[..., Any],
@@ -242,7 +242,7 @@ class DanmakuSpider(VideoRequests, BiliSpider):
         if "xml" in self.source:
             yield self.xml_request(part)
         if self.history is not None:
-            yield from self.history_requests(part)
+            yield from self.history_requests(part, self.history)
 
     def xml_request(self, part: Part) -> Request:
         if self.xml_endpoint == "comment":
@@ -250,12 +250,16 @@ class DanmakuSpider(VideoRequests, BiliSpider):
                                 host="BILI_COMMENT_URL")  # fmt: skip
         return self.request(part, "/x/v1/dm/list.so", {}, self.parse_xml, body="xml")
 
-    def history_requests(self, part: Part) -> Iterator[Request]:
+    def history_requests(
+        self, part: Part, history: tuple[datetime.date, datetime.date]
+    ) -> Iterator[Request]:
         """The month indexes of the range, asked even on resume: a month gains days until
         it ends, and its index is one small request."""
-        for month in _months(*self.history):
+        first, last = history
+        for month in _months(first, last):
             yield self.request(part, "/x/v2/dm/history/index", {"type": 1, "month": month},
-                               self.parse_history_index, body="json")
+                               self.parse_history_index, body="json",
+                               first_day=first.isoformat(), last_day=last.isoformat())
 
     # --- answers ----------------------------------------------------------------------------
 
@@ -283,16 +287,17 @@ class DanmakuSpider(VideoRequests, BiliSpider):
             yield from self.batch(part, "xml", pool.rows)
         yield from self.answered(part)
 
-    def parse_history_index(self, response: Response, cid: int) -> Iterator[Any]:
+    def parse_history_index(
+        self, response: Response, cid: int, first_day: str, last_day: str
+    ) -> Iterator[Any]:
         part = self.parts[cid]
-        start, end = self.history  # type: ignore[misc]
         try:
             days = parse_history_index(envelope_data(response))
         except PayloadError as exc:
             self.malformed(response, "danmaku_history_index", exc)
             days = []
         for day in days:
-            if not start.isoformat() <= day <= end.isoformat():
+            if not first_day <= day <= last_day:
                 continue
             if self.stored_form(DanmakuHistoryDayItem, (cid, day)) in self.stored_days:
                 self.crawler.stats.inc_value(stat_key("danmaku", "history_days_already_stored"))
@@ -338,7 +343,8 @@ class DanmakuSpider(VideoRequests, BiliSpider):
     def request_failed(self, failure: Failure) -> Iterator[Any]:
         if failure.check(CrawlClosing):
             return  # closing: the part is left without a record, so resume fetches it again
-        part = self.parts.get(failure.request.cb_kwargs["cid"])  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it for errbacks
+        part = self.parts.get(request.cb_kwargs["cid"])
         if part is not None:
             yield from self.answered(part)
 
@@ -375,6 +381,6 @@ class DanmakuSpider(VideoRequests, BiliSpider):
     def malformed(self, response: Response, what: str, reason: PayloadError) -> None:
         self.crawler.stats.inc_value(stat_key("parse_error", what))
         self.logger.error("Malformed %(what)s for %(url)s: %(reason)s", {
-            "what": what, "url": response.request.url, "reason": reason,
+            "what": what, "url": (response.request or response).url, "reason": reason,
         })
 

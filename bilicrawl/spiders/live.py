@@ -92,5 +92,5 @@ class LiveSpider(BiliSpider):
     def malformed(self, response: Response, reason: PayloadError) -> None:
         self.crawler.stats.inc_value(stat_key("parse_error", "live"))
         self.logger.error("Malformed live answer for %(url)s: %(reason)s", {
-            "url": response.request.url, "reason": reason,
+            "url": (response.request or response).url, "reason": reason,
         })

@@ -176,7 +176,7 @@ class RelationSpider(BiliSpider):
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "relation"))
             self.logger.error("Malformed list page %(url)s: %(reason)s", {
-                "url": response.request.url, "reason": exc,
+                "url": (response.request or response).url, "reason": exc,
             })
             yield from self.list_done(state, "failed")
             return
@@ -225,7 +225,7 @@ class RelationSpider(BiliSpider):
     def page_failed(self, failure: Failure) -> Iterator[Any]:
         if failure.check(CrawlClosing):
             return  # closing now: the list is neither done nor failed
-        kwargs = failure.request.cb_kwargs  # type: ignore[attr-defined]
+        kwargs = failure.request.cb_kwargs  # type: ignore[attr-defined]  # Scrapy sets it for errbacks
         yield from self.list_done(self.lists[kwargs["mid"], kwargs["direction"]], "failed")
 
     def stat_request(self, state: ListState, status: str) -> Request:
@@ -257,7 +257,7 @@ class RelationSpider(BiliSpider):
             counts = parse_relation_stat((decode_envelope(response) or {}).get("data"))
         except PayloadError as exc:
             self.logger.error("Malformed relation stat %(url)s: %(reason)s", {
-                "url": response.request.url, "reason": exc,
+                "url": (response.request or response).url, "reason": exc,
             })
         else:
             state.total = counts.follower if direction == "followers" else counts.following
@@ -266,7 +266,7 @@ class RelationSpider(BiliSpider):
     def stat_failed(self, failure: Failure) -> Iterator[Any]:
         if failure.check(CrawlClosing):
             return
-        kwargs = failure.request.cb_kwargs  # type: ignore[attr-defined]
+        kwargs = failure.request.cb_kwargs  # type: ignore[attr-defined]  # Scrapy sets it for errbacks
         yield from self.list_done(self.lists[kwargs["mid"], kwargs["direction"]], kwargs["status"])
 
     def list_done(self, state: ListState, status: str) -> Iterator[Any]:

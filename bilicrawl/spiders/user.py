@@ -34,7 +34,11 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-UPLOADS_ENDPOINTS = {
+    from bilicrawl.parsers.user import UploadsPage
+
+UPLOADS_ENDPOINTS: dict[
+    str, tuple[str, int, Callable[[dict[str, Any]], UploadsPage], dict[str, Any]]
+] = {
     # name: (path, page size, parser, extra parameters)
     "arc_search": (
         "/x/space/wbi/arc/search",
@@ -52,7 +56,7 @@ UPLOADS_ENDPOINTS = {
 }  # fmt: skip
 
 
-class UserSpider(VideoRequests, BiliSpider):
+class UserSpider(VideoRequests):
     name = "user"
     input_args = ("mids",)
     option_args: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {
@@ -116,7 +120,7 @@ class UserSpider(VideoRequests, BiliSpider):
     ) -> Iterator[Request | UserItem]:
         card = envelope_data(response)
         if not self.logged_in:
-            yield from self.user_item(response.request, acc_info, card, None)
+            yield from self.user_item((response.request or response).url, acc_info, card, None)
             return
         yield self.api_request(
             "/x/space/upstat",
@@ -126,10 +130,11 @@ class UserSpider(VideoRequests, BiliSpider):
         )
 
     def parse_upstat(self, response: Response, acc_info: Any, card: Any) -> Iterator[UserItem]:
-        yield from self.user_item(response.request, acc_info, card, envelope_data(response))
+        url = (response.request or response).url
+        yield from self.user_item(url, acc_info, card, envelope_data(response))
 
     def user_item(
-        self, request: Request, acc_info: Any, card: Any, upstat: Any
+        self, url: str, acc_info: Any, card: Any, upstat: Any
     ) -> Iterator[UserItem]:
         """Yield the user, or nothing (logged, counted) if a payload is malformed."""
         try:
@@ -137,7 +142,7 @@ class UserSpider(VideoRequests, BiliSpider):
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "user"))
             self.logger.error("Malformed user for %(url)s: %(reason)s", {
-                "url": request.url, "reason": exc,
+                "url": url, "reason": exc,
             })
 
     def uploads_request(self, mid: int, page: int) -> Request:
@@ -156,7 +161,7 @@ class UserSpider(VideoRequests, BiliSpider):
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "uploads"))
             self.logger.error("Malformed upload list for %(url)s: %(reason)s", {
-                "url": response.request.url, "reason": exc,
+                "url": (response.request or response).url, "reason": exc,
             })
             return
         for aid in uploads.aids:

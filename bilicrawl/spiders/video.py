@@ -38,12 +38,11 @@ if TYPE_CHECKING:
 ENDPOINTS = ("detail", "view")
 
 
-class VideoRequests:
+class VideoRequests(BiliSpider):
     """The requests that fetch a video and the callbacks that make it an item.
 
-    A mixin for every spider that stores videos (``video``, and ``user`` for
-    uploads), so that they fetch and parse videos the same way; it needs
-    :class:`~bilicrawl.spiders.base.BiliSpider` for ``api_request``.
+    The base of every spider that stores videos (``video``, ``user`` for uploads,
+    ``danmaku`` for parts), so that they fetch and parse videos the same way.
     """
 
     video_endpoint = "detail"
@@ -51,7 +50,7 @@ class VideoRequests:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
-        spider = super().from_crawler(crawler, *args, **kwargs)  # type: ignore[misc]
+        spider = super().from_crawler(crawler, *args, **kwargs)
         spider.video_endpoint = get_choice(
             crawler.settings, "BILI_VIDEO_ENDPOINT", ENDPOINTS, default=cls.video_endpoint
         )
@@ -66,7 +65,8 @@ class VideoRequests:
         ]
 
     def parse_detail(self, response: Response) -> Iterator[Any]:
-        item = self.video_item(response.request, parse_view_detail, envelope_data(response))
+        url = (response.request or response).url
+        item = self.video_item(url, parse_view_detail, envelope_data(response))
         if item is not None:
             yield item
             yield from self.after_video(item)
@@ -87,28 +87,29 @@ class VideoRequests:
         )
 
     def parse_tags(self, response: Response, view: dict[str, Any]) -> Iterator[Any]:
-        item = self.video_item(response.request, parse_view, view)
+        url = (response.request or response).url
+        item = self.video_item(url, parse_view, view)
         if item is None:
             return
         try:
             item.tags = parse_tags(envelope_data(response))
         except PayloadError as exc:
-            self.tags_missing(response.request, exc)
+            self.tags_missing(url, exc)
         yield item
         yield from self.after_video(item)
 
     def tags_failed(self, failure: Failure) -> Iterator[Any]:
         if failure.check(CrawlClosing):
             return  # the crawl is closing: a resumed rerun fetches the whole video
-        request = failure.request  # type: ignore[attr-defined]
-        item = self.video_item(request, parse_view, request.cb_kwargs["view"])
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it for errbacks
+        item = self.video_item(request.url, parse_view, request.cb_kwargs["view"])
         if item is not None:
-            self.tags_missing(request, failure.value)
+            self.tags_missing(request.url, failure.value)
             yield item
             yield from self.after_video(item)
 
     def video_item(
-        self, request: Request, parser: Callable[..., VideoItem], data: Any
+        self, url: str, parser: Callable[..., VideoItem], data: Any
     ) -> VideoItem | None:
         """Return ``parser(data)``, or None (logged, counted) if the payload is malformed."""
         try:
@@ -116,18 +117,18 @@ class VideoRequests:
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "video"))
             self.logger.error("Malformed video for %(url)s: %(reason)s", {
-                "url": request.url, "reason": exc,
+                "url": url, "reason": exc,
             })
             return None
 
-    def tags_missing(self, request: Request, reason: object) -> None:
+    def tags_missing(self, url: str, reason: object) -> None:
         self.crawler.stats.inc_value(stat_key("video", "tags_missing"))
         self.logger.warning("Storing %(url)s without tags: %(reason)s", {
-            "url": request.url, "reason": reason,
+            "url": url, "reason": reason,
         })
 
 
-class VideoSpider(VideoRequests, BiliSpider):
+class VideoSpider(VideoRequests):
     name = "video"
     input_args = ("aids", "bvids")
     item_class = VideoItem
