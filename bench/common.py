@@ -112,8 +112,8 @@ class ChildResult:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment every child gets: the bench's own, without a MongoDB, plus *extra*."""
-    env = {**os.environ, "MONGO_URI": "", **extra}
+    """The environment every child gets: the bench's own, no store of its own, plus *extra*."""
+    env = {**os.environ, "BILI_STORE_URI": "", "MONGO_URI": "", **extra}
     env.pop("SCRAPY_SETTINGS_MODULE", None)
     return env
 
@@ -322,3 +322,13 @@ class Section:
     def markdown(self) -> str:
         body = [part.markdown() if isinstance(part, Table) else part for part in self.parts]
         return "\n\n".join([f"## {self.title}", *body])
+
+
+def stored_count(database: Path, collection: str) -> int:
+    """How many documents a collection of the SQLite store *database* holds (it must exist)."""
+    from bilicrawl.store.sqlite import SQLiteStore  # noqa: PLC0415 (import cost out of timings)
+
+    if not database.exists():
+        raise FileNotFoundError(f"{database} does not exist")
+    with SQLiteStore(database, busy_timeout=5.0) as store:
+        return store.count(collection)

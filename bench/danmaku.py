@@ -13,7 +13,7 @@ Then, each repetition, in a rotating order:
   the lxml parse of the XML pool (``lxml.etree.fromstring``, ``p`` and the text
   of every ``<d>``), and bilicrawl's parser alone (``parse_segment``); then,
   once, the SQLite store's write alone: every segment's rows, as the crawl
-  stores them, through ``SQLitePipeline``'s worker-thread methods;
+  stores them, through the crawl's ``SQLiteStore`` called directly;
 - ``scrapy crawl danmaku -a cids=<one-segment part>``: the start-up;
 - ``scrapy crawl danmaku -a cids=<MILLION_CID>``: the whole path;
 - the same with 8 concurrent requests rather than 64 (``NARROW_ARGS``): the
@@ -61,6 +61,7 @@ from bench.common import (
     min_med_max,
     run_child,
     spread,
+    stored_count,
     today,
 )
 from bench.replay import ReplayServer
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from bilicrawl.pipelines.batching import Upsert
+    from bilicrawl.store.documents import Upsert
 
 VIEW_PATH = "/x/v2/dm/web/view"
 SEG_PATH = "/x/v2/dm/web/seg.so"
@@ -315,7 +316,7 @@ def cpu_rate(work: Callable[[Any], int], argument: Any) -> float:
 
 def _row_chunks(recording: Recording, size: int) -> Iterator[list[Upsert]]:
     """Every segment's rows as the crawl by cid stores them (no ``aid``), *size* at a time."""
-    from bilicrawl.pipelines.batching import Upsert  # noqa: PLC0415
+    from bilicrawl.store.documents import Upsert  # noqa: PLC0415
 
     def rows() -> Iterator[dict[str, Any]]:
         for body in recording.segments:
@@ -329,38 +330,34 @@ def _row_chunks(recording: Recording, size: int) -> Iterator[list[Upsert]]:
 
 
 def store_rate(recording: Recording, database: Path) -> float:
-    """Rows per CPU-second of ``SQLitePipeline`` writing every segment's rows into *database*.
+    """Rows per CPU-second of the SQLite store writing every segment's rows into *database*.
 
-    Its worker-thread methods, called directly: only connecting, the writes in
-    batches of ``BILI_STORE_ROWS_BATCH_SIZE`` and disconnecting are timed, not
+    The crawl's ``SQLiteStore``, called directly: only opening, the writes in
+    batches of ``BILI_STORE_ROWS_BATCH_SIZE`` and closing are timed, not
     building the rows.
     """
-    from scrapy.utils.misc import build_from_crawler  # noqa: PLC0415
     from scrapy.utils.project import get_project_settings  # noqa: PLC0415
-    from scrapy.utils.test import get_crawler, get_reactor_settings  # noqa: PLC0415
 
-    from bilicrawl.pipelines.sqlite import SQLitePipeline, count_documents  # noqa: PLC0415
+    from bilicrawl.store.sqlite import SQLiteStore  # noqa: PLC0415
 
-    # No reactor in this process: get_reactor_settings() says so, over Scrapy's defaults.
-    settings = {**get_project_settings(), **get_reactor_settings(), "MONGO_URI": "",
-                "SQLITE_PATH": str(database)}  # fmt: skip
-    pipeline = build_from_crawler(SQLitePipeline, get_crawler(settings_dict=settings))
+    settings = get_project_settings()
+    store = SQLiteStore(database, busy_timeout=settings.getfloat("SQLITE_BUSY_TIMEOUT"))
     defaults = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD, *defaults[1:])
     try:
         gc.collect()
         rows, spent = 0, -time.process_time()
-        pipeline._connect()
+        store.open()
         spent += time.process_time()
         for upserts in _row_chunks(recording, int(settings["BILI_STORE_ROWS_BATCH_SIZE"])):
             spent -= time.process_time()
-            pipeline._write("danmaku", upserts)
+            store.write("danmaku", upserts)
             spent += time.process_time()
             rows += len(upserts)
         spent -= time.process_time()
-        pipeline._disconnect()
+        store.close()
         spent += time.process_time()
-        stored = count_documents(database, "danmaku")
+        stored = stored_count(database, "danmaku")
     finally:
         gc.set_threshold(*defaults)
         for suffix in ("", "-wal", "-shm"):
@@ -427,8 +424,6 @@ class Crawl:
 def crawl(replay: ReplayServer, workdir: Path, *, cid: int, expected: int, kind: str,
           repetition: int) -> Crawl:  # fmt: skip
     """Crawl part *cid* against the replay into a fresh store, and check the store."""
-    from bilicrawl.pipelines.sqlite import count_documents  # noqa: PLC0415
-
     tag = f"{kind}-{repetition + 1 if repetition >= 0 else 'warmup'}"
     database = workdir / f"{tag}.db"
     command = [PYTHON, "-m", "scrapy", "crawl", "danmaku", "-a", f"cids={cid}"]
@@ -442,7 +437,7 @@ def crawl(replay: ReplayServer, workdir: Path, *, cid: int, expected: int, kind:
     responses = replay.stats()["requests"]
     error = ""
     try:
-        stored = count_documents(database, "danmaku")
+        stored = stored_count(database, "danmaku")
     except Exception as exc:
         stored, error = 0, f"no store: {exc}"
     finally:
@@ -559,7 +554,7 @@ def report(
         f"{recording.distinct / count:,.0f} on average, {size / 2**20:.1f} MiB), recorded "
         f"once and served by the static replay without compression. bilicrawl runs "
         f"`scrapy crawl danmaku -a cids={MILLION[1]}` with the project's settings (SQLite "
-        f"store, default `SQLITE_BATCH_SIZE`) and `{politeness} {' '.join(CRAWL_ARGS)}`, "
+        f"store, default `BILI_STORE_BATCH_SIZE`) and `{politeness} {' '.join(CRAWL_ARGS)}`, "
         f"a fresh store each time; a run counts only if the store's `danmaku` table then "
         f"holds exactly the {recording.distinct:,} distinct dmids served. {repeats} "
         f"repetitions, each in rotating order: the in-process baselines, a crawl of a "
@@ -582,8 +577,8 @@ def report(
         f"`bilicrawl.parsers.danmaku.parse_segment` of every segment (the rows as dicts), "
         f"for reference; *SQLite store write* is the store alone, once per repetition: the "
         f"rows of every segment as the crawl by cid stores them, written into a fresh file "
-        f"by `SQLitePipeline`'s own methods, called directly (connect, `_write` of "
-        f"`BILI_STORE_ROWS_BATCH_SIZE` rows at a time, disconnect; building the rows not "
+        f"by the crawl's `SQLiteStore`, called directly (open, `write` of "
+        f"`BILI_STORE_ROWS_BATCH_SIZE` rows at a time, close; building the rows not "
         f"timed). From the last two, the ceiling without Scrapy: a path spending only the "
         f"parser's and the store's CPU time per danmaku reaches at most "
         f"1 / (decode/parser + decode/store) of the raw decode. Peak RSS is a crawl's "

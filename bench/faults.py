@@ -91,7 +91,7 @@ def crawl_stats(log: str) -> dict[str, Any]:
 
 
 def crawl(name: str, kinds: list[str] | None, aids: list[int], workdir: Path) -> FaultRun:
-    from bilicrawl.pipelines.sqlite import iter_documents  # noqa: PLC0415
+    from bilicrawl.store.sqlite import SQLiteStore  # noqa: PLC0415
 
     tag = name.replace(" ", "-")
     ids_file = write_aids(workdir / "ids.txt", aids)
@@ -110,7 +110,8 @@ def crawl(name: str, kinds: list[str] | None, aids: list[int], workdir: Path) ->
             log_path=workdir / f"{tag}.log",
         )  # fmt: skip
         log = api.log()
-    stored = {document["aid"] for document in iter_documents(database, "videos")}
+    with SQLiteStore(database, busy_timeout=5.0) as store:
+        stored = {aid for (aid,) in store.keys("videos")}
     error = ""
     if child.timed_out:
         error = "timed out"

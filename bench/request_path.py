@@ -42,6 +42,7 @@ from bench.common import (
     run_child,
     sample_aids,
     spread,
+    stored_count,
     today,
     write_aids,
 )
@@ -155,8 +156,6 @@ class Client:
         return self._prepare_crawl(bench, ids_file, tag)
 
     def _prepare_crawl(self, bench: Bench, ids_file: Path, tag: str) -> Prepared:
-        from bilicrawl.pipelines.sqlite import count_documents  # noqa: PLC0415
-
         database = bench.workdir / f"{tag}.db"
         command = [PYTHON, "-m", "scrapy", "crawl", "video", "-a", f"ids_file={ids_file}"]
         for name, value in POLITENESS_OFF.items():
@@ -166,7 +165,7 @@ class Client:
 
         def result() -> tuple[int, str]:
             try:
-                return count_documents(database, "videos"), ""
+                return stored_count(database, "videos"), ""
             except Exception as exc:
                 return 0, f"no store: {exc}"
             finally:
