@@ -25,6 +25,8 @@ from tests.fakeapi.process import PROJECT_ROOT
 from tests.helpers.process import Crawl, fetched_aids, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
 
+pytestmark = pytest.mark.slow
+
 FAST = {
     "BILI_THROTTLE_MAX_RPS": "25",
     "BILI_THROTTLE_BACKOFF_START": "600",  # one risk answer: a 10-minute pause
@@ -168,6 +170,12 @@ BAD_INVOCATIONS = {
     "unwritable store": (["-a", "aids=2"], {"SQLITE_PATH": "/etc/hostname/store.db"},
                          "/etc/hostname/store.db"),
     "malformed MONGO_URI": (["-a", "aids=2"], {"MONGO_URI": "not-a-uri"}, "MONGO_URI"),
+    "store URI of no store": (["-a", "aids=2"], {"BILI_STORE_URI": "postgres://h/db"},
+                              "BILI_STORE_URI 'postgres://h/db' must start with one of"),
+    "store URI of a file in the way": (
+        ["-a", "aids=2"], {"BILI_STORE_URI": "sqlite:////etc/hostname/store.db"},
+        "BILI_STORE_URI '/etc/hostname/store.db' cannot be used: Not a directory",
+    ),
     "unreachable MongoDB": (
         ["-a", "aids=2"],
         {"MONGO_URI": f"mongodb://127.0.0.1:{_closed_port()}", "MONGO_CONNECT_TIMEOUT": "1"},
