@@ -1,11 +1,10 @@
 """The storage pipeline: each item's document validated, pseudonymised, buffered, stored.
 
-The document is built once and goes through the steps in order. Buffers hold
-one upsert per natural key, written to the :mod:`bilicrawl.store` on one worker
-thread when full, every ``BILI_STORE_FLUSH_SECONDS``, when the crawl starts
-closing and at close: rows, then documents, then records, and a record is
-withheld once a batch of what it describes failed, so ``resume`` never trusts
-it. A failing batch is retried (``store_stalled``), then dead-lettered
+The document is built once and goes through the steps in order. Buffers are
+written to the :mod:`bilicrawl.store` on one worker thread when full, on a timer,
+when the crawl starts closing and at close: rows, then documents, then records,
+and a record whose rows failed is withheld, so ``resume`` never trusts it. A
+failing batch is retried (``store_stalled``), then dead-lettered
 (``store_failed``: the crawl closes); each commit sends ``store_committed``.
 docs/storage.md says why.
 
