@@ -4,10 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo bench lint proto redis-server clean
+.PHONY: test test-fast demo bench lint proto redis-server clean
 
 test: $(INSTALLED) redis-server
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests not marked slow (subprocesses, long end-to-end crawls), in under a minute.
+test-fast: $(INSTALLED) redis-server
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: $(INSTALLED)
 	$(PY) -m tests.demo

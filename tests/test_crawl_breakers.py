@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 from twisted.internet import reactor
 
@@ -15,6 +16,8 @@ from bilicrawl.spiders.video import VideoSpider
 from tests.helpers.crawl import assert_stored_exactly, stored_videos
 from tests.helpers.videos import sample_aids, write_ids_file
 from tests.utils import run_crawl
+
+pytestmark = pytest.mark.slow
 
 VIDEO_PATH = "/x/web-interface/wbi/view/detail"
 

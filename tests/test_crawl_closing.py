@@ -20,6 +20,8 @@ from bilicrawl.extensions.summary import BLOCKED, INTERRUPTED
 from tests.helpers.process import Crawl, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
 
+pytestmark = pytest.mark.slow
+
 BANNED = {
     "BILI_THROTTLE_BACKOFF_START": "600",  # a second risk answer: a 10-minute pause
     "BILI_THROTTLE_BACKOFF_MAX": "600",

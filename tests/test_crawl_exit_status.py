@@ -19,6 +19,8 @@ from tests.helpers.locks import held_lock
 from tests.helpers.process import Crawl, fetched_aids, wait_for
 from tests.helpers.videos import sample_aids, write_ids_file
 
+pytestmark = pytest.mark.slow
+
 FAST = {
     "BILI_THROTTLE_MAX_RPS": "50",
     "BILI_THROTTLE_FAMILIES": "{}",

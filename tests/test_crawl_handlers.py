@@ -64,6 +64,7 @@ async def test_impersonated_crawl_stores_every_video(
     assert "bilicrawl/retry/count" not in stats
 
 
+@pytest.mark.slow
 @deferred_f_from_coro_f
 async def test_impersonated_crawl_survives_faults(
     fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from bilicrawl.extensions.circuit_breaker import CLOSE_REASON
@@ -26,6 +27,7 @@ def rate_after(log: list[dict[str, Any]], start: float) -> tuple[float, int]:
     return len(times) / (times[-1] - start), window_max
 
 
+@pytest.mark.slow
 @deferred_f_from_coro_f
 async def test_rate_settles_under_the_server_limit(
     fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path, figures: Any
@@ -68,6 +70,7 @@ async def test_rate_settles_under_the_server_limit(
     assert busiest_second <= limit
 
 
+@pytest.mark.slow
 @deferred_f_from_coro_f
 async def test_signed_crawl_survives_key_rotation(
     fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path
@@ -90,6 +93,7 @@ async def test_signed_crawl_survives_key_rotation(
     assert "bilicrawl/retry/max_reached" not in stats
 
 
+@pytest.mark.slow
 @deferred_f_from_coro_f
 async def test_circuit_breaker_closes_then_a_resumed_rerun_stores_the_rest(
     fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path

@@ -75,6 +75,7 @@ async def test_recrawl_updates_without_duplicating(
     assert_stored_exactly(stored_videos(settings), aids, start)
 
 
+@pytest.mark.slow
 @ENDPOINTS
 @deferred_f_from_coro_f
 async def test_faults_and_rate_limit_lose_nothing(

@@ -444,6 +444,7 @@ TRANSIENT_KINDS = ["http5xx", "html", "drop", "truncate", "truncate-json"]
 SLOWDOWNS = "bilicrawl/throttle/slowdowns/"
 
 
+@pytest.mark.slow
 @deferred_f_from_coro_f
 async def test_a_crawl_retries_random_transient_faults_without_slowing_down(
     fakeapi_factory: Any, crawl_settings: dict[str, Any], tmp_path: Path
@@ -472,6 +473,7 @@ async def test_a_crawl_retries_random_transient_faults_without_slowing_down(
     assert sum(steps) <= 1, "a fault is not a pause"
 
 
+@pytest.mark.slow
 @deferred_f_from_coro_f
 async def test_a_crawl_pauses_a_host_whose_answers_keep_failing(
     fakeapi_factory: Any,
