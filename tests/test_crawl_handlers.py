@@ -90,4 +90,5 @@ async def test_impersonated_crawl_survives_faults(
     assert "bilicrawl/retry/max_reached" not in stats
     faults = Counter(entry["fault"] for entry in api.log() if entry["fault"])
     assert faults["drop"] and faults["truncate"]
-    assert stats["retry/count"] >= faults["drop"] + faults["truncate"]
+    # curl_cffi does not retry a dropped connection itself, as Twisted does: each one is counted.
+    assert stats["retry/count"] == faults["drop"] + faults["truncate"]

@@ -163,10 +163,14 @@ async def test_max_users_keeps_the_users_nearest_the_seed(settings: dict[str, An
     seed = graph.SMALL_SEED
     result = await run_crawl(RelationSpider, settings, mids=str(seed), depth="3", max_users="5")
     in_bfs_order = [*served(seed, "followers"), *served(seed, "followings")]
-    first_four = list(dict.fromkeys(mid for mid in in_bfs_order if mid != seed))[:4]
+    level_1 = list(dict.fromkeys(mid for mid in in_bfs_order if mid != seed))
+    first_four = level_1[:4]
     assert {mid for mid, _ in stored_lists(settings)} == {seed, *first_four}
     assert result.stats["bilicrawl/relation/users"] == 5
-    assert result.stats["bilicrawl/relation/users_over_max"] > 0
+    level_2 = {mid for user in first_four for direction in DIRECTIONS
+               for mid in served(user, direction)} - {seed, *first_four}  # fmt: skip
+    turned_away = len(level_1) - 4 + len(level_2)
+    assert result.stats["bilicrawl/relation/users_over_max"] == turned_away, "once per level"
 
 
 def store_text(settings: dict[str, Any]) -> str:

@@ -112,7 +112,7 @@ async def test_faults_and_rate_limit_lose_nothing(
     assert retries >= sum(faults.values()) - faults["drop"]
     assert stats["bilicrawl/throttle/backoff/http_412"] >= 1
     if endpoint == "detail":
-        assert stats["bilicrawl/wbi/signed"] >= len(aids)
+        assert stats["bilicrawl/wbi/signed"] >= len(aids), "and again for each retry"
 
 
 @pytest.mark.parametrize("bad_file", ["missing.txt", ""])

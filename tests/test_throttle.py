@@ -465,7 +465,7 @@ async def test_a_crawl_retries_random_transient_faults_without_slowing_down(
     assert sorted(stored) == aids
     faults = Counter(entry["fault"] for entry in api.log() if entry["fault"])
     assert set(faults) == set(TRANSIENT_KINDS)
-    assert sum(faults.values()) >= 25
+    assert sum(faults.values()) == 27  # seeded, one draw per request: the same in any order
     slowdowns = {key for key in result.stats if key.startswith(SLOWDOWNS)}
     assert slowdowns <= {SLOWDOWNS + "persistent_failures"}, "no probe, no back-off"
     assert result.stats.get(SLOWDOWNS + "persistent_failures", 0) <= 1
