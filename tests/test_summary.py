@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-import attrs
 import pytest
 from scrapy import Request, Spider
 from scrapy import signals as scrapy_signals
@@ -29,6 +28,7 @@ from bilicrawl.extensions.summary import (
     summary_lines,
 )
 from bilicrawl.middlewares.outcome import NetworkGaveUp, RequestOutcomeMiddleware
+from tests.helpers.items import make_video
 from tests.utils import project_settings
 
 STORED = {
@@ -190,16 +190,6 @@ def input_stats(crawler: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@attrs.define
-class Video:
-    """A stored item as the ledger sees one: a collection and a natural key."""
-
-    collection: ClassVar[str] = "videos"
-    natural_key: ClassVar[tuple[str, ...]] = ("aid",)
-
-    aid: int
-
-
 def failure_of(error: Exception, **meta: Any) -> Failure:
     failure = Failure(error)
     failure.request = Request("https://api.bilibili.com/x", meta=meta)  # type: ignore[attr-defined]
@@ -214,7 +204,7 @@ def test_the_ledger_decides_each_input_once_its_requests_and_documents_are_done(
     )
     for tag in (stored, absent, gave_up, store_failed, open_at_close):
         ledger.sent(tag)
-    ledger.item(stored, Video(2))
+    ledger.item(stored, make_video(aid=2))
     ledger.answered(stored)
     assert input_stats(crawler) == {}, "stored only once the store committed it"
     crawler.signals.send_catch_log(signals.store_committed, collection="videos", keys=[(2,)])
@@ -222,7 +212,7 @@ def test_the_ledger_decides_each_input_once_its_requests_and_documents_are_done(
     ledger.answered(absent)
     ledger.failed(gave_up, failure_of(BiliApiError("http_503", "x", unfetched="gave_up")))
     ledger.answered(gave_up)
-    ledger.item(store_failed, Video(3))
+    ledger.item(store_failed, make_video(aid=3))
     ledger.answered(store_failed)
     crawler.signals.send_catch_log(
         signals.store_failed, collection="videos", keys=[(3,)], error=OSError("full")
@@ -247,7 +237,7 @@ def test_an_input_that_gives_nothing_is_absent_and_an_optional_failure_is_forgiv
     ledger.answered(empty)
     ledger.sent(tags_failed)
     ledger.failed(tags_failed, failure_of(TxConnectionRefused("refused"), **{OPTIONAL: True}))
-    ledger.item(tags_failed, Video(5))
+    ledger.item(tags_failed, make_video(aid=5))
     ledger.answered(tags_failed)
     crawler.signals.send_catch_log(signals.store_committed, collection="videos", keys=[[5]])
     assert input_stats(crawler) == {
@@ -261,14 +251,14 @@ def test_an_item_dropped_by_validation_is_not_stored_and_no_longer_awaited() -> 
     ledger = crawler.get_extension(InputLedger)
     tag = (ledger.accept(),)
     ledger.sent(tag)
-    ledger.item(tag, Video(7))
+    ledger.item(tag, make_video(aid=7))
     ledger.answered(tag)
     response = TextResponse(
         "https://api.bilibili.com/x", request=Request("https://api.bilibili.com/x",
                                                       meta={"bili_input": tag}),
     )
     crawler.signals.send_catch_log(
-        scrapy_signals.item_dropped, item=Video(7), response=response, exception=None,
+        scrapy_signals.item_dropped, item=make_video(aid=7), response=response, exception=None,
     )
     assert input_stats(crawler) == {"bilicrawl/input/not_stored/invalid": 1}
     assert ledger.open == {} and ledger.awaited == {}
