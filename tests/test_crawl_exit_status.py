@@ -156,7 +156,7 @@ def test_a_store_failure_then_a_ctrl_c_is_a_store_failure(api: Any, tmp_path: Pa
     """The first reason the crawl began closing for decides, not the last."""
     ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=33))
     crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"], **{
-        **FAST, "BILI_THROTTLE_MAX_RPS": "20", "SQLITE_BATCH_SIZE": "10",
+        **FAST, "BILI_THROTTLE_MAX_RPS": "20", "BILI_STORE_BATCH_SIZE": "10",
         "SQLITE_BUSY_TIMEOUT": "0.1", "BILI_STORE_RETRY_DELAYS": "0.1",
         "BILI_STORE_FLUSH_SECONDS": "0.5",
     })  # fmt: skip

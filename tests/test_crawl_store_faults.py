@@ -26,6 +26,8 @@ from tests.helpers.videos import sample_aids, write_ids_file
 
 CID = danmaku.CAPPED_CID
 """A part of two segments and 7,413 distinct danmaku: several row batches of 1,000."""
+pytestmark = pytest.mark.slow
+
 FAST = {
     "BILI_THROTTLE_MAX_RPS": "50",
     "AUTOTHROTTLE_START_DELAY": "0",
@@ -126,7 +128,7 @@ def test_videos_under_a_held_lock_stop_fetching_lose_nothing_and_resume_complete
     fakeapi.reset()
     aids = sample_aids(300, seed=31)
     ids = write_ids_file(tmp_path / "ids.txt", aids)
-    settings = {**FAST, "BILI_THROTTLE_MAX_RPS": "20", "SQLITE_BATCH_SIZE": "20"}
+    settings = {**FAST, "BILI_THROTTLE_MAX_RPS": "20", "BILI_STORE_BATCH_SIZE": "20"}
     crawl = Crawl(tmp_path, fakeapi.url, ["-a", f"ids_file={ids}"], **settings)
     wait_for(lambda: len(fetched_aids(fakeapi.log())) >= 40, 60, "40 videos")
     lock = HeldLock(crawl.database)
@@ -159,7 +161,7 @@ def test_videos_wait_for_a_brief_lock_and_lose_nothing(fakeapi: Any, tmp_path: P
     aids = sample_aids(120, seed=32)
     ids = write_ids_file(tmp_path / "ids.txt", aids)
     crawl = Crawl(tmp_path, fakeapi.url, ["-a", f"ids_file={ids}"],
-                  **{**FAST, "BILI_THROTTLE_MAX_RPS": "30", "SQLITE_BATCH_SIZE": "20",
+                  **{**FAST, "BILI_THROTTLE_MAX_RPS": "30", "BILI_STORE_BATCH_SIZE": "20",
                      "BILI_STORE_RETRY_DELAYS": "0.5,1,2"})  # fmt: skip
     wait_for(lambda: len(fetched_aids(fakeapi.log())) >= 30, 60, "30 videos")
     lock = HeldLock(crawl.database)
