@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from scrapy import Request, Spider
 from scrapy import signals as scrapy_signals
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DropItem, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
@@ -258,7 +258,8 @@ def test_an_item_dropped_by_validation_is_not_stored_and_no_longer_awaited() -> 
                                                       meta={"bili_input": tag}),
     )
     crawler.signals.send_catch_log(
-        scrapy_signals.item_dropped, item=make_video(aid=7), response=response, exception=None,
+        scrapy_signals.item_dropped, item=make_video(aid=7), response=response,
+        exception=DropItem("invalid"), spider=None,
     )
     assert input_stats(crawler) == {"bilicrawl/input/not_stored/invalid": 1}
     assert ledger.open == {} and ledger.awaited == {}
