@@ -24,6 +24,7 @@ bench: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check bilicrawl tests bench
+	$(VENV)/bin/ruff format --check bilicrawl tests bench
 	$(VENV)/bin/mypy
 
 # Regenerate the danmaku protobuf code from bilicrawl/proto/dm.proto with a pinned protoc

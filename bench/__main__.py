@@ -88,29 +88,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--only", default=",".join(BENCHMARKS),
-                        help=f"comma-separated benchmarks to run, of: {names} (default: all)")
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated benchmarks to run, of: {names} (default: all)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated benchmarks not to run")
-    parser.add_argument("--videos", type=int,
-                        help="videos per request-path run (default 3000, quick 300)")
-    parser.add_argument("--repeats", type=int,
-                        help="request-path repetitions (default 5, quick 2)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a fast smoke run: 300 videos, 2 repetitions, 30 s rate and 10 s "
-                             "input crawls, 150-video fault runs; docs/benchmarks.md is left "
-                             "alone")
-    parser.add_argument("--variant", action="append", type=parse_variant, default=[],
-                        metavar="NAME='-s X=Y ...'",
-                        help="one more request-path run of bilicrawl with these extra "
-                             "`scrapy crawl` arguments (repeatable); see also "
-                             "request_path.VARIANTS")
-    parser.add_argument("--docs", type=Path, default=DOCS,
-                        help="the report to update (default docs/benchmarks.md)")
+    parser.add_argument(
+        "--videos", type=int, help="videos per request-path run (default 3000, quick 300)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="request-path repetitions (default 5, quick 2)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a fast smoke run: 300 videos, 2 repetitions, 30 s rate and 10 s "
+        "input crawls, 150-video fault runs; docs/benchmarks.md is left "
+        "alone",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        default=[],
+        metavar="NAME='-s X=Y ...'",
+        help="one more request-path run of bilicrawl with these extra "
+        "`scrapy crawl` arguments (repeatable); see also "
+        "request_path.VARIANTS",
+    )
+    parser.add_argument(
+        "--docs", type=Path, default=DOCS, help="the report to update (default docs/benchmarks.md)"
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (ids files, crawl logs) and print its path")
-    parser.add_argument("--list", action="store_true",
-                        help="list the benchmarks and the registered variants, and exit")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (ids files, crawl logs) and print its path",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list the benchmarks and the registered variants, and exit",
+    )
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     skipped = {name.strip() for name in args.skip.split(",") if name.strip()}
@@ -186,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     if sections and not (args.quick or args.no_docs):
         report.update(args.docs, sections)
         print(f"updated {args.docs}")
-    print(f"done in {(time.monotonic() - started) / 60:.1f} min"
-          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    print(
+        f"done in {(time.monotonic() - started) / 60:.1f} min"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

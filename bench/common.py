@@ -150,9 +150,13 @@ def run_child(
         started_at = time.time()
         started = time.monotonic()
         process = subprocess.Popen(  # noqa: S603 (our own commands)
-            list(command), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            list(command),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
     def send(signum: int) -> None:
         with lock:

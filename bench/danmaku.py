@@ -145,8 +145,9 @@ async def _fetch_all(requests: list[tuple[str, str, dict[str, Any]]]) -> list[di
     }
     semaphores = {base: asyncio.Semaphore(2) for base, _, _ in requests}
 
-    async def fetch(session: aiohttp.ClientSession, base: str, path: str,
-                    query: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    async def fetch(
+        session: aiohttp.ClientSession, base: str, path: str, query: dict[str, Any]
+    ) -> dict[str, Any]:
         async with semaphores[base], session.get(f"{base}{path}", params=query) as response:
             body = await response.read()
             if response.headers.get("Content-Encoding") == "deflate":  # the XML, always
@@ -166,8 +167,9 @@ async def _fetch_all(requests: list[tuple[str, str, dict[str, Any]]]) -> list[di
 
 def _check_protobuf(answer: dict[str, Any], what: str) -> bytes:
     if answer["status"] != 200 or "octet-stream" not in answer["content_type"]:
-        raise RuntimeError(f"the fake API did not answer {what}: {answer['status']} "
-                           f"{answer['body'][:200]!r}")  # fmt: skip
+        raise RuntimeError(
+            f"the fake API did not answer {what}: {answer['status']} {answer['body'][:200]!r}"
+        )
     return answer["body"]
 
 
@@ -191,23 +193,37 @@ def record(directory: Path) -> Recording:
         first = apis[0].url
         # The views first: the million part's says how many segments to fetch.
         static = asyncio.run(_fetch_all([(first, NAV_PATH, {}), (first, SPI_PATH, {})]))
-        views = asyncio.run(_fetch_all([
-            (first, VIEW_PATH, {"type": 1, "oid": cid, "pid": aid}),
-            (first, VIEW_PATH, {"type": 1, "oid": startup_cid, "pid": startup_aid}),
-        ]))  # fmt: skip
+        views = asyncio.run(
+            _fetch_all(
+                [
+                    (first, VIEW_PATH, {"type": 1, "oid": cid, "pid": aid}),
+                    (first, VIEW_PATH, {"type": 1, "oid": startup_cid, "pid": startup_aid}),
+                ]
+            )
+        )
         view = DmWebViewReply.FromString(_check_protobuf(views[0], "the million part's view"))
         count = view.dm_sge.total
         segment_requests = [
-            (apis[index % len(apis)].url, SEG_PATH,
-             {"type": 1, "oid": cid, "pid": aid, "segment_index": index})
+            (
+                apis[index % len(apis)].url,
+                SEG_PATH,
+                {"type": 1, "oid": cid, "pid": aid, "segment_index": index},
+            )
             for index in range(1, count + 1)
-        ]  # fmt: skip
-        answers = asyncio.run(_fetch_all([
-            (first, SEG_PATH, {"type": 1, "oid": startup_cid, "pid": startup_aid,
-                               "segment_index": 1}),
-            (apis[-1].url, XML_PATH, {"oid": cid, "pid": aid}),
-            *segment_requests,
-        ]))  # fmt: skip
+        ]
+        answers = asyncio.run(
+            _fetch_all(
+                [
+                    (
+                        first,
+                        SEG_PATH,
+                        {"type": 1, "oid": startup_cid, "pid": startup_aid, "segment_index": 1},
+                    ),
+                    (apis[-1].url, XML_PATH, {"oid": cid, "pid": aid}),
+                    *segment_requests,
+                ]
+            )
+        )
     finally:
         for api in apis:
             api.stop()
@@ -216,15 +232,18 @@ def record(directory: Path) -> Recording:
     if xml_answer["status"] != 200 or not xml_answer["body"].startswith(b"<?xml"):
         raise RuntimeError(f"the fake API did not answer the XML pool: {xml_answer}")
     segments = [
-        _check_protobuf(answer, f"segment {index}")
-        for index, answer in enumerate(answers[2:], 1)
+        _check_protobuf(answer, f"segment {index}") for index, answer in enumerate(answers[2:], 1)
     ]
 
     def saved(name: str, body: bytes, content_type: str) -> dict[str, Any]:
         path = directory / name
         path.write_bytes(body)
-        return {"status": 200, "content_type": content_type, "body_file": str(path),
-                "compress": False}  # fmt: skip
+        return {
+            "status": 200,
+            "content_type": content_type,
+            "body_file": str(path),
+            "compress": False,
+        }
 
     protobuf = views[0]["content_type"]
     recording = {
@@ -274,8 +293,19 @@ def decode_raw(bodies: list[bytes]) -> int:
     for body in bodies:
         elems = DmSegMobileReply.FromString(body).elems
         for e in elems:
-            _ = (e.id, e.progress, e.mode, e.fontsize, e.color, e.ctime, e.pool, e.midHash,
-                 e.content, e.weight, e.attr)  # fmt: skip
+            _ = (
+                e.id,
+                e.progress,
+                e.mode,
+                e.fontsize,
+                e.color,
+                e.ctime,
+                e.pool,
+                e.midHash,
+                e.content,
+                e.weight,
+                e.attr,
+            )
         rows += len(elems)
     return rows
 
@@ -421,8 +451,9 @@ class Crawl:
         return self.stored / self.child.cpu
 
 
-def crawl(replay: ReplayServer, workdir: Path, *, cid: int, expected: int, kind: str,
-          repetition: int) -> Crawl:  # fmt: skip
+def crawl(
+    replay: ReplayServer, workdir: Path, *, cid: int, expected: int, kind: str, repetition: int
+) -> Crawl:
     """Crawl part *cid* against the replay into a fresh store, and check the store."""
     tag = f"{kind}-{repetition + 1 if repetition >= 0 else 'warmup'}"
     database = workdir / f"{tag}.db"
@@ -457,39 +488,66 @@ def crawl(replay: ReplayServer, workdir: Path, *, cid: int, expected: int, kind:
 def run(options: Options) -> Section:
     repeats = min(options.repeats, 3) if options.quick else options.repeats
     workdir = options.workdir / "danmaku"
-    print(f"danmaku: recording the fake API's answers for part {MILLION[1]} "
-          f"({RECORD_SERVERS} fake API processes, about 20 s)", flush=True)  # fmt: skip
+    print(
+        f"danmaku: recording the fake API's answers for part {MILLION[1]} "
+        f"({RECORD_SERVERS} fake API processes, about 20 s)",
+        flush=True,
+    )
     began = time.monotonic()
     recording = record(workdir / "bodies")
     size = sum(map(len, recording.segments))
-    print(f"  {len(recording.segments)} segments, {recording.distinct:,} danmaku, "
-          f"{size / 2**20:.1f} MiB, in {time.monotonic() - began:.0f} s", flush=True)
+    print(
+        f"  {len(recording.segments)} segments, {recording.distinct:,} danmaku, "
+        f"{size / 2**20:.1f} MiB, in {time.monotonic() - began:.0f} s",
+        flush=True,
+    )
     baselines: list[Baselines] = []
     crawls: list[Crawl] = []
     with ReplayServer(recording.path) as replay:
         print("danmaku: a warm-up crawl of the one-segment part (not counted)", flush=True)
-        warmup = crawl(replay, workdir, cid=recording.startup_cid,
-                       expected=recording.startup_distinct, kind="startup", repetition=-1)
+        warmup = crawl(
+            replay,
+            workdir,
+            cid=recording.startup_cid,
+            expected=recording.startup_distinct,
+            kind="startup",
+            repetition=-1,
+        )
         if not warmup.ok:
             print(f"  FAILED: {warmup.error}", flush=True)
 
         def baseline(rep: int) -> None:
             found = measure_baselines(recording, rep, workdir)
             baselines.append(found)
-            print(f"  repetition {rep + 1}/{repeats} raw decode {found.decode:12,.0f} /s, "
-                  f"lxml {found.xml:10,.0f} /s, parse_segment {found.parser:10,.0f} /s, "
-                  f"store {found.store:10,.0f} /s", flush=True)  # fmt: skip
+            print(
+                f"  repetition {rep + 1}/{repeats} raw decode {found.decode:12,.0f} /s, "
+                f"lxml {found.xml:10,.0f} /s, parse_segment {found.parser:10,.0f} /s, "
+                f"store {found.store:10,.0f} /s",
+                flush=True,
+            )
 
         def startup(rep: int) -> None:
-            result = crawl(replay, workdir, cid=recording.startup_cid,
-                           expected=recording.startup_distinct, kind="startup", repetition=rep)
+            result = crawl(
+                replay,
+                workdir,
+                cid=recording.startup_cid,
+                expected=recording.startup_distinct,
+                kind="startup",
+                repetition=rep,
+            )
             crawls.append(result)
             shown = f"{result.child.cpu:.2f} s CPU" if result.ok else f"FAILED: {result.error}"
             print(f"  repetition {rep + 1}/{repeats} start-up crawl  {shown}", flush=True)
 
         def million(rep: int, kind: str = "full") -> None:
-            result = crawl(replay, workdir, cid=MILLION[1], expected=recording.distinct,
-                           kind=kind, repetition=rep)
+            result = crawl(
+                replay,
+                workdir,
+                cid=MILLION[1],
+                expected=recording.distinct,
+                kind=kind,
+                repetition=rep,
+            )
             crawls.append(result)
             shown = (
                 f"{result.rate:10,.0f} danmaku per CPU-second ({result.child.cpu:.1f} s CPU, "
@@ -584,6 +642,7 @@ def report(
         f"1 / (decode/parser + decode/store) of the raw decode. Peak RSS is a crawl's "
         f"high-water mark (`VmHWM`). Median (min–max) over the repetitions:",
     )
+
     def of_kind(kind: str) -> list[Crawl]:
         return [c for c in crawls if c.kind == kind and c.repetition >= 0]
 
@@ -598,11 +657,15 @@ def report(
     def crawl_row(label: str, runs: list[Crawl], seconds: str = "{:.1f}") -> list[str]:
         ok = [c for c in runs if c.ok]
         bad = sum(not c.ok for c in runs)
-        return [label, spread([c.rate for c in ok], "{:,.0f}"),
-                spread([c.child.cpu for c in ok], seconds),
-                spread([c.child.wall for c in ok], seconds),
-                spread([c.stored for c in ok], "{:,.0f}"), spread(rss(ok)),
-                f"{bad}/{len(runs)}" if bad else "0"]  # fmt: skip
+        return [
+            label,
+            spread([c.rate for c in ok], "{:,.0f}"),
+            spread([c.child.cpu for c in ok], seconds),
+            spread([c.child.wall for c in ok], seconds),
+            spread([c.stored for c in ok], "{:,.0f}"),
+            spread(rss(ok)),
+            f"{bad}/{len(runs)}" if bad else "0",
+        ]
 
     rows = [
         ["raw protobuf decode (in-process)", spread([b.decode for b in baselines], "{:,.0f}"),
@@ -618,11 +681,21 @@ def report(
         crawl_row("crawl, 8 concurrent requests", narrow),
         crawl_row("one-segment crawl (start-up)", startup_runs, "{:.2f}"),
     ]  # fmt: skip
-    section.add(Table(
-        ["measured", "danmaku per CPU-second", "CPU (s)", "wall (s)", "danmaku stored",
-         "peak RSS MiB", "failed runs"],
-        rows, "lrrrrrr",
-    ))  # fmt: skip
+    section.add(
+        Table(
+            [
+                "measured",
+                "danmaku per CPU-second",
+                "CPU (s)",
+                "wall (s)",
+                "danmaku stored",
+                "peak RSS MiB",
+                "failed runs",
+            ],
+            rows,
+            "lrrrrrr",
+        )
+    )
 
     by_rep = {b.repetition: b for b in baselines}
     whole = [(c.rate, by_rep[c.repetition]) for c in good if c.repetition in by_rep]
@@ -640,25 +713,51 @@ def report(
         "Per repetition (the crawl and the baselines of the same repetition), min / median / "
         "max; a target is met when the median reaches it."
     )
-    section.add(Table(
-        ["figure", "min / median / max", "target", "verdict"],
-        [
-            ["crawl ÷ raw decode, start-up included", min_med_max(to_decode, ratio),
-             f"≥ {TARGET_RATIO}", _verdict(to_decode, TARGET_RATIO)],
-            ["crawl ÷ raw decode, net of start-up", min_med_max(net_to_decode, ratio),
-             f"≥ {TARGET_RATIO}", _verdict(net_to_decode, TARGET_RATIO)],
-            ["parser + store alone ÷ raw decode (the ceiling without Scrapy)",
-             min_med_max([b.ceiling for b in baselines], ratio), "", ""],
-            ["crawl, danmaku per CPU-second, start-up included",
-             min_med_max([c.rate for c in good], "{:,.0f}"), f"≥ {TARGET_RATE:,}",
-             _verdict([c.rate for c in good], TARGET_RATE)],
-            ["crawl, danmaku per CPU-second, net of start-up", min_med_max(nets, "{:,.0f}"),
-             f"≥ {TARGET_RATE:,}", _verdict(nets, TARGET_RATE)],
-            ["crawl ÷ lxml XML parse, start-up included", min_med_max(to_xml, ratio), "", ""],
-            ["crawl ÷ lxml XML parse, net of start-up", min_med_max(net_to_xml, ratio), "", ""],
-        ],
-        "lrrl",
-    ))  # fmt: skip
+    section.add(
+        Table(
+            ["figure", "min / median / max", "target", "verdict"],
+            [
+                [
+                    "crawl ÷ raw decode, start-up included",
+                    min_med_max(to_decode, ratio),
+                    f"≥ {TARGET_RATIO}",
+                    _verdict(to_decode, TARGET_RATIO),
+                ],
+                [
+                    "crawl ÷ raw decode, net of start-up",
+                    min_med_max(net_to_decode, ratio),
+                    f"≥ {TARGET_RATIO}",
+                    _verdict(net_to_decode, TARGET_RATIO),
+                ],
+                [
+                    "parser + store alone ÷ raw decode (the ceiling without Scrapy)",
+                    min_med_max([b.ceiling for b in baselines], ratio),
+                    "",
+                    "",
+                ],
+                [
+                    "crawl, danmaku per CPU-second, start-up included",
+                    min_med_max([c.rate for c in good], "{:,.0f}"),
+                    f"≥ {TARGET_RATE:,}",
+                    _verdict([c.rate for c in good], TARGET_RATE),
+                ],
+                [
+                    "crawl, danmaku per CPU-second, net of start-up",
+                    min_med_max(nets, "{:,.0f}"),
+                    f"≥ {TARGET_RATE:,}",
+                    _verdict(nets, TARGET_RATE),
+                ],
+                ["crawl ÷ lxml XML parse, start-up included", min_med_max(to_xml, ratio), "", ""],
+                [
+                    "crawl ÷ lxml XML parse, net of start-up",
+                    min_med_max(net_to_xml, ratio),
+                    "",
+                    "",
+                ],
+            ],
+            "lrrl",
+        )
+    )
     peak, peak_narrow, small = rss(full), rss(narrow), rss(startup_runs)
     if peak and peak_narrow and small:
         section.add(

@@ -106,9 +106,11 @@ def crawl(name: str, kinds: list[str] | None, aids: list[int], workdir: Path) ->
             api.configure(fault_kinds=kinds)
         env = child_env(BILI_API_URL=api.url, SQLITE_PATH=str(database))
         child = run_child(
-            command, env=env, timeout=60 + 10 * len(aids) / CAP,
+            command,
+            env=env,
+            timeout=60 + 10 * len(aids) / CAP,
             log_path=workdir / f"{tag}.log",
-        )  # fmt: skip
+        )
         log = api.log()
     with SQLiteStore(database, busy_timeout=5.0) as store:
         stored = {aid for (aid,) in store.keys("videos")}
@@ -141,9 +143,12 @@ def run(options: Options) -> Section:
     for name, kinds in {"fault-free": None, **MIXES}.items():
         print(f"faults: {count} videos at {CAP} req/s, {name}", flush=True)
         result = crawl(name, kinds, aids, workdir)
-        print(f"  {result.child.wall:.1f} s, {result.throughput:.1f} videos/s, "
-              f"{result.requests} requests; slowdowns: {result.slowdowns()}"
-              + (f"; FAILED: {result.error}" if result.error else ""), flush=True)
+        print(
+            f"  {result.child.wall:.1f} s, {result.throughput:.1f} videos/s, "
+            f"{result.requests} requests; slowdowns: {result.slowdowns()}"
+            + (f"; FAILED: {result.error}" if result.error else ""),
+            flush=True,
+        )
         runs.append(result)
     return report(options, runs, count)
 
@@ -176,26 +181,39 @@ def report(options: Options, runs: list[FaultRun], count: int) -> Section:
             verdict = "**met**" if ratio >= TARGET and not result.error else "**not met**"
         else:
             verdict = "(for comparison)"
-        retries = result.stats.get("bilicrawl/retry/count", 0) + result.stats.get(
-            "retry/count", 0
+        retries = result.stats.get("bilicrawl/retry/count", 0) + result.stats.get("retry/count", 0)
+        rows.append(
+            [
+                result.name,
+                f"{result.child.wall:.1f}",
+                f"{result.stored}/{count}" + (f" ({result.error})" if result.error else ""),
+                f"{result.throughput:.1f}",
+                f"{ratio:.0%}",
+                str(result.requests),
+                str(sum(result.faults.values())),
+                str(retries),
+                result.slowdowns(),
+                f"{result.stats.get('bilicrawl/throttle/max_delay', 0):g}",
+                verdict,
+            ]
         )
-        rows.append([
-            result.name,
-            f"{result.child.wall:.1f}",
-            f"{result.stored}/{count}" + (f" ({result.error})" if result.error else ""),
-            f"{result.throughput:.1f}",
-            f"{ratio:.0%}",
-            str(result.requests),
-            str(sum(result.faults.values())),
-            str(retries),
-            result.slowdowns(),
-            f"{result.stats.get('bilicrawl/throttle/max_delay', 0):g}",
-            verdict,
-        ])  # fmt: skip
-    section.add(Table(
-        ["faults", "wall (s)", "stored", "videos/s", "÷ fault-free", "requests", "faults",
-         "retries", "slowdowns by reason", "longest pause (s)", f"≥ {TARGET:.0%}"],
-        rows,
-        "lrlrrrrrlrl",
-    ))  # fmt: skip
+    section.add(
+        Table(
+            [
+                "faults",
+                "wall (s)",
+                "stored",
+                "videos/s",
+                "÷ fault-free",
+                "requests",
+                "faults",
+                "retries",
+                "slowdowns by reason",
+                "longest pause (s)",
+                f"≥ {TARGET:.0%}",
+            ],
+            rows,
+            "lrlrrrrrlrl",
+        )
+    )
     return section

@@ -103,8 +103,10 @@ def measure(timeout: int = CLOSESPIDER_TIMEOUT) -> dict[str, Result]:
         for name, lines in RUNS.items():
             ids_file = write_ids_file(tmp / f"{name}.txt", lines)
             size = ids_file.stat().st_size / 2**20
-            print(f"{name}: {lines:,} lines ({size:.1f} MiB), crawling for {timeout} s...",
-                  flush=True)
+            print(
+                f"{name}: {lines:,} lines ({size:.1f} MiB), crawling for {timeout} s...",
+                flush=True,
+            )
             results[name] = crawl(api, ids_file, tmp, timeout)
     return results
 

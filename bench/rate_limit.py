@@ -143,12 +143,18 @@ def run(options: Options) -> Section:
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for limit in LIMITS:
-        print(f"rate limit: R = {limit} req/s, crawling for {duration} s at a cap of "
-              f"{2 * limit} req/s", flush=True)
+        print(
+            f"rate limit: R = {limit} req/s, crawling for {duration} s at a cap of "
+            f"{2 * limit} req/s",
+            flush=True,
+        )
         result = settle(limit, duration, stretch, workdir)
-        print(f"  {result.stretch_rate / limit:.0%} of R over the last {stretch} s, "
-              f"{len(result.bans)} bans, {result.stretch_bans} in the last {stretch} s"
-              + (f"; FAILED: {result.error}" if result.error else ""), flush=True)
+        print(
+            f"  {result.stretch_rate / limit:.0%} of R over the last {stretch} s, "
+            f"{len(result.bans)} bans, {result.stretch_bans} in the last {stretch} s"
+            + (f"; FAILED: {result.error}" if result.error else ""),
+            flush=True,
+        )
         results.append(result)
     return report(options, results, duration=duration, stretch=stretch)
 
@@ -177,28 +183,41 @@ def report(options: Options, results: list[Settling], *, duration: int, stretch:
     rows: list[list[Any]] = []
     for result in results:
         if result.error:
-            rows.append([result.limit, 2 * result.limit, "failed: " + result.error,
-                         *[""] * 8])  # fmt: skip
+            rows.append([result.limit, 2 * result.limit, "failed: " + result.error, *[""] * 8])
             continue
         last_ban = f"{result.bans[-1]:.1f}" if result.bans else "none"
-        rows.append([
-            result.limit,
-            2 * result.limit,
-            f"{result.requests:,} in {result.span:.1f} s",
-            f"{len(result.bans)} ({result.refused} refused)",
-            last_ban,
-            _rate_history(result.rates),
-            f"{result.stretch_rate:.1f}",
-            f"{result.stretch_rate / result.limit:.0%}",
-            result.busiest,
-            f"{result.stretch_bans} ({result.stretch_refused} refused)",
-            "**met**" if result.met else "**not met**",
-        ])  # fmt: skip
-    section.add(Table(
-        ["R (req/s)", "cap", "requests", "bans", "last ban at (s)", "throttle rate steps",
-         f"req/s, last {stretch} s", "÷ R", "busiest second", f"bans, last {stretch} s",
-         f"≥ {TARGET:.0%} of R, no ban"],
-        [[str(cell) for cell in row] for row in rows],
-        "rrlrrlrrrrl",
-    ))  # fmt: skip
+        rows.append(
+            [
+                result.limit,
+                2 * result.limit,
+                f"{result.requests:,} in {result.span:.1f} s",
+                f"{len(result.bans)} ({result.refused} refused)",
+                last_ban,
+                _rate_history(result.rates),
+                f"{result.stretch_rate:.1f}",
+                f"{result.stretch_rate / result.limit:.0%}",
+                result.busiest,
+                f"{result.stretch_bans} ({result.stretch_refused} refused)",
+                "**met**" if result.met else "**not met**",
+            ]
+        )
+    section.add(
+        Table(
+            [
+                "R (req/s)",
+                "cap",
+                "requests",
+                "bans",
+                "last ban at (s)",
+                "throttle rate steps",
+                f"req/s, last {stretch} s",
+                "÷ R",
+                "busiest second",
+                f"bans, last {stretch} s",
+                f"≥ {TARGET:.0%} of R, no ban",
+            ],
+            [[str(cell) for cell in row] for row in rows],
+            "rrlrrlrrrrl",
+        )
+    )
     return section

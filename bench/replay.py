@@ -135,13 +135,17 @@ def create_app(recording: dict[str, Any]) -> web.Application:
         path: {key: _Prepared(answer) for key, answer in answers.items()}
         for path, answers in recording["keyed"].items()
     }
-    not_found = _Prepared({
-        "status": 404,
-        "content_type": "application/json; charset=utf-8",
-        "body": '{"code":-404,"message":"啥都木有","ttl":1}',
-    })  # fmt: skip
-    params = {**KEYED_PATHS, **{path: tuple(names) for path, names in
-                                recording.get("keys", {}).items()}}  # fmt: skip
+    not_found = _Prepared(
+        {
+            "status": 404,
+            "content_type": "application/json; charset=utf-8",
+            "body": '{"code":-404,"message":"啥都木有","ttl":1}',
+        }
+    )
+    params = {
+        **KEYED_PATHS,
+        **{path: tuple(names) for path, names in recording.get("keys", {}).items()},
+    }
     counts: Counter[str] = Counter()
     times: dict[str, float | None] = {"first": None, "last": None}
 

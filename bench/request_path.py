@@ -223,11 +223,15 @@ def measure(bench: Bench, client: Client, ids_file: Path, count: int, rep: int) 
     if error:
         error += f" (log: {log_path})"
     return Run(
-        client.name, rep, child, videos, responses,
+        client.name,
+        rep,
+        child,
+        videos,
+        responses,
         first_request=None if first is None else first - child.started_at,
         exit_after=None if last is None else exited - last,
         error=error,
-    )  # fmt: skip
+    )
 
 
 def run(options: Options) -> Section:
@@ -246,8 +250,11 @@ def run(options: Options) -> Section:
         sizes = record(recorder.url, aids, recording)
     with FakeApi() as api, ReplayServer(recording) as replay:
         bench = Bench(api, replay, workdir, timeout=60 + count / 20)
-        print(f"request path: {len(found)} clients, a warm-up run and a start-up run of each "
-              "on one video", flush=True)
+        print(
+            f"request path: {len(found)} clients, a warm-up run and a start-up run of each "
+            "on one video",
+            flush=True,
+        )
         for rep in (-2, -1):
             for client in found:
                 single = measure(bench, client, one_file, 1, rep)
@@ -334,26 +341,42 @@ def report(
         failed = len(mine) - len(good)
         server = "fake API" if name == "bilicrawl-fake" else "static replay"
         if not good:
-            rows.append([name, server, "failed", "", "", "", "", "", startup_cpu,
-                         f"{failed}/{len(mine)}"])  # fmt: skip
+            rows.append(
+                [name, server, "failed", "", "", "", "", "", startup_cpu, f"{failed}/{len(mine)}"]
+            )
             continue
-        rows.append([
-            name,
-            server,
-            spread([r.rate for r in good]),
-            spread([r.cpu_ms for r in good], "{:.2f}"),
-            spread([r.responses for r in good]),
-            spread([r.child.peak_rss_kib / 1024 for r in good if r.child.peak_rss_kib]),
-            spread([r.first_request for r in good if r.first_request is not None], "{:.2f}"),
-            spread([r.exit_after for r in good if r.exit_after is not None], "{:.2f}"),
-            startup_cpu,
-            f"{failed}/{len(mine)}" if failed else "0",
-        ])  # fmt: skip
-    section.add(Table(
-        ["client", "server", "videos/s", "CPU ms/response", "responses", "peak RSS MiB",
-         "first request (s)", "exit after last (s)", "start-up CPU (s)", "failed runs"],
-        rows, "llrrrrrrrr",
-    ))  # fmt: skip
+        rows.append(
+            [
+                name,
+                server,
+                spread([r.rate for r in good]),
+                spread([r.cpu_ms for r in good], "{:.2f}"),
+                spread([r.responses for r in good]),
+                spread([r.child.peak_rss_kib / 1024 for r in good if r.child.peak_rss_kib]),
+                spread([r.first_request for r in good if r.first_request is not None], "{:.2f}"),
+                spread([r.exit_after for r in good if r.exit_after is not None], "{:.2f}"),
+                startup_cpu,
+                f"{failed}/{len(mine)}" if failed else "0",
+            ]
+        )
+    section.add(
+        Table(
+            [
+                "client",
+                "server",
+                "videos/s",
+                "CPU ms/response",
+                "responses",
+                "peak RSS MiB",
+                "first request (s)",
+                "exit after last (s)",
+                "start-up CPU (s)",
+                "failed runs",
+            ],
+            rows,
+            "llrrrrrrrr",
+        )
+    )
 
     section.add(
         "Ratios per repetition (both runs of the pair succeeded), min / median / max; a target "
@@ -377,12 +400,20 @@ def report(
                 )
             else:
                 verdict = "no successful pair"
-            ratio_rows.append([
-                f"{name} ÷ {baseline}", min_med_max(ratios), min_med_max(cpu),
-                f"≥ {target}", verdict,
-            ])  # fmt: skip
-    section.add(Table(
-        ["ratio", "videos/s", "CPU per response", "target (videos/s)", "target"],
-        ratio_rows, "lrrrl",
-    ))  # fmt: skip
+            ratio_rows.append(
+                [
+                    f"{name} ÷ {baseline}",
+                    min_med_max(ratios),
+                    min_med_max(cpu),
+                    f"≥ {target}",
+                    verdict,
+                ]
+            )
+    section.add(
+        Table(
+            ["ratio", "videos/s", "CPU per response", "target (videos/s)", "target"],
+            ratio_rows,
+            "lrrrl",
+        )
+    )
     return section

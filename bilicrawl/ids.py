@@ -73,9 +73,7 @@ def av2bv(aid: int) -> str:
 def bv2av(bvid: str) -> int:
     """Return the aid of *bvid*; raise ``BadVideoId`` if it is not a valid BV id."""
     if not _BVID.fullmatch(bvid):
-        raise BadVideoId(
-            f"{_shown(bvid)} is not a BV id (BV1 followed by 9 base-58 characters)"
-        )
+        raise BadVideoId(f"{_shown(bvid)} is not a BV id (BV1 followed by 9 base-58 characters)")
     chars = list(bvid)
     _swap(chars)
     value = 0
@@ -102,8 +100,10 @@ def _bounded(digits: str, name: str, limit: int, shown_limit: str, error: type[V
     significant = digits.lstrip("0")
     # int() refuses more than 4300 digits (a ValueError of its own); no id has that many.
     if len(significant) > len(str(limit - 1)):
-        raise error(f"{'an' if name[0] in 'aeiou' else 'a'} {name} of {len(significant)} digits"
-                    f" is out of range (1 to {shown_limit} - 1)")
+        raise error(
+            f"{'an' if name[0] in 'aeiou' else 'a'} {name} of {len(significant)} digits"
+            f" is out of range (1 to {shown_limit} - 1)"
+        )
     number = int(significant or "0")
     if not 0 < number < limit:
         raise error(f"{name} {number} is out of range (1 to {shown_limit} - 1)")
@@ -186,7 +186,7 @@ def _id_or_url(
     if not value:
         raise BadId(f"empty {what}")
     if "/" not in value:
-        digits = value[len(prefix):] if value[: len(prefix)].lower() == prefix else value
+        digits = value[len(prefix) :] if value[: len(prefix)].lower() == prefix else value
         return _plain_id(digits, text, what)
     try:
         parts = urlsplit(value if "://" in value else f"https://{value}")

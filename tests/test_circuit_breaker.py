@@ -175,8 +175,12 @@ def test_slow_failures_trip_by_time() -> None:
     crawler = make_crawler(BILI_DEAD_HOST_THRESHOLD=20, BILI_DEAD_HOST_SECONDS=60)
     dead = breaker(crawler, DeadHostBreaker)
     for _ in range(3):
-        answer(crawler, signals.network_failure, reason="DNSLookupError",
-               exception=DNSLookupError("api.bilibili.com"))
+        answer(
+            crawler,
+            signals.network_failure,
+            reason="DNSLookupError",
+            exception=DNSLookupError("api.bilibili.com"),
+        )
         dead.clock.now += 30
     crawler.engine.close_spider_async.assert_called_once_with(reason=DEAD_HOST_REASON)
 
@@ -214,8 +218,11 @@ def test_dead_host_breaker_zero_disables_it() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("BILI_DEAD_HOST_THRESHOLD", "many"), ("BILI_DEAD_HOST_SECONDS", -1),
-     ("BILI_CIRCUIT_BREAKER_SECONDS", "soon")],
+    [
+        ("BILI_DEAD_HOST_THRESHOLD", "many"),
+        ("BILI_DEAD_HOST_SECONDS", -1),
+        ("BILI_CIRCUIT_BREAKER_SECONDS", "soon"),
+    ],
 )
 def test_bad_settings_are_one_clear_error(name: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=f"^{name} must"):

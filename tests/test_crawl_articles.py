@@ -32,9 +32,22 @@ def expected_article(cvid: int) -> dict[str, Any]:
     view = articles.view(cvid)
     listed = view["list"]
     return {
-        **{field: view[field] for field in ("title", "summary", "publish_time", "ctime",
-                                            "mtime", "words", "banner_url", "image_urls",
-                                            "type", "original", "reprint")},
+        **{
+            field: view[field]
+            for field in (
+                "title",
+                "summary",
+                "publish_time",
+                "ctime",
+                "mtime",
+                "words",
+                "banner_url",
+                "image_urls",
+                "type",
+                "original",
+                "reprint",
+            )
+        },
         "cvid": cvid,
         "author": {key: view["author"][key] for key in ("mid", "name", "face")},
         "category": {key: view["category"][key] for key in ("id", "parent_id", "name")},
@@ -44,25 +57,36 @@ def expected_article(cvid: int) -> dict[str, Any]:
         "list": None if listed is None else {"id": listed["id"], "name": listed["name"]},
         "dyn_id_str": view["dyn_id_str"],
         "content_text": "\n".join(articles.article_lines(cvid)),
-    }  # fmt: skip
+    }
 
 
 def expected_room(room_id: int) -> dict[str, Any]:
     info = live.room(room_id)
     started = info["live_time"]
     return {
-        "room_id": info["room_id"], "short_id": info["short_id"], "uid": info["uid"],
-        "title": info["title"], "description": info["description"],
+        "room_id": info["room_id"],
+        "short_id": info["short_id"],
+        "uid": info["uid"],
+        "title": info["title"],
+        "description": info["description"],
         "tags": [tag for tag in info["tags"].split(",") if tag],
-        "area": {"id": info["area_id"], "name": info["area_name"],
-                 "parent_id": info["parent_area_id"], "parent_name": info["parent_area_name"]},
+        "area": {
+            "id": info["area_id"],
+            "name": info["area_name"],
+            "parent_id": info["parent_area_id"],
+            "parent_name": info["parent_area_name"],
+        },
         "live_status": info["live_status"],
-        "live_time": None if started.startswith("0000") else int(
+        "live_time": None
+        if started.startswith("0000")
+        else int(
             datetime.strptime(started, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING).timestamp()
         ),
-        "online": info["online"], "attention": info["attention"],
-        "user_cover": info["user_cover"], "keyframe": info["keyframe"],
-    }  # fmt: skip
+        "online": info["online"],
+        "attention": info["attention"],
+        "user_cover": info["user_cover"],
+        "keyframe": info["keyframe"],
+    }
 
 
 def stored(settings: dict[str, Any], collection: str) -> dict[int, dict[str, Any]]:
@@ -109,12 +133,16 @@ async def test_articles_of_users_and_collections_are_each_stored_once(
     )
     expected = set(articles.articles_of(author)) | set(articles.list_articles(collection))
     assert set(stored(settings, "articles")) == expected
-    views = Counter(entry["query"]["id"] for entry in fakeapi.log()
-                    if entry["path"] == "/x/article/view")  # fmt: skip
+    views = Counter(
+        entry["query"]["id"] for entry in fakeapi.log() if entry["path"] == "/x/article/view"
+    )
     assert max(views.values()) == 1, "an article listed twice is fetched once"
     assert result.stats["bilicrawl/article/listed"] == len(expected)
-    pages = [entry["query"]["pn"] for entry in fakeapi.log()
-             if entry["path"] == "/x/space/wbi/article" and entry["query"]["mid"] == str(author)]
+    pages = [
+        entry["query"]["pn"]
+        for entry in fakeapi.log()
+        if entry["path"] == "/x/space/wbi/article" and entry["query"]["mid"] == str(author)
+    ]
     assert sorted(pages) == ["1", "2"]
 
 
@@ -185,7 +213,7 @@ async def test_live_rooms_by_id_short_id_url_and_user(settings: dict[str, Any]) 
         LiveSpider,
         settings,
         rooms=f"{live.LIVE_ROOM},{short},lv{long},https://live.bilibili.com/{live.OFFLINE_ROOM},"
-              "999999999,abc",
+        "999999999,abc",
         mids=f"{live.ROOM_OWNER},{live.NO_ROOM_MID}",
     )
     documents = stored(settings, "live_rooms")

@@ -89,8 +89,13 @@ def test_a_signal_before_the_keys_sends_nothing_more_and_exits_at_once(
 def test_a_signal_with_requests_hung_on_the_wire_exits_at_once(api: Any, tmp_path: Path) -> None:
     """Requests on the wire get a short grace, then are abandoned: one Ctrl-C is enough."""
     ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=31))
-    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"],
-                  BILI_THROTTLE_MAX_RPS="25", AUTOTHROTTLE_START_DELAY="0")  # fmt: skip
+    crawl = Crawl(
+        tmp_path,
+        api.url,
+        ["-a", f"ids_file={ids}"],
+        BILI_THROTTLE_MAX_RPS="25",
+        AUTOTHROTTLE_START_DELAY="0",
+    )
     wait_for(lambda: len(api.log()) >= 20, 30, "20 requests")
     api.configure(delay=60.0)  # the requests sent from now on hang for a minute
     time.sleep(1.0)

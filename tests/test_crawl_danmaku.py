@@ -51,8 +51,11 @@ def requested_values(fakeapi: Any, path: str, name: str) -> list[str]:
 def served_segments(cid: int) -> dict[int, dict[str, Any]]:
     """Every danmaku the segments of *cid* serve (the site caps a segment at 6000)."""
     facts = danmaku.part(cid)
-    return {row["dmid"]: row for n in range(1, facts["segments"] + 1)
-            for row in danmaku.segment(cid, n)}  # fmt: skip
+    return {
+        row["dmid"]: row
+        for n in range(1, facts["segments"] + 1)
+        for row in danmaku.segment(cid, n)
+    }
 
 
 @pytest.fixture
@@ -68,9 +71,11 @@ async def test_segments_store_exactly_what_the_site_serves(
 ) -> None:
     small, pool = danmaku.SMALL_CID, danmaku.POOL_CID
     result = await run_crawl(
-        DanmakuSpider, {**settings, "BILI_VIDEO_ENDPOINT": video_endpoint},
-        aids=str(danmaku.POOL_AID), cids=f"{small},x,99999999999",
-    )  # fmt: skip
+        DanmakuSpider,
+        {**settings, "BILI_VIDEO_ENDPOINT": video_endpoint},
+        aids=str(danmaku.POOL_AID),
+        cids=f"{small},x,99999999999",
+    )
     expected = {**served_segments(small), **served_segments(pool)}
     documents = stored_danmaku(settings)
     assert set(documents) == set(expected)
@@ -117,7 +122,7 @@ async def test_xml_gives_the_pool_and_both_give_the_union(
     for dmid, row in pool.items():
         assert {k: documents[dmid][k] for k in row if k != "attr"} == {
             k: v for k, v in row.items() if k != "attr"
-        }  # fmt: skip
+        }
     assert parts(settings)[cid]["xml_maxlimit"] == danmaku.part(cid)["maxlimit"]
 
     await run_crawl(DanmakuSpider, settings, cids=str(cid), source="both")
@@ -137,8 +142,9 @@ async def test_history_adds_the_older_danmaku(settings: dict[str, Any]) -> None:
     dates = danmaku.history_dates(cid)[-3:]  # a few days: each is a request
     first, last = dates[0], dates[-1]
     logged_in = {**settings, "BILI_SESSDATA": "fake-login"}
-    await run_crawl(DanmakuSpider, logged_in, cids=str(cid), source="xml",
-                    history=f"{first}..{last}")  # fmt: skip
+    await run_crawl(
+        DanmakuSpider, logged_in, cids=str(cid), source="xml", history=f"{first}..{last}"
+    )
     live = {row["dmid"] for row in danmaku.xml_pool(cid)}
     history = {row["dmid"] for date in dates for row in danmaku.history_pool(cid, date)}
     assert set(stored_danmaku(settings)) == live | history
@@ -160,21 +166,32 @@ async def test_resumed_history_fetches_only_the_days_not_stored(
     recent, wider = dates[-3:], dates[-6:]  # the wider range starts a month earlier
     assert recent[0][:7] != wider[0][:7]
     logged_in = {**settings, "BILI_SESSDATA": "fake-login"}
-    await run_crawl(DanmakuSpider, logged_in, cids=str(cid), source="xml",
-                    history=f"{recent[0]}..{recent[-1]}")  # fmt: skip
+    await run_crawl(
+        DanmakuSpider, logged_in, cids=str(cid), source="xml", history=f"{recent[0]}..{recent[-1]}"
+    )
     days = history_days(settings)
     assert set(days) == {(cid, date) for date in recent}
     for (_, date), day in days.items():
         assert day["rows"] == len(danmaku.history_pool(cid, date)) > 0
         assert {k: v for k, v in day.items() if k != "crawled_at"} == {
-            "cid": cid, "aid": None, "date": date, "rows": day["rows"]
-        }  # fmt: skip
+            "cid": cid,
+            "aid": None,
+            "date": date,
+            "rows": day["rows"],
+        }
     stored, record = stored_danmaku(settings), parts(settings)[cid]
 
     # The same range again, the part named by cid and by its video: only the index.
     fakeapi.reset()
-    again = await run_crawl(DanmakuSpider, logged_in, cids=str(cid), aids=str(aid), source="xml",
-                            history=f"{recent[0]}..{recent[-1]}", resume="true")  # fmt: skip
+    again = await run_crawl(
+        DanmakuSpider,
+        logged_in,
+        cids=str(cid),
+        aids=str(aid),
+        source="xml",
+        history=f"{recent[0]}..{recent[-1]}",
+        resume="true",
+    )
     assert requested(fakeapi) == {HISTORY_INDEX: 1}
     assert again.stats["bilicrawl/danmaku/history_resumed_parts"] == 1
     assert again.stats["bilicrawl/danmaku/history_days_already_stored"] == len(recent)
@@ -184,8 +201,14 @@ async def test_resumed_history_fetches_only_the_days_not_stored(
 
     # A wider range, the part named by its video: only the days not fetched before.
     fakeapi.reset()
-    await run_crawl(DanmakuSpider, logged_in, aids=str(aid), source="xml",
-                    history=f"{wider[0]}..{wider[-1]}", resume="true")  # fmt: skip
+    await run_crawl(
+        DanmakuSpider,
+        logged_in,
+        aids=str(aid),
+        source="xml",
+        history=f"{wider[0]}..{wider[-1]}",
+        resume="true",
+    )
     assert requested_values(fakeapi, HISTORY_DAY, "date") == wider[:3]
     assert requested_values(fakeapi, HISTORY_INDEX, "month") == [wider[0][:7], wider[-1][:7]]
     assert requested(fakeapi).keys() == {HISTORY_INDEX, HISTORY_DAY}
@@ -211,12 +234,12 @@ async def test_an_interrupted_history_crawl_resumes_without_the_stored_days(
     # Interrupted before the part's record and the last day's were stored.
     with closing(sqlite3.connect(settings["SQLITE_PATH"])) as db, db:
         db.execute("DELETE FROM danmaku_parts WHERE cid = ?", (cid,))
-        db.execute("DELETE FROM danmaku_history_days WHERE cid = ? AND date = ?",
-                   (cid, dates[-1]))  # fmt: skip
+        db.execute("DELETE FROM danmaku_history_days WHERE cid = ? AND date = ?", (cid, dates[-1]))
 
     fakeapi.reset()
-    result = await run_crawl(DanmakuSpider, logged_in, cids=str(cid), history=history,
-                             resume="true")  # fmt: skip
+    result = await run_crawl(
+        DanmakuSpider, logged_in, cids=str(cid), history=history, resume="true"
+    )
     segments = danmaku.part(cid)["segments"]
     assert requested_values(fakeapi, HISTORY_DAY, "date") == [dates[-1]]
     assert requested(fakeapi)[SEG_PATHS["wbi"]] == segments, "the part is crawled again"
@@ -272,8 +295,18 @@ async def test_live_rooms_recent_danmaku_are_stored_once(
     assert len(keys) == len(set(keys)) == len(expected), "a re-crawl stores nothing twice"
     assert set(keys) == expected
     assert any(live.recent_danmaku(live.ADMIN_ROOM)["admin"]), "the fixture has admin danmaku"
-    assert set(documents[0]) == {"room_id", "id_str", "uid", "nickname", "text", "timeline",
-                                 "dm_type", "user_level", "medal", "crawled_at"}  # fmt: skip
+    assert set(documents[0]) == {
+        "room_id",
+        "id_str",
+        "uid",
+        "nickname",
+        "text",
+        "timeline",
+        "dm_type",
+        "user_level",
+        "medal",
+        "crawled_at",
+    }
     assert result.stats["bilicrawl/api_code/1"] == again.stats["bilicrawl/api_code/1"] == 1
 
 

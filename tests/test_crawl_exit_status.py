@@ -32,10 +32,12 @@ EQUATION = re.compile(
 )
 
 
-def run(tmp_path: Path, url: str, args: list[str], spider: str = "video",
-        **settings: str) -> tuple[int, str]:  # fmt: skip
-    crawl = Crawl(tmp_path, url, args, spider=spider,
-                  env={"BILI_LIVE_API_URL": url}, **{**FAST, **settings})  # fmt: skip
+def run(
+    tmp_path: Path, url: str, args: list[str], spider: str = "video", **settings: str
+) -> tuple[int, str]:
+    crawl = Crawl(
+        tmp_path, url, args, spider=spider, env={"BILI_LIVE_API_URL": url}, **{**FAST, **settings}
+    )
     status = crawl.wait(timeout=90)
     return status, crawl.output()
 
@@ -88,9 +90,15 @@ def test_inputs_that_gave_up_exit_1_and_say_resume(api: Any, tmp_path: Path) -> 
     api.configure(fault_rate=1.0, fault_kinds=["http5xx"])
     aids = ",".join(map(str, sample_aids(5, seed=31)))
     # The unsigned endpoint: no WBI keys to fetch first (their fetch would fail too).
-    status, output = run(tmp_path, api.url, ["-a", f"aids={aids}"], RETRY_TIMES="1",
-                         BILI_VIDEO_ENDPOINT="view", BILI_THROTTLE_TRANSIENT_START="0.01",
-                         BILI_COOKIES_RETRY_DELAY="0.1")  # fmt: skip
+    status, output = run(
+        tmp_path,
+        api.url,
+        ["-a", f"aids={aids}"],
+        RETRY_TIMES="1",
+        BILI_VIDEO_ENDPOINT="view",
+        BILI_THROTTLE_TRANSIENT_START="0.01",
+        BILI_COOKIES_RETRY_DELAY="0.1",
+    )
     assert status == FAILED, output[-3000:]
     assert outcome(output) == (5, 0, 0, 5, 0)
     assert "not fetched: gave_up 5" in output
@@ -132,17 +140,23 @@ def test_mixed_good_and_bad_inputs_crawl_the_good_ones(fakeapi: Any, tmp_path: P
 def test_a_bad_scrapy_setting_is_one_line(fakeapi: Any, tmp_path: Path) -> None:
     status, output = run(tmp_path, fakeapi.url, ["-a", "aids=2"], CONCURRENT_REQUESTS="abc")
     assert status == USAGE, output[-3000:]
-    assert errors(output) == ["scrapy crawl: error: CONCURRENT_REQUESTS must be a number,"
-                              " not 'abc'"]
+    assert errors(output) == [
+        "scrapy crawl: error: CONCURRENT_REQUESTS must be a number, not 'abc'"
+    ]
     assert "Traceback" not in output
 
 
 def test_inputs_left_unread_by_a_ban_are_reported_apart(api: Any, tmp_path: Path) -> None:
     api.configure(ban_all=True)
     ids = write_ids_file(tmp_path / "ids.txt", sample_aids(40, seed=32))
-    status, output = run(tmp_path, api.url, ["-a", f"ids_file={ids}"],
-                         BILI_INPUT_BACKLOG="1", BILI_CIRCUIT_BREAKER_THRESHOLD="3",
-                         BILI_THROTTLE_BACKOFF_START="0.05")  # fmt: skip
+    status, output = run(
+        tmp_path,
+        api.url,
+        ["-a", f"ids_file={ids}"],
+        BILI_INPUT_BACKLOG="1",
+        BILI_CIRCUIT_BREAKER_THRESHOLD="3",
+        BILI_THROTTLE_BACKOFF_START="0.05",
+    )
     assert status == BLOCKED, output[-3000:]
     accepted, stored, absent, not_fetched, not_stored = outcome(output)
     assert stored == absent == not_stored == 0
@@ -155,11 +169,19 @@ def test_inputs_left_unread_by_a_ban_are_reported_apart(api: Any, tmp_path: Path
 def test_a_store_failure_then_a_ctrl_c_is_a_store_failure(api: Any, tmp_path: Path) -> None:
     """The first reason the crawl began closing for decides, not the last."""
     ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=33))
-    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"], **{
-        **FAST, "BILI_THROTTLE_MAX_RPS": "20", "BILI_STORE_BATCH_SIZE": "10",
-        "SQLITE_BUSY_TIMEOUT": "0.1", "BILI_STORE_RETRY_DELAYS": "0.1",
-        "BILI_STORE_FLUSH_SECONDS": "0.5",
-    })  # fmt: skip
+    crawl = Crawl(
+        tmp_path,
+        api.url,
+        ["-a", f"ids_file={ids}"],
+        **{
+            **FAST,
+            "BILI_THROTTLE_MAX_RPS": "20",
+            "BILI_STORE_BATCH_SIZE": "10",
+            "SQLITE_BUSY_TIMEOUT": "0.1",
+            "BILI_STORE_RETRY_DELAYS": "0.1",
+            "BILI_STORE_FLUSH_SECONDS": "0.5",
+        },
+    )
     wait_for(lambda: len(fetched_aids(api.log())) >= 20, 60, "20 videos")
     api.configure(delay=5.0)  # the requests on the wire hang: closing waits for them
     with held_lock(crawl.database):  # another process holds the store

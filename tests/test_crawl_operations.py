@@ -39,8 +39,9 @@ FAST = {
 def crawl_with_buffered_documents(api: Any, tmp_path: Path) -> Crawl:
     """A crawl of 300 videos that has fetched 30, all still buffered (no timed flush)."""
     ids = write_ids_file(tmp_path / "ids.txt", sample_aids(300, seed=11))
-    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"],
-                  BILI_STORE_FLUSH_SECONDS="600", **FAST)
+    crawl = Crawl(
+        tmp_path, api.url, ["-a", f"ids_file={ids}"], BILI_STORE_FLUSH_SECONDS="600", **FAST
+    )
     wait_for(lambda: len(fetched_aids(api.log())) >= 30, 30, "30 videos")
     return crawl
 
@@ -99,8 +100,13 @@ def test_sigkill_loses_at_most_the_last_flush_interval(
     api = fakeapi_factory()
     ids = write_ids_file(tmp_path / "ids.txt", sample_aids(400, seed=12))
     interval = 1.0
-    crawl = Crawl(tmp_path, api.url, ["-a", f"ids_file={ids}"],
-                  BILI_STORE_FLUSH_SECONDS=str(interval), **FAST)
+    crawl = Crawl(
+        tmp_path,
+        api.url,
+        ["-a", f"ids_file={ids}"],
+        BILI_STORE_FLUSH_SECONDS=str(interval),
+        **FAST,
+    )
     wait_for(lambda: len(fetched_aids(api.log())) >= 60, 30, "60 videos")
     time.sleep(2)
     killed_at = time.time()
@@ -118,9 +124,16 @@ def test_sigkill_loses_at_most_the_last_flush_interval(
 def test_a_ban_ends_with_the_blocked_status(fakeapi_factory: Any, tmp_path: Path) -> None:
     api = fakeapi_factory()
     api.configure(ban_all=True)
-    crawl = Crawl(tmp_path, api.url, ["-a", "aids=2,3,5"], **{
-        **FAST, "BILI_CIRCUIT_BREAKER_THRESHOLD": "3", "BILI_THROTTLE_BACKOFF_START": "0.05",
-    })
+    crawl = Crawl(
+        tmp_path,
+        api.url,
+        ["-a", "aids=2,3,5"],
+        **{
+            **FAST,
+            "BILI_CIRCUIT_BREAKER_THRESHOLD": "3",
+            "BILI_THROTTLE_BACKOFF_START": "0.05",
+        },
+    )
     assert crawl.wait(timeout=60) == BLOCKED
     output = crawl.output()
     assert "finish reason: bilicrawl_risk_control" in output
@@ -142,7 +155,12 @@ def test_a_sqlite_crawl_imports_nothing_it_does_not_use(fakeapi: Any, tmp_path: 
     env.pop("MONGO_URI", None)
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "scrapy", "crawl", "video", "-a", "aids=2"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == OK, result.stderr[-3000:]
     imported = {
@@ -165,15 +183,21 @@ BAD_INVOCATIONS = {
     "non-boolean": (["-a", "aids=2", "-a", "resume=maybe"], {}, "resume"),
     "nothing to crawl": ([], {}, "ids_file"),
     "missing ids file": (["-a", "ids_file=/no/such/ids.txt"], {}, "/no/such/ids.txt"),
-    "bad setting": (["-a", "aids=2"], {"BILI_THROTTLE_MAX_RPS": "fast"},
-                    "BILI_THROTTLE_MAX_RPS"),
-    "unwritable store": (["-a", "aids=2"], {"SQLITE_PATH": "/etc/hostname/store.db"},
-                         "/etc/hostname/store.db"),
+    "bad setting": (["-a", "aids=2"], {"BILI_THROTTLE_MAX_RPS": "fast"}, "BILI_THROTTLE_MAX_RPS"),
+    "unwritable store": (
+        ["-a", "aids=2"],
+        {"SQLITE_PATH": "/etc/hostname/store.db"},
+        "/etc/hostname/store.db",
+    ),
     "malformed MONGO_URI": (["-a", "aids=2"], {"MONGO_URI": "not-a-uri"}, "MONGO_URI"),
-    "store URI of no store": (["-a", "aids=2"], {"BILI_STORE_URI": "postgres://h/db"},
-                              "BILI_STORE_URI 'postgres://h/db' must start with one of"),
+    "store URI of no store": (
+        ["-a", "aids=2"],
+        {"BILI_STORE_URI": "postgres://h/db"},
+        "BILI_STORE_URI 'postgres://h/db' must start with one of",
+    ),
     "store URI of a file in the way": (
-        ["-a", "aids=2"], {"BILI_STORE_URI": "sqlite:////etc/hostname/store.db"},
+        ["-a", "aids=2"],
+        {"BILI_STORE_URI": "sqlite:////etc/hostname/store.db"},
         "BILI_STORE_URI '/etc/hostname/store.db' cannot be used: Not a directory",
     ),
     "unreachable MongoDB": (
@@ -202,7 +226,11 @@ def test_a_bad_invocation_is_one_clear_line(fakeapi: Any, tmp_path: Path, case: 
 def test_an_unknown_spider_is_one_clear_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "videos"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == USAGE
     names = ", ".join(sorted(SpiderLoader.from_settings(get_project_settings()).list()))

@@ -100,11 +100,17 @@ async def test_a_depth_2_crawl_stores_exactly_the_visible_graph(settings: dict[s
     some = next(iter(neighbours))
     entry = users.relation_entry(some, 0)
     assert stubs[some] == {
-        "mid": some, "name": entry["uname"], "face": entry["face"], "sign": entry["sign"],
+        "mid": some,
+        "name": entry["uname"],
+        "face": entry["face"],
+        "sign": entry["sign"],
         "official": entry["official_verify"],
-        "vip": {"type": entry["vip"]["vipType"], "status": entry["vip"]["vipStatus"],
-                "label": entry["vip"]["label"].get("text", "")},
-    }  # fmt: skip
+        "vip": {
+            "type": entry["vip"]["vipType"],
+            "status": entry["vip"]["vipStatus"],
+            "label": entry["vip"]["label"].get("text", ""),
+        },
+    }
 
 
 @deferred_f_from_coro_f
@@ -117,10 +123,15 @@ async def test_a_list_stops_at_the_sites_cap_and_at_the_crawls(
     assert len(anonymous) == graph.FOLLOWERS_CAP_ANONYMOUS
     assert set(stored_edges(settings)) == edges_of(celebrity, "followers", anonymous)
     total = len(graph.followers(celebrity))
-    assert stored_lists(settings) == {(celebrity, "followers"): {
-        "mid": celebrity, "direction": "followers", "total": total, "seen": 100,
-        "status": "capped",
-    }}  # fmt: skip
+    assert stored_lists(settings) == {
+        (celebrity, "followers"): {
+            "mid": celebrity,
+            "direction": "followers",
+            "total": total,
+            "seen": 100,
+            "status": "capped",
+        }
+    }
 
     logged_in = {**settings, "BILI_SESSDATA": "fake-login", "BILI_FOLLOWERS_CAP": 120}
     fakeapi.reset()
@@ -130,8 +141,9 @@ async def test_a_list_stops_at_the_sites_cap_and_at_the_crawls(
         edges_of(celebrity, "followers", anonymous)
     )
     assert stored_lists(settings)[celebrity, "followers"]["seen"] == 120
-    pages = [entry["query"]["pn"] for entry in fakeapi.log()
-             if entry["path"] == "/x/relation/followers"]  # fmt: skip
+    pages = [
+        entry["query"]["pn"] for entry in fakeapi.log() if entry["path"] == "/x/relation/followers"
+    ]
     assert sorted(pages) == ["1", "2", "3"], "no page past the crawl's cap"
 
 
@@ -146,15 +158,22 @@ async def test_lists_that_need_a_login_are_recorded_with_the_total(
     assert stored_edges(settings) == []
     lists = stored_lists(settings)
     assert lists == {
-        (mid, direction): {"mid": mid, "direction": direction, "status": "login_required",
-                           "total": len(full_list(mid, direction)), "seen": 0}
-        for mid in (seed, graph.CELEBRITY) for direction in DIRECTIONS
-    }  # fmt: skip
+        (mid, direction): {
+            "mid": mid,
+            "direction": direction,
+            "status": "login_required",
+            "total": len(full_list(mid, direction)),
+            "seen": 0,
+        }
+        for mid in (seed, graph.CELEBRITY)
+        for direction in DIRECTIONS
+    }
     assert result.stats["bilicrawl/relation/lists/login_required"] == 4
     warnings = [
-        record for record in caplog.records
+        record
+        for record in caplog.records
         if "login" in record.getMessage() and record.levelname == "WARNING"
-    ]  # fmt: skip
+    ]
     assert len(warnings) == 1, "logged once"
 
 
@@ -167,8 +186,9 @@ async def test_max_users_keeps_the_users_nearest_the_seed(settings: dict[str, An
     first_four = level_1[:4]
     assert {mid for mid, _ in stored_lists(settings)} == {seed, *first_four}
     assert result.stats["bilicrawl/relation/users"] == 5
-    level_2 = {mid for user in first_four for direction in DIRECTIONS
-               for mid in served(user, direction)} - {seed, *first_four}  # fmt: skip
+    level_2 = {
+        mid for user in first_four for direction in DIRECTIONS for mid in served(user, direction)
+    } - {seed, *first_four}
     turned_away = len(level_1) - 4 + len(level_2)
     assert result.stats["bilicrawl/relation/users_over_max"] == turned_away, "once per level"
 
@@ -176,10 +196,16 @@ async def test_max_users_keeps_the_users_nearest_the_seed(settings: dict[str, An
 def store_text(settings: dict[str, Any]) -> str:
     """Every row of every table of the store, as text: what a grep of the store sees."""
     with closing(sqlite3.connect(settings["SQLITE_PATH"])) as connection:
-        tables = [name for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")]  # fmt: skip
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        ]
         return "\n".join(
-            repr(row) for table in tables for row in connection.execute(f"SELECT * FROM {table}")  # noqa: S608
+            repr(row)
+            for table in tables
+            for row in connection.execute(f"SELECT * FROM {table}")  # noqa: S608
         )
 
 
@@ -202,8 +228,11 @@ async def test_a_pseudonymised_store_holds_no_mid_name_or_face(settings: dict[st
         assert profile["face"] not in text
         assert len(profile["name"]) < 2 or profile["name"] not in text
     pseudonym = Pseudonymizer(PSEUDONYM_KEY).pseudonym
-    expected = {(pseudonym(a), pseudonym(b)) for d in DIRECTIONS
-                for a, b in edges_of(seed, d, served(seed, d))}  # fmt: skip
+    expected = {
+        (pseudonym(a), pseudonym(b))
+        for d in DIRECTIONS
+        for a, b in edges_of(seed, d, served(seed, d))
+    }
     assert set(stored_edges(settings)) == expected, "the graph still joins"
     user_mids = {document["mid"] for document in stored(settings, "users")}
     assert {pseudonym(seed), pseudonym(uploader)} <= user_mids

@@ -73,8 +73,15 @@ def test_danmaku_onto_a_full_disk_leave_no_record_and_resume_completes(
     expected = served_dmids(CID)
     with small_disk(tmp_path / "disk", 1024 * 1024) as disk:
         database = disk.path / "store.db"
-        full = Crawl(tmp_path / "full", fakeapi.url, ["-a", f"cids={CID}"], spider="danmaku",
-                     database=database, prefix=disk.prefix, **DANMAKU)  # fmt: skip
+        full = Crawl(
+            tmp_path / "full",
+            fakeapi.url,
+            ["-a", f"cids={CID}"],
+            spider="danmaku",
+            database=database,
+            prefix=disk.prefix,
+            **DANMAKU,
+        )
         output = assert_closed_for_the_store(full, full.wait(timeout=120), "")
         stored = stored_dmids(database, CID)
         assert 0 < len(stored) < len(expected), "the disk filled up half-way"
@@ -82,9 +89,15 @@ def test_danmaku_onto_a_full_disk_leave_no_record_and_resume_completes(
         assert "are lost" in output, "the dead letters were on the same disk"
 
         disk.grow(64 * 1024 * 1024)
-        resumed = Crawl(tmp_path / "resumed", fakeapi.url,
-                        ["-a", f"cids={CID}", "-a", "resume=true"], spider="danmaku",
-                        database=database, prefix=disk.prefix, **DANMAKU)  # fmt: skip
+        resumed = Crawl(
+            tmp_path / "resumed",
+            fakeapi.url,
+            ["-a", f"cids={CID}", "-a", "resume=true"],
+            spider="danmaku",
+            database=database,
+            prefix=disk.prefix,
+            **DANMAKU,
+        )
         assert resumed.wait(timeout=120) == OK, resumed.output()[-3000:]
         assert stored_dmids(database, CID) == expected
         record = records(database)[CID]
@@ -97,11 +110,15 @@ def test_danmaku_under_a_held_lock_leave_no_record_and_resume_completes(
     fakeapi.reset()
     expected = served_dmids(CID)
     fakeapi.configure(delay=1.0)  # the lock is taken after the store opened, before any row
-    crawl = Crawl(tmp_path / "locked", fakeapi.url, ["-a", f"cids={CID}"], spider="danmaku",
-                  **DANMAKU)  # fmt: skip
+    crawl = Crawl(
+        tmp_path / "locked", fakeapi.url, ["-a", f"cids={CID}"], spider="danmaku", **DANMAKU
+    )
     try:
-        wait_for(lambda: any(e["path"] == "/x/v2/dm/web/view" for e in fakeapi.log()), 30,
-                 "the part's view")  # fmt: skip
+        wait_for(
+            lambda: any(e["path"] == "/x/v2/dm/web/view" for e in fakeapi.log()),
+            30,
+            "the part's view",
+        )
         lock = HeldLock(crawl.database)
         fakeapi.configure(delay=0.0)
         status = crawl.wait(timeout=120)
@@ -115,8 +132,13 @@ def test_danmaku_under_a_held_lock_leave_no_record_and_resume_completes(
     assert len(dead.read_text(encoding="utf-8").splitlines()) >= len(expected)
     assert not (crawl.database.parent / "failed-danmaku_parts.jsonl").exists()
 
-    resumed = Crawl(tmp_path / "locked", fakeapi.url, ["-a", f"cids={CID}", "-a", "resume=true"],
-                    spider="danmaku", **DANMAKU)  # fmt: skip
+    resumed = Crawl(
+        tmp_path / "locked",
+        fakeapi.url,
+        ["-a", f"cids={CID}", "-a", "resume=true"],
+        spider="danmaku",
+        **DANMAKU,
+    )
     assert resumed.wait(timeout=120) == OK, resumed.output()[-3000:]
     assert stored_dmids(crawl.database, CID) == expected
     assert records(crawl.database)[CID]["distinct"] == len(expected)
@@ -145,13 +167,16 @@ def test_videos_under_a_held_lock_stop_fetching_lose_nothing_and_resume_complete
     assert len(fetched - fetched_aids(log, before=locked_at + 1 + 3 + 5)) <= 100
     stored = set(crawl.stored_aids())
     dead_letters = crawl.database.parent / "failed-videos.jsonl"
-    dead = {int(line.split('"aid":', 1)[1].split(",", 1)[0])
-            for line in dead_letters.read_text(encoding="utf-8").splitlines()}  # fmt: skip
+    dead = {
+        int(line.split('"aid":', 1)[1].split(",", 1)[0])
+        for line in dead_letters.read_text(encoding="utf-8").splitlines()
+    }
     assert fetched == stored | dead, "every fetched video is stored or dead-lettered"
     assert "accepted" in output
 
-    resumed = Crawl(tmp_path, fakeapi.url, ["-a", f"ids_file={ids}", "-a", "resume=true"],
-                    **settings)  # fmt: skip
+    resumed = Crawl(
+        tmp_path, fakeapi.url, ["-a", f"ids_file={ids}", "-a", "resume=true"], **settings
+    )
     assert resumed.wait(timeout=120) == OK, resumed.output()[-3000:]
     assert sorted(resumed.stored_aids()) == aids
 
@@ -160,9 +185,17 @@ def test_videos_wait_for_a_brief_lock_and_lose_nothing(fakeapi: Any, tmp_path: P
     fakeapi.reset()
     aids = sample_aids(120, seed=32)
     ids = write_ids_file(tmp_path / "ids.txt", aids)
-    crawl = Crawl(tmp_path, fakeapi.url, ["-a", f"ids_file={ids}"],
-                  **{**FAST, "BILI_THROTTLE_MAX_RPS": "30", "BILI_STORE_BATCH_SIZE": "20",
-                     "BILI_STORE_RETRY_DELAYS": "0.5,1,2"})  # fmt: skip
+    crawl = Crawl(
+        tmp_path,
+        fakeapi.url,
+        ["-a", f"ids_file={ids}"],
+        **{
+            **FAST,
+            "BILI_THROTTLE_MAX_RPS": "30",
+            "BILI_STORE_BATCH_SIZE": "20",
+            "BILI_STORE_RETRY_DELAYS": "0.5,1,2",
+        },
+    )
     wait_for(lambda: len(fetched_aids(fakeapi.log())) >= 30, 60, "30 videos")
     lock = HeldLock(crawl.database)
     threading.Timer(2.0, lock.release).start()

@@ -28,14 +28,34 @@ def expected_user(mid: int, *, logged_in: bool) -> dict[str, Any]:
     room = acc["live_room"]
     upstat = users.upstat(mid) if logged_in else {}
     return {
-        **{field: acc[field] for field in ("mid", "name", "sex", "face", "sign", "level",
-                                           "birthday", "silence", "is_senior_member")},
+        **{
+            field: acc[field]
+            for field in (
+                "mid",
+                "name",
+                "sex",
+                "face",
+                "sign",
+                "level",
+                "birthday",
+                "silence",
+                "is_senior_member",
+            )
+        },
         "official": {key: acc["official"][key] for key in ("role", "title", "desc", "type")},
-        "vip": {"type": acc["vip"]["type"], "status": acc["vip"]["status"],
-                "label": acc["vip"]["label"]["text"]},
-        "live_room": None if not room["roomid"] else {
-            "room_id": room["roomid"], "live_status": room["liveStatus"], "title": room["title"],
-            "url": room["url"], "cover": room["cover"],
+        "vip": {
+            "type": acc["vip"]["type"],
+            "status": acc["vip"]["status"],
+            "label": acc["vip"]["label"]["text"],
+        },
+        "live_room": None
+        if not room["roomid"]
+        else {
+            "room_id": room["roomid"],
+            "live_status": room["liveStatus"],
+            "title": room["title"],
+            "url": room["url"],
+            "cover": room["cover"],
         },
         "follower": card["follower"],
         "following": card["card"]["attention"],
@@ -44,7 +64,7 @@ def expected_user(mid: int, *, logged_in: bool) -> dict[str, Any]:
         "likes": card["like_num"],
         "archive_view": upstat.get("archive", {}).get("view"),
         "article_view": upstat.get("article", {}).get("view"),
-    }  # fmt: skip
+    }
 
 
 def stored(settings: dict[str, Any], collection: str) -> list[dict[str, Any]]:
@@ -117,8 +137,10 @@ async def test_uploads_are_stored_once_each(
         assert video["title"] == videos.video_view(video["aid"])["title"]
     assert {user["mid"] for user in stored(settings, "users")} == {many, none}
     assert result.stats["bilicrawl/user/uploads"] == len(graph.uploads(many))
-    list_path = {"arc_search": "/x/space/wbi/arc/search",
-                 "series": "/x/series/recArchivesByKeywords"}[endpoint]
+    list_path = {
+        "arc_search": "/x/space/wbi/arc/search",
+        "series": "/x/series/recArchivesByKeywords",
+    }[endpoint]
     pages = Counter(query["mid"] for query in requested(fakeapi, list_path))
     page_size = {"arc_search": 50, "series": 100}[endpoint]
     assert pages == {str(many): -(-len(graph.uploads(many)) // page_size), str(none): 1}
@@ -138,8 +160,9 @@ async def test_resume_skips_profiles_but_not_users_known_from_lists(
     first = await run_crawl(UserSpider, settings, mids=f"{seed},{listed[0]}")
     assert first.stats["bilicrawl/input/accepted"] == 2
     fakeapi.reset()
-    again = await run_crawl(UserSpider, settings, mids=f"{seed},{listed[0]},{listed[1]}",
-                            resume="true")
+    again = await run_crawl(
+        UserSpider, settings, mids=f"{seed},{listed[0]},{listed[1]}", resume="true"
+    )
     assert again.stats["bilicrawl/input/already_stored"] == 2
     assert [query["mid"] for query in requested(fakeapi, "/x/space/wbi/acc/info")] == [
         str(listed[1])

@@ -24,12 +24,20 @@ ENDPOINTS = pytest.mark.parametrize("endpoint", ["detail", "view"])
 @ENDPOINTS
 @deferred_f_from_coro_f
 async def test_crawl_stores_every_valid_video_once(
-    fakeapi: Any, crawl_settings: dict[str, Any], tmp_path: Path, endpoint: str,
+    fakeapi: Any,
+    crawl_settings: dict[str, Any],
+    tmp_path: Path,
+    endpoint: str,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     aids = sample_aids(40, seed=1)
     in_args, in_file = aids[:10], aids[10:]
-    bad_inputs = ["BV1notanid00", "av-3", "https://b23.tv/abc", "https://www.bilibili.com/read/cv1"]
+    bad_inputs = [
+        "BV1notanid00",
+        "av-3",
+        "https://b23.tv/abc",
+        "https://www.bilibili.com/read/cv1",
+    ]
     unavailable = [404, 62002, 62004, 62012]
     ids_file = write_ids_file(tmp_path / "ids.txt", in_file)
     with ids_file.open("a", encoding="utf-8") as extra:
@@ -58,8 +66,11 @@ async def test_crawl_stores_every_valid_video_once(
     assert "dupefilter/filtered" not in stats
     assert "bilicrawl/retry/count" not in stats
     assert stats.get("log_count/ERROR", 0) == 0
-    scrapy_warnings = [record.getMessage() for record in caplog.records
-                       if record.name.startswith("scrapy.") and record.levelno >= logging.WARNING]
+    scrapy_warnings = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("scrapy.") and record.levelno >= logging.WARNING
+    ]
     assert scrapy_warnings == [], "Scrapy's own components warn of nothing (Referer handling)"
 
 

@@ -88,24 +88,40 @@ def examples() -> dict[type, list[Any]]:
                              crawled_at=CRAWLED_AT),
         ],
     }  # fmt: skip
-    article = parse_article(load(FIXTURES / "article_view" / "cv1.json")["data"],
-                            crawled_at=CRAWLED_AT)
-    delta = parse_article(load(FIXTURES / "article_view" / "cv41358718_type3.json")["data"],
-                          crawled_at=CRAWLED_AT)
-    cards = parse_cards(load(FIXTURES / "article_cards" / "example.json")["data"],
-                        refreshed_at=CRAWLED_AT)
-    room = parse_room(load(FIXTURES / "room_get_info" / "5440.json")["data"],
-                      crawled_at=CRAWLED_AT)
+    article = parse_article(
+        load(FIXTURES / "article_view" / "cv1.json")["data"], crawled_at=CRAWLED_AT
+    )
+    delta = parse_article(
+        load(FIXTURES / "article_view" / "cv41358718_type3.json")["data"], crawled_at=CRAWLED_AT
+    )
+    cards = parse_cards(
+        load(FIXTURES / "article_cards" / "example.json")["data"], refreshed_at=CRAWLED_AT
+    )
+    room = parse_room(
+        load(FIXTURES / "room_get_info" / "5440.json")["data"], crawled_at=CRAWLED_AT
+    )
     xml = parse_xml((FIXTURES / "dm_xml" / "104211449_weight.xml").read_bytes())
     found[DanmakuBatchItem] = [
-        DanmakuBatchItem(cid=xml.cid, aid=None, source="xml", rows=xml.rows,
-                         crawled_at=CRAWLED_AT),
+        DanmakuBatchItem(
+            cid=xml.cid, aid=None, source="xml", rows=xml.rows, crawled_at=CRAWLED_AT
+        ),
     ]
     stored = DanmakuStored(seg=3, xml=2, history=0)
     found[DanmakuPartItem] = [
-        DanmakuPartItem(cid=xml.cid, aid=2, duration=361, stat_danmaku=9, view_count=4,
-                        xml_maxlimit=xml.maxlimit, closed=False, segments_expected=2,
-                        segments_fetched=2, stored=stored, distinct=4, crawled_at=CRAWLED_AT),
+        DanmakuPartItem(
+            cid=xml.cid,
+            aid=2,
+            duration=361,
+            stat_danmaku=9,
+            view_count=4,
+            xml_maxlimit=xml.maxlimit,
+            closed=False,
+            segments_expected=2,
+            segments_fetched=2,
+            stored=stored,
+            distinct=4,
+            crawled_at=CRAWLED_AT,
+        ),
     ]
     found[DanmakuStored] = [stored]
     found[DanmakuHistoryDayItem] = [

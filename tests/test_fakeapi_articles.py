@@ -395,8 +395,11 @@ def test_viewinfo_agrees_with_view(api: FakeApi) -> None:
         data = articles.view(cvid)
         assert key_tree(info) == parse_keys(VIEWINFO_KEYS)
         assert (info["title"], info["stats"], info["mid"], info["type"]) == (
-            data["title"], data["stats"], data["author"]["mid"], data["type"],
-        )  # fmt: skip
+            data["title"],
+            data["stats"],
+            data["author"]["mid"],
+            data["type"],
+        )
         assert info["author_name"] == data["author"]["name"]
         assert info["image_urls"] == data["image_urls"]
         assert info["in_list"] == (data["list"] is not None)
@@ -416,8 +419,10 @@ def test_collections_and_their_articles(api: FakeApi) -> None:
     collection = data["list"]
     assert collection == articles.view(member())["list"]
     assert (collection["id"], collection["mid"], collection["articles_count"]) == (
-        LIST_ID, AUTHOR, len(data["articles"]),
-    )  # fmt: skip
+        LIST_ID,
+        AUTHOR,
+        len(data["articles"]),
+    )
     assert collection["words"] == sum(entry["words"] for entry in data["articles"])
     assert data["author"]["name"] == user_facts(AUTHOR)["name"]
     assert data["author"]["vip"]["label"] is None
@@ -447,8 +452,10 @@ def test_space_article_list_pages(api: FakeApi) -> None:
         if entry["list"]:
             assert key_tree(entry["list"]) == parse_keys(COLLECTION_KEYS)
         assert (entry["title"], entry["stats"], entry["type"]) == (
-            data["title"], data["stats"], data["type"],
-        )  # fmt: skip
+            data["title"],
+            data["stats"],
+            data["type"],
+        )
 
     clamped = space(api, SPACE_ARTICLES, mid=AUTHOR, ps=100)["data"]
     assert (clamped["ps"], len(clamped["articles"])) == (30, 30)
@@ -460,8 +467,11 @@ def test_space_article_list_pages(api: FakeApi) -> None:
     views = [entry["stats"]["view"] for entry in by_view]
     assert views == sorted(views, reverse=True)
     assert space(api, SPACE_ARTICLES, mid=NO_ARTICLES)["data"] == {
-        "articles": [], "pn": 1, "ps": 30, "count": 0,
-    }  # fmt: skip
+        "articles": [],
+        "pn": 1,
+        "ps": 30,
+        "count": 0,
+    }
     for params, code in (
         ({"mid": AUTHOR, "sort": "newest"}, -400),
         ({"mid": AUTHOR, "pn": "x"}, -400),
@@ -515,8 +525,11 @@ def test_cards_have_the_real_shapes_and_facts(api: FakeApi) -> None:
         view = video_view(aid)
         assert key_tree(card) == parse_keys(VIDEO_CARD_KEYS)
         assert (card["aid"], card["bvid"], card["title"], card["duration"]) == (
-            aid, view["bvid"], view["title"], view["duration"],
-        )  # fmt: skip
+            aid,
+            view["bvid"],
+            view["title"],
+            view["duration"],
+        )
         assert (card["owner"], card["stat"]["view"]) == (view["owner"], view["stat"]["view"])
     for key in wanted[2:5]:
         card, view = data[key], articles.view(int(key[2:]))
@@ -532,8 +545,11 @@ def test_cards_have_the_real_shapes_and_facts(api: FakeApi) -> None:
     info = live.room(live.LIVE_ROOM)
     assert key_tree(room) == parse_keys(LIVE_CARD_KEYS)
     assert (room["room_id"], room["uid"], room["title"], room["live_status"]) == (
-        live.LIVE_ROOM, info["uid"], info["title"], 1,
-    )  # fmt: skip
+        live.LIVE_ROOM,
+        info["uid"],
+        info["title"],
+        1,
+    )
     assert room["uname"] == user_facts(info["uid"])["name"]
     assert get(api, CARDS, signed(api, {"ids": wanted[0]}), headers=REFERER)[1]["code"] == 0
 
@@ -586,8 +602,10 @@ def test_rooms_agree_with_acc_info() -> None:
         if shown["roomid"]:
             info = live.room(shown["roomid"])
             assert (info["uid"], info["title"], info["user_cover"]) == (
-                mid, shown["title"], shown["cover"],
-            )  # fmt: skip
+                mid,
+                shown["title"],
+                shown["cover"],
+            )
             assert (info["live_status"] == 1) == (shown["liveStatus"] == 1)
             statuses.add(info["live_status"])
     assert statuses == {0, 1, 2}
@@ -623,8 +641,11 @@ def test_get_info_in_the_live_envelope(api: FakeApi) -> None:
     assert "" in tags
     assert all(tag for joined in tags if joined for tag in joined.split(","))
     assert get(api, GET_INFO, "room_id=999999999")[1] == {
-        "code": 1, "msg": "未找到该房间", "message": "未找到该房间", "data": [],
-    }  # fmt: skip
+        "code": 1,
+        "msg": "未找到该房间",
+        "message": "未找到该房间",
+        "data": [],
+    }
     for value in ("", "abc", "0", "-1", "lv5440", "9" * 20):
         body = get(api, GET_INFO, urllib.parse.urlencode({"room_id": value}))[1]
         assert (body["code"], body["data"]) == (1, []), value
@@ -642,9 +663,17 @@ def test_room_info_old_by_mid(api: FakeApi) -> None:
     }
     assert data["online"] == live.room(live.LIVE_ROOM)["online"] > 0
     assert get(api, ROOM_INFO_OLD, f"mid={live.NO_ROOM_MID}")[1]["data"] == {
-        "roomStatus": 0, "roundStatus": 0, "liveStatus": 0, "url": "", "title": "", "cover": "",
-        "online": 0, "roomid": 0, "broadcast_type": 0, "online_hidden": 0,
-    }  # fmt: skip
+        "roomStatus": 0,
+        "roundStatus": 0,
+        "liveStatus": 0,
+        "url": "",
+        "title": "",
+        "cover": "",
+        "online": 0,
+        "roomid": 0,
+        "broadcast_type": 0,
+        "online_hidden": 0,
+    }
     assert get(api, ROOM_INFO_OLD, "mid=abc")[1]["code"] == 1
     blocked = fetch(f"{api.url}{ROOM_INFO_OLD}?mid=2", headers={"User-Agent": "curl/8.5.0"})
     assert blocked[0] == 412, "a browser User-Agent is needed"

@@ -315,8 +315,14 @@ def test_xml_holds_the_pool(api: FakeApi, cid: int) -> None:
     facts = dm.part(cid)
     document, elements = xml_rows(call(api, LIST, oid=cid)[2])
     assert [child.tag for child in document][:7] == [
-        "chatserver", "chatid", "mission", "maxlimit", "state", "real_name", "source",
-    ]  # fmt: skip
+        "chatserver",
+        "chatid",
+        "mission",
+        "maxlimit",
+        "state",
+        "real_name",
+        "source",
+    ]
     assert document.findtext("chatid") == str(cid)
     assert document.findtext("maxlimit") == str(facts["maxlimit"])
     assert document.findtext("state") == "0"

@@ -86,8 +86,11 @@ def test_gethistory_entries_have_the_real_shape() -> None:
 
 def test_unknown_or_malformed_rooms_answer_code_1(api: FakeApi) -> None:
     assert history(api, 999999999) == {
-        "code": 1, "msg": "未找到该房间", "message": "未找到该房间", "data": [],
-    }  # fmt: skip
+        "code": 1,
+        "msg": "未找到该房间",
+        "message": "未找到该房间",
+        "data": [],
+    }
     for value in ("", "abc", "0", "-1", "lv5440", "9" * 20):
         body = history(api, value)
         assert (body["code"], body["data"]) == (1, []), value

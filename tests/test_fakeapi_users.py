@@ -304,9 +304,15 @@ def test_profiles_have_the_keys_of_the_real_examples(api: FakeApi) -> None:
     expected["live_room"] = parse_keys(NO_LIVE_ROOM_KEYS)
     assert key_tree(data) == expected
     assert data["live_room"] == {
-        "roomStatus": 0, "liveStatus": 0, "url": "", "title": "", "cover": "", "roomid": 0,
-        "roundStatus": 0, "broadcast_type": 0,
-    }  # fmt: skip
+        "roomStatus": 0,
+        "liveStatus": 0,
+        "url": "",
+        "title": "",
+        "cover": "",
+        "roomid": 0,
+        "roundStatus": 0,
+        "broadcast_type": 0,
+    }
     assert data["fans_medal"] == {"show": False, "wear": False, "medal": None}
 
     for path, keys in ((CARD, CARD_KEYS), (STAT, STAT_KEYS)):
@@ -370,14 +376,18 @@ def test_every_endpoint_agrees_on_each_user(api: FakeApi) -> None:
         stat = plain(api, STAT, vmid=mid)["data"]
         assert card == user_card(mid)
         assert (info["name"], info["face"], info["sign"], info["sex"]) == (
-            card["card"]["name"], card["card"]["face"], card["card"]["sign"], card["card"]["sex"],
-        )  # fmt: skip
+            card["card"]["name"],
+            card["card"]["face"],
+            card["card"]["sign"],
+            card["card"]["sex"],
+        )
         assert info["level"] == card["card"]["level_info"]["current_level"]
         assert info["official"] == card["card"]["Official"]
         assert (info["vip"]["type"], info["vip"]["status"], info["vip"]["due_date"]) == (
-            card["card"]["vip"]["vipType"], card["card"]["vip"]["vipStatus"],
+            card["card"]["vip"]["vipType"],
+            card["card"]["vip"]["vipStatus"],
             card["card"]["vip"]["due_date"],
-        )  # fmt: skip
+        )
         assert info["vip"]["label"]["text"] == card["card"]["vip"]["label"]["text"]
         assert info["pendant"]["pid"] == card["card"]["pendant"]["pid"]
         assert info["top_photo"] == card["space"]["l_img"]
@@ -385,8 +395,13 @@ def test_every_endpoint_agrees_on_each_user(api: FakeApi) -> None:
         follower_count, following_count = len(graph.followers(mid)), len(graph.followings(mid))
         assert card["follower"] == card["card"]["fans"] == stat["follower"] == follower_count
         assert card["card"]["attention"] == stat["following"] == following_count
-        assert stat == {"mid": mid, "following": following_count, "whisper": 0, "black": 0,
-                        "follower": follower_count}  # fmt: skip
+        assert stat == {
+            "mid": mid,
+            "following": following_count,
+            "whisper": 0,
+            "black": 0,
+            "follower": follower_count,
+        }
         for path, count, direction in (
             (FOLLOWERS, follower_count, "followers"),
             (FOLLOWINGS, following_count, "followings"),
@@ -404,14 +419,18 @@ def test_list_entries_agree_with_the_cards(api: FakeApi) -> None:
     for entry in body["data"]["list"]:
         card = user_card(entry["mid"])["card"]
         assert (entry["uname"], entry["face"], entry["sign"]) == (
-            card["name"], card["face"], card["sign"],
-        )  # fmt: skip
+            card["name"],
+            card["face"],
+            card["sign"],
+        )
         assert entry["official_verify"] == card["official_verify"]
         vip = entry["vip"]
         assert (vip["vipType"], vip["vipDueDate"], vip["vipStatus"], vip["label"]) == (
-            card["vip"]["vipType"], card["vip"]["due_date"], card["vip"]["vipStatus"],
+            card["vip"]["vipType"],
+            card["vip"]["due_date"],
+            card["vip"]["vipStatus"],
             card["vip"]["label"],
-        )  # fmt: skip
+        )
 
 
 def test_uploads_agree_across_endpoints(api: FakeApi) -> None:
@@ -444,8 +463,11 @@ def test_uploads_agree_across_endpoints(api: FakeApi) -> None:
         assert entry["length"] == f"{minutes:02d}:{seconds:02d}"
         assert (entry["play"], entry["typeid"]) == (view["stat"]["view"], view["tid"])
         assert (archive["bvid"], archive["title"], archive["pubdate"], archive["ctime"]) == (
-            view["bvid"], view["title"], view["pubdate"], view["ctime"],
-        )  # fmt: skip
+            view["bvid"],
+            view["title"],
+            view["pubdate"],
+            view["ctime"],
+        )
         assert (archive["duration"], archive["stat"]) == (
             view["duration"],
             {"view": view["stat"]["view"]},
@@ -475,8 +497,9 @@ def test_upload_pages(api: FakeApi) -> None:
     assert len(archives["archives"]) == 20
     assert plain(api, REC_ARCHIVES, mid=mid, ps=1000)["data"]["page"]["size"] == 100
     assert plain(api, REC_ARCHIVES, mid=mid, pn=3, ps=50)["data"] == {
-        "archives": [], "page": {"num": 3, "size": 50, "total": count},
-    }  # fmt: skip
+        "archives": [],
+        "page": {"num": 3, "size": 50, "total": count},
+    }
     everything = plain(api, REC_ARCHIVES, mid=mid, pn=0)["data"]["archives"]
     assert [a["aid"] for a in everything] == [e["aid"] for e in all_uploads(api, mid)]
     word = everything[0]["title"].split()[0]
@@ -522,8 +545,10 @@ def test_follower_caps_anonymous_and_logged_in(api: FakeApi) -> None:
     page = plain(api, FOLLOWERS, LOGGED_IN, vmid=mid, pn=50, ps=20)["data"]
     assert pairs(page["list"]) == graph.followers(mid)[980:1000]
     assert plain(api, FOLLOWERS, LOGGED_IN, vmid=mid, pn=51, ps=20)["data"] == {
-        "list": [], "re_version": 0, "total": total,
-    }  # fmt: skip
+        "list": [],
+        "re_version": 0,
+        "total": total,
+    }
 
 
 def test_followings_cap_is_the_same_for_everyone(api: FakeApi) -> None:
@@ -539,11 +564,15 @@ def test_followings_cap_is_the_same_for_everyone(api: FakeApi) -> None:
 
 def test_hidden_lists(api: FakeApi) -> None:
     assert plain(api, FOLLOWERS, LOGGED_IN, vmid=graph.HIDES_FOLLOWERS) == {
-        "code": 22118, "message": "用户已设置隐私，无法查看", "ttl": 1,
-    }  # fmt: skip
+        "code": 22118,
+        "message": "用户已设置隐私，无法查看",
+        "ttl": 1,
+    }
     assert plain(api, FOLLOWINGS, LOGGED_IN, vmid=graph.HIDES_FOLLOWINGS) == {
-        "code": 22115, "message": "用户已设置隐私，无法查看", "ttl": 1,
-    }  # fmt: skip
+        "code": 22115,
+        "message": "用户已设置隐私，无法查看",
+        "ttl": 1,
+    }
     assert plain(api, FOLLOWINGS, vmid=graph.HIDES_FOLLOWERS)["code"] == 0
     assert plain(api, FOLLOWERS, vmid=graph.HIDES_FOLLOWINGS)["code"] == 0
     stat = plain(api, STAT, vmid=graph.HIDES_FOLLOWERS)["data"]
@@ -554,8 +583,10 @@ def test_login_required_knob(api: FakeApi) -> None:
     api.configure(relation_login_required=True)
     for path in (FOLLOWERS, FOLLOWINGS):
         assert plain(api, path, vmid=graph.SMALL_SEED) == {
-            "code": -101, "message": "账号未登录", "ttl": 1,
-        }  # fmt: skip
+            "code": -101,
+            "message": "账号未登录",
+            "ttl": 1,
+        }
         assert plain(api, path, LOGGED_IN, vmid=graph.SMALL_SEED)["code"] == 0
     assert plain(api, STAT, vmid=graph.SMALL_SEED)["code"] == 0
     assert plain(api, CARD, mid=graph.SMALL_SEED)["code"] == 0

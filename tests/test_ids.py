@@ -208,8 +208,12 @@ def test_parse_cvid_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "room"),
-    [("5440", 5440), ("lv1", 1), ("https://live.bilibili.com/21452505?spm=x", 21452505),
-     ("live.bilibili.com/h5/5440", 5440)],
+    [
+        ("5440", 5440),
+        ("lv1", 1),
+        ("https://live.bilibili.com/21452505?spm=x", 21452505),
+        ("live.bilibili.com/h5/5440", 5440),
+    ],
 )
 def test_parse_room_id_accepts_every_form(text: str, room: int) -> None:
     assert parse_room_id(text) == room
@@ -223,8 +227,13 @@ def test_parse_room_id_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "card"),
-    [("av2", "av2"), ("AV02", "av2"), ("BV1xx411c7mD", "BV1xx411c7mD"), ("cv1", "cv1"),
-     ("LV5440", "lv5440")],
+    [
+        ("av2", "av2"),
+        ("AV02", "av2"),
+        ("BV1xx411c7mD", "BV1xx411c7mD"),
+        ("cv1", "cv1"),
+        ("LV5440", "lv5440"),
+    ],
 )
 def test_parse_card_id_normalises(text: str, card: str) -> None:
     assert parse_card_id(text) == card

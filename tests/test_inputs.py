@@ -118,9 +118,16 @@ def feed(spider: BiliSpider, inputs: list[Input]) -> list[Any]:
 def test_the_same_video_written_three_ways_is_fetched_once() -> None:
     spider = make_spider(aids="1")
     aid = 170001
-    inputs = [Input(text, "test") for text in (
-        str(aid), av2bv(aid), f"https://www.bilibili.com/video/av{aid}/", "av2", "2",
-    )]  # fmt: skip
+    inputs = [
+        Input(text, "test")
+        for text in (
+            str(aid),
+            av2bv(aid),
+            f"https://www.bilibili.com/video/av{aid}/",
+            "av2",
+            "2",
+        )
+    ]
     requests = feed(spider, inputs)
     assert [request.url.rsplit("aid=", 1)[1] for request in requests] == [str(aid), "2"]
     assert input_stats(spider) == {"accepted": 2, "duplicate": 3}
@@ -201,7 +208,8 @@ def test_arguments_of_the_tools_that_run_spiders_are_let_through() -> None:
 def test_a_subclass_declares_its_own_arguments() -> None:
     class DeepSpider(VideoSpider):
         option_args: ClassVar[dict[str, Any]] = {
-            **VideoSpider.option_args, "depth": lambda name, value: int(value),
+            **VideoSpider.option_args,
+            "depth": lambda name, value: int(value),
         }
 
     crawler = get_crawler(DeepSpider, project_settings())
@@ -214,9 +222,7 @@ def test_a_subclass_declares_its_own_arguments() -> None:
     ("name", "message"),
     [("missing.txt", "No such file or directory"), ("", "Is a directory")],
 )
-def test_an_unreadable_ids_file_is_one_clear_line(
-    tmp_path: Path, name: str, message: str
-) -> None:
+def test_an_unreadable_ids_file_is_one_clear_line(tmp_path: Path, name: str, message: str) -> None:
     path = str(tmp_path / name)
     with pytest.raises(ConfigError) as error:
         make_spider(ids_file=path)

@@ -22,8 +22,11 @@ def spider_item_classes() -> set[type]:
     for package in (bilicrawl.spiders, bilicrawl.parsers):
         for module_info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"{package.__name__}.{module_info.name}")
-            found |= {value for value in vars(module).values()
-                      if isinstance(value, type) and issubclass(value, StoredItem)}
+            found |= {
+                value
+                for value in vars(module).values()
+                if isinstance(value, type) and issubclass(value, StoredItem)
+            }
     return found - {StoredItem}
 
 
@@ -46,11 +49,13 @@ def test_every_registered_class_is_the_attrs_class_and_names_its_storage() -> No
 
 
 def test_every_registered_class_is_in_the_readme_storage_table() -> None:
-    table = [line for line in README.read_text(encoding="utf-8").splitlines()
-             if line.startswith("| `")]  # fmt: skip
+    table = [
+        line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `")
+    ]
     for cls in ITEM_CLASSES:
-        assert any(f"`{cls.collection}`" in line and f"`{cls.__name__}`" in line
-                   for line in table), f"{cls.__name__} in the README's storage table"  # fmt: skip
+        assert any(
+            f"`{cls.collection}`" in line and f"`{cls.__name__}`" in line for line in table
+        ), f"{cls.__name__} in the README's storage table"
 
 
 def test_items_have_no_instance_dict() -> None:

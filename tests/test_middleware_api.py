@@ -60,12 +60,24 @@ def test_success_passes(env: Any) -> None:
         (ERRORS["blocked_412_en"], 200, "api_code_-412", signals.risk_control),
         (ERRORS["risk_control_352_v_voucher"], 200, "api_code_-352", signals.risk_control),
         (ERRORS["dynamic_space_352_short"], 200, "api_code_-352", signals.risk_control),
-        ({"code": -799, "message": "请求过于频繁，请稍后再试", "ttl": 1}, 200, "api_code_-799",
-         signals.risk_control),
-        ({"code": -509, "message": "请求过于频繁", "ttl": 1}, 200, "api_code_-509",
-         signals.risk_control),
-        ({"code": -503, "message": "服务调用超时", "ttl": 1}, 200, "api_code_-503",
-         signals.transient_failure),
+        (
+            {"code": -799, "message": "请求过于频繁，请稍后再试", "ttl": 1},
+            200,
+            "api_code_-799",
+            signals.risk_control,
+        ),
+        (
+            {"code": -509, "message": "请求过于频繁", "ttl": 1},
+            200,
+            "api_code_-509",
+            signals.risk_control,
+        ),
+        (
+            {"code": -503, "message": "服务调用超时", "ttl": 1},
+            200,
+            "api_code_-503",
+            signals.transient_failure,
+        ),
     ],
 )
 def test_retryable_codes_are_retried(
@@ -89,8 +101,7 @@ def test_a_voucher_with_code_0_is_a_risk_retry(env: Any) -> None:
     response = json_response(ERRORS["wbi_missing_voucher_code0"])
     retry = middleware.process_response(response.request, response)
     assert isinstance(retry, Request)
-    assert sent == [(signals.risk_control, {"request": response.request,
-                                            "reason": "api_voucher"})]
+    assert sent == [(signals.risk_control, {"request": response.request, "reason": "api_voucher"})]
     assert crawler.stats.get_value("bilicrawl/api_code/voucher") == 1
 
 
@@ -150,8 +161,9 @@ def test_server_errors_are_transient_retries(env: Any, status: int) -> None:
     _, middleware, sent = env
     response = HtmlResponse(URL, status=status, body=b"<html>oops</html>", request=Request(URL))
     assert isinstance(middleware.process_response(response.request, response), Request)
-    assert sent == [(signals.transient_failure, {"request": response.request,
-                                                 "reason": f"http_{status}"})]
+    assert sent == [
+        (signals.transient_failure, {"request": response.request, "reason": f"http_{status}"})
+    ]
 
 
 def test_truncated_json_is_retried(env: Any) -> None:
@@ -174,7 +186,7 @@ def test_an_html_page_instead_of_a_binary_or_xml_body_is_retried(env: Any, body:
     crawler, middleware, sent = env
     url = "https://api.bilibili.com/x/v2/dm/web/seg.so?oid=1"
     request = Request(url, meta={"bili_body": body})
-    page = b'\n  <!DOCTYPE html><html><head><title>\xe5\x87\xba\xe9\x94\x99\xe5\x95\xa6!</title>'
+    page = b"\n  <!DOCTYPE html><html><head><title>\xe5\x87\xba\xe9\x94\x99\xe5\x95\xa6!</title>"
     response = Response(request.url, body=page, request=request)
     assert isinstance(middleware.process_response(request, response), Request)
     assert sent == [(signals.transient_failure, {"request": request, "reason": "bad_body"})]
@@ -198,8 +210,11 @@ def test_exhausted_retries_raise_and_are_counted(
     with pytest.raises(BiliApiError, match="gave up"):
         middleware.process_response(request, response)
     assert crawler.stats.get_value("bilicrawl/retry/max_reached") == 1
-    assert any("Gave up retrying" in r.getMessage() and "aid=2" in r.getMessage()
-               for r in caplog.records if r.levelname == "ERROR")
+    assert any(
+        "Gave up retrying" in r.getMessage() and "aid=2" in r.getMessage()
+        for r in caplog.records
+        if r.levelname == "ERROR"
+    )
 
 
 def test_network_errors_are_reported_not_handled(env: Any) -> None:

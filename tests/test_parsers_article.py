@@ -139,7 +139,13 @@ EXPECTED_CV1 = ArticleItem(
     banner_url="https://i0.hdslb.com/bfs/article/b1e1029c08d8ad1bb06460d736839a7741dd7925.jpg",
     image_urls=["https://i0.hdslb.com/bfs/article/d2eedf1fd338bceca10099e2f7b33fa9017c859b.jpg"],
     stats=ArticleStats(
-        view=1631212, favorite=17520, like=32484, dislike=1, reply=14399, share=616, coin=2543,
+        view=1631212,
+        favorite=17520,
+        like=32484,
+        dislike=1,
+        reply=14399,
+        share=616,
+        coin=2543,
         dynamic=0,
     ),
     type=0,
@@ -309,7 +315,12 @@ EXPECTED_CARDS = {
         videos=1,
         dynamic="",
         stat=VideoStat(
-            view=4983587, danmaku=121342, reply=86021, favorite=107375, coin=38042, share=20052,
+            view=4983587,
+            danmaku=121342,
+            reply=86021,
+            favorite=107375,
+            coin=38042,
+            share=20052,
             like=261036,
         ),
         refreshed_at=CRAWLED_AT,
@@ -335,8 +346,14 @@ EXPECTED_CARDS = {
             "https://i0.hdslb.com/bfs/article/d2eedf1fd338bceca10099e2f7b33fa9017c859b.jpg"
         ],
         stats=ArticleStats(
-            view=1631442, favorite=17524, like=32489, dislike=1, reply=14399, share=616,
-            coin=2545, dynamic=0,
+            view=1631442,
+            favorite=17524,
+            like=32489,
+            dislike=1,
+            reply=14399,
+            share=616,
+            coin=2545,
+            dynamic=0,
         ),
         type=0,
         original=0,
@@ -370,8 +387,14 @@ EXPECTED_CARDS = {
             "https://i0.hdslb.com/bfs/article/0a72422ce8e77d8512f010d93b1b7f9bc4e64e52.jpg"
         ],
         stats=ArticleStats(
-            view=1184187, favorite=5614, like=16956, dislike=0, reply=1944, share=371,
-            coin=3590, dynamic=0,
+            view=1184187,
+            favorite=5614,
+            like=16956,
+            dislike=0,
+            reply=1944,
+            share=371,
+            coin=3590,
+            dynamic=0,
         ),
         type=0,
         original=0,
@@ -385,9 +408,7 @@ EXPECTED_CARDS = {
         title="一场穿越20年的直播｜梦回千禧文学",
         live_status=2,
         online=0,
-        user_cover=(
-            "https://i0.hdslb.com/bfs/live/9fe50921ab9b49e80dcb398f65135191d1b8252c.jpg"
-        ),
+        user_cover=("https://i0.hdslb.com/bfs/live/9fe50921ab9b49e80dcb398f65135191d1b8252c.jpg"),
         refreshed_at=CRAWLED_AT,
     ),
 }
@@ -599,9 +620,7 @@ def test_parse_article_list_golden() -> None:
 def test_article_list_without_articles(articles: object) -> None:
     data = copy.deepcopy(ARTICLE_LIST)
     edit(data, "articles", articles)
-    assert parse_article_list(data) == ArticleListPage(
-        id=207146, name="B站api研究笔记", cvids=[]
-    )
+    assert parse_article_list(data) == ArticleListPage(id=207146, name="B站api研究笔记", cvids=[])
 
 
 @pytest.mark.parametrize(
@@ -719,7 +738,7 @@ VOTE_123 = card("https://t.bilibili.com/vote/h5/index/#/result?vote_id=123", "12
             id="blockquotes",
         ),
         pytest.param(
-            '<p><b>B</b><strong>S</strong> <i>I</i><em>E</em> '
+            "<p><b>B</b><strong>S</strong> <i>I</i><em>E</em> "
             '<a href="https://example.com/x?a=1&amp;b=2">L</a></p>',
             '<p><strong>BS</strong> <em>IE</em> <a href="https://example.com/x?a=1&amp;b=2">L</a>'
             "</p>",
@@ -737,7 +756,7 @@ VOTE_123 = card("https://t.bilibili.com/vote/h5/index/#/result?vote_id=123", "12
         pytest.param(
             '<p style="text-align: center;" class="x"><span class="color-pink-03">'
             '<span class="font-size-20">大</span></span> <font color="red">红</font> '
-            '<u>下</u> <s>删</s> <code>c</code></p>',
+            "<u>下</u> <s>删</s> <code>c</code></p>",
             "<p>大 红 下 删 c</p>",
             "大 红 下 删 c",
             id="styling_is_unwrapped",
@@ -767,8 +786,11 @@ VOTE_123 = card("https://t.bilibili.com/vote/h5/index/#/result?vote_id=123", "12
             id="empty_blocks_dropped",
         ),
         pytest.param(
-            box('<img data-src="//i0.hdslb.com/bfs/article/a.png" width="1320" height="188" '
-                'data-size="37499">', "图 <b>一</b>"),
+            box(
+                '<img data-src="//i0.hdslb.com/bfs/article/a.png" width="1320" height="188" '
+                'data-size="37499">',
+                "图 <b>一</b>",
+            ),
             '<figure><img src="https://i0.hdslb.com/bfs/article/a.png">'
             "<figcaption>图 一</figcaption></figure>",
             "",
@@ -809,8 +831,10 @@ VOTE_123 = card("https://t.bilibili.com/vote/h5/index/#/result?vote_id=123", "12
             id="cut_offs",
         ),
         pytest.param(
-            box('<img data-src="//i0.hdslb.com/card.png" aid="2" class="video-card nomal" '
-                'type="nomal">')
+            box(
+                '<img data-src="//i0.hdslb.com/card.png" aid="2" class="video-card nomal" '
+                'type="nomal">'
+            )
             + box('<img aid="av170001" class="video-card nomal">')
             + box('<img aid="BV17x411w7KC" class="video-card nomal">')
             + box('<img aid="170001,2" class="video-card nomal">')
@@ -819,14 +843,24 @@ VOTE_123 = card("https://t.bilibili.com/vote/h5/index/#/result?vote_id=123", "12
             + box('<img aid="123" class="vote-display">')
             + box('<img aid="lv5440" class="live-card">')
             + box('<img aid="5440" class="live-card">'),
-            VIDEO_AV2 + VIDEO_AV170001 + VIDEO_BV + VIDEO_AV170001 + VIDEO_AV2 + ARTICLE_CV1
-            + ARTICLE_CV1 + VOTE_123 + LIVE_5440 + LIVE_5440,
+            VIDEO_AV2
+            + VIDEO_AV170001
+            + VIDEO_BV
+            + VIDEO_AV170001
+            + VIDEO_AV2
+            + ARTICLE_CV1
+            + ARTICLE_CV1
+            + VOTE_123
+            + LIVE_5440
+            + LIVE_5440,
             "",
             id="cards",
         ),
         pytest.param(
-            box('<img aid="" class="video-card">') + box('<img aid="BV1" class="video-card">')
-            + box('<img aid="cvx" class="article-card">') + box('<img class="live-card">')
+            box('<img aid="" class="video-card">')
+            + box('<img aid="BV1" class="video-card">')
+            + box('<img aid="cvx" class="article-card">')
+            + box('<img class="live-card">')
             + box('<img aid="-1" class="vote-display">'),
             "",
             "",
@@ -857,23 +891,46 @@ def line(kind: dict[str, Any] | None = None) -> dict[str, Any]:
     ("ops", "expected_html", "expected_text"),
     [
         pytest.param(
-            [{"insert": "一"}, line({"header": 1}), {"insert": "三"}, line({"header": 3}),
-             {"insert": "六"}, line({"header": 6}), {"insert": "七"}, line({"header": 7})],
+            [
+                {"insert": "一"},
+                line({"header": 1}),
+                {"insert": "三"},
+                line({"header": 3}),
+                {"insert": "六"},
+                line({"header": 6}),
+                {"insert": "七"},
+                line({"header": 7}),
+            ],
             "<h1>一</h1><h3>三</h3><h6>六</h6><p>七</p>",
             "一\n三\n六\n七",
             id="headers",
         ),
         pytest.param(
-            [{"insert": "a"}, line({"list": "bullet"}), {"insert": "b"}, line({"list": "bullet"}),
-             {"insert": "c"}, line({"list": "ordered"}), {"insert": "d"},
-             line({"list": "ordered"}), {"insert": "e"}, line({"list": "bullet"})],
+            [
+                {"insert": "a"},
+                line({"list": "bullet"}),
+                {"insert": "b"},
+                line({"list": "bullet"}),
+                {"insert": "c"},
+                line({"list": "ordered"}),
+                {"insert": "d"},
+                line({"list": "ordered"}),
+                {"insert": "e"},
+                line({"list": "bullet"}),
+            ],
             "<ul><li>a</li><li>b</li></ul><ol><li>c</li><li>d</li></ol><ul><li>e</li></ul>",
             "a\nb\nc\nd\ne",
             id="lists_grouped",
         ),
         pytest.param(
-            [{"insert": "q1"}, line({"blockquote": True}), {"insert": "q2"},
-             line({"blockquote": True}), {"insert": "p"}, line()],
+            [
+                {"insert": "q1"},
+                line({"blockquote": True}),
+                {"insert": "q2"},
+                line({"blockquote": True}),
+                {"insert": "p"},
+                line(),
+            ],
             "<blockquote><p>q1</p><p>q2</p></blockquote><p>p</p>",
             "q1\nq2\np",
             id="blockquote",
@@ -885,61 +942,93 @@ def line(kind: dict[str, Any] | None = None) -> dict[str, Any]:
             id="newlines_inside_inserts",
         ),
         pytest.param(
-            [{"insert": "b", "attributes": {"bold": True, "color": "#ff0000"}},
-             {"insert": "i", "attributes": {"italic": True, "background": "#000"}},
-             {"insert": " "},
-             {"insert": "l", "attributes": {"link": "https://www.bilibili.com/read/cv1"}},
-             {"insert": "bi", "attributes": {"bold": True, "italic": True}},
-             {"insert": "c", "attributes": {"color": "#0176ba", "underline": True}},
-             {"insert": "\n", "attributes": {"bold": True}}],
+            [
+                {"insert": "b", "attributes": {"bold": True, "color": "#ff0000"}},
+                {"insert": "i", "attributes": {"italic": True, "background": "#000"}},
+                {"insert": " "},
+                {"insert": "l", "attributes": {"link": "https://www.bilibili.com/read/cv1"}},
+                {"insert": "bi", "attributes": {"bold": True, "italic": True}},
+                {"insert": "c", "attributes": {"color": "#0176ba", "underline": True}},
+                {"insert": "\n", "attributes": {"bold": True}},
+            ],
             '<p><strong>b</strong><em>i</em> <a href="https://www.bilibili.com/read/cv1">l</a>'
             "<strong><em>bi</em></strong>c</p>",
             "bi lbic",
             id="inline_styles_color_ignored",
         ),
         pytest.param(
-            [{"insert": "x", "attributes": {"bold": True, "link": "//b23.tv/x"}},
-             {"insert": "y", "attributes": {"bold": True, "link": "//b23.tv/x"}},
-             {"insert": "z", "attributes": {"link": "javascript:void(0)"}}, line()],
+            [
+                {"insert": "x", "attributes": {"bold": True, "link": "//b23.tv/x"}},
+                {"insert": "y", "attributes": {"bold": True, "link": "//b23.tv/x"}},
+                {"insert": "z", "attributes": {"link": "javascript:void(0)"}},
+                line(),
+            ],
             '<p><a href="https://b23.tv/x"><strong>xy</strong></a>z</p>',
             "xyz",
             id="equal_neighbours_merge",
         ),
         pytest.param(
-            [{"attributes": {"class": "normal-img"},
-              "insert": {"native-image": {"alt": "read-normal-img", "url": "//i0.hdslb.com/a.png",
-                                          "width": 748, "height": 494, "size": 185239}}},
-             {"insert": {"native-image": {"url": "http://i0.hdslb.com/b.png"}}},
-             {"insert": {"cut-off": {"type": "1", "url": ""}}}],
+            [
+                {
+                    "attributes": {"class": "normal-img"},
+                    "insert": {
+                        "native-image": {
+                            "alt": "read-normal-img",
+                            "url": "//i0.hdslb.com/a.png",
+                            "width": 748,
+                            "height": 494,
+                            "size": 185239,
+                        }
+                    },
+                },
+                {"insert": {"native-image": {"url": "http://i0.hdslb.com/b.png"}}},
+                {"insert": {"cut-off": {"type": "1", "url": ""}}},
+            ],
             '<figure><img src="https://i0.hdslb.com/a.png"></figure>'
             '<figure><img src="https://i0.hdslb.com/b.png"></figure><hr>',
             "",
             id="images_and_cut_off",
         ),
         pytest.param(
-            [{"insert": {"video-card": {"id": "av2", "url": "https://i0.hdslb.com/v.jpg"}}},
-             {"insert": {"video-card": {"id": "BV17x411w7KC"}}},
-             {"insert": {"video-card": {"id": "170001"}}},
-             {"insert": {"article-card": {"id": "cv1"}}},
-             {"insert": {"vote-card": {"id": "123"}}},
-             {"insert": {"live-card": {"id": "lv5440"}}},
-             {"insert": {"video-card": {"id": "not an id"}}}],
+            [
+                {"insert": {"video-card": {"id": "av2", "url": "https://i0.hdslb.com/v.jpg"}}},
+                {"insert": {"video-card": {"id": "BV17x411w7KC"}}},
+                {"insert": {"video-card": {"id": "170001"}}},
+                {"insert": {"article-card": {"id": "cv1"}}},
+                {"insert": {"vote-card": {"id": "123"}}},
+                {"insert": {"live-card": {"id": "lv5440"}}},
+                {"insert": {"video-card": {"id": "not an id"}}},
+            ],
             VIDEO_AV2 + VIDEO_BV + VIDEO_AV170001 + ARTICLE_CV1 + VOTE_123 + LIVE_5440,
             "",
             id="cards",
         ),
         pytest.param(
-            [{"insert": "before "}, {"insert": {"cut-off": {}}}, {"insert": "after"},
-             line({"header": 2}), {"insert": "x"}, {"insert": {"live-card": {"id": "lv5440"}}},
-             {"insert": "y"}, {"insert": {"cut-off": {}}}, line({"list": "bullet"})],
-            "<h2>before </h2><hr><h2>after</h2><ul><li>x</li></ul>" + LIVE_5440
+            [
+                {"insert": "before "},
+                {"insert": {"cut-off": {}}},
+                {"insert": "after"},
+                line({"header": 2}),
+                {"insert": "x"},
+                {"insert": {"live-card": {"id": "lv5440"}}},
+                {"insert": "y"},
+                {"insert": {"cut-off": {}}},
+                line({"list": "bullet"}),
+            ],
+            "<h2>before </h2><hr><h2>after</h2><ul><li>x</li></ul>"
+            + LIVE_5440
             + "<ul><li>y</li></ul><hr>",
             "before\nafter\nx\ny",
             id="embeds_split_lines",
         ),
         pytest.param(
-            [{"insert": "a"}, {"insert": {"formula": "e=mc^2"}}, {"insert": {}},
-             {"insert": "b"}, line()],
+            [
+                {"insert": "a"},
+                {"insert": {"formula": "e=mc^2"}},
+                {"insert": {}},
+                {"insert": "b"},
+                line(),
+            ],
             "<p>a</p><p>b</p>",
             "a\nb",
             id="unknown_embeds_skipped",
@@ -971,25 +1060,43 @@ def test_text_splits_at_br_and_collapses_whitespace() -> None:
     ("ops", "message"),
     [
         (["x"], "field 'content.ops[0]' should be dict"),
-        ([{"insert": "a"}, {"attributes": {"bold": True}}],
-         "required field 'content.ops[1].insert' is missing"),
+        (
+            [{"insert": "a"}, {"attributes": {"bold": True}}],
+            "required field 'content.ops[1].insert' is missing",
+        ),
         ([{"insert": 5}], "field 'content.ops[0].insert' should be str, got 5"),
-        ([{"insert": "a", "attributes": ["bold"]}],
-         "field 'content.ops[0].attributes' should be dict"),
-        ([{"insert": "a", "attributes": {"link": 1}}],
-         "field 'content.ops[0].attributes.link' should be str"),
-        ([{"insert": "a"}, {"insert": "\n", "attributes": {"header": "2"}}],
-         "field 'content.ops[1].attributes.header' should be int"),
-        ([{"insert": "a"}, {"insert": "\n", "attributes": {"list": True}}],
-         "field 'content.ops[1].attributes.list' should be str"),
-        ([{"insert": {"native-image": {"width": 1}}}],
-         "required field 'content.ops[0].insert.native-image.url' is missing"),
-        ([{"insert": {"native-image": "//i0.hdslb.com/a.png"}}],
-         "field 'content.ops[0].insert.native-image' should be dict"),
-        ([{"insert": {"video-card": {"url": "https://i0.hdslb.com/v.jpg"}}}],
-         "required field 'content.ops[0].insert.video-card.id' is missing"),
-        ([{"insert": {"vote-card": {"id": 123}}}],
-         "field 'content.ops[0].insert.vote-card.id' should be str"),
+        (
+            [{"insert": "a", "attributes": ["bold"]}],
+            "field 'content.ops[0].attributes' should be dict",
+        ),
+        (
+            [{"insert": "a", "attributes": {"link": 1}}],
+            "field 'content.ops[0].attributes.link' should be str",
+        ),
+        (
+            [{"insert": "a"}, {"insert": "\n", "attributes": {"header": "2"}}],
+            "field 'content.ops[1].attributes.header' should be int",
+        ),
+        (
+            [{"insert": "a"}, {"insert": "\n", "attributes": {"list": True}}],
+            "field 'content.ops[1].attributes.list' should be str",
+        ),
+        (
+            [{"insert": {"native-image": {"width": 1}}}],
+            "required field 'content.ops[0].insert.native-image.url' is missing",
+        ),
+        (
+            [{"insert": {"native-image": "//i0.hdslb.com/a.png"}}],
+            "field 'content.ops[0].insert.native-image' should be dict",
+        ),
+        (
+            [{"insert": {"video-card": {"url": "https://i0.hdslb.com/v.jpg"}}}],
+            "required field 'content.ops[0].insert.video-card.id' is missing",
+        ),
+        (
+            [{"insert": {"vote-card": {"id": 123}}}],
+            "field 'content.ops[0].insert.vote-card.id' should be str",
+        ),
     ],
 )
 def test_malformed_delta_raises(ops: list[Any], message: str) -> None:

@@ -454,5 +454,6 @@ def test_rows_hold_only_the_declared_row_fields() -> None:
     pools = parse_xml(XML_8_FIELDS).rows + parse_xml(XML_9_FIELDS).rows
     assert all(set(row) | batch_fields | {"attr", "weight"} == declared for row in pools)
     live = parse_live_history(payload("live_danmaku/room1.json"), room_id=5440)
-    assert live and all(set(row) | {"crawled_at"} == set(LiveDanmakuBatchItem.row_fields)
-                        for row in live)  # fmt: skip
+    assert live and all(
+        set(row) | {"crawled_at"} == set(LiveDanmakuBatchItem.row_fields) for row in live
+    )

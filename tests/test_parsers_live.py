@@ -45,9 +45,7 @@ EXPECTED_ROOM = LiveRoomItem(
     user_cover=(
         "https://i0.hdslb.com/bfs/live/new_room_cover/96943b8d106a777a34cf796421bb4254163b30e1.jpg"
     ),
-    keyframe=(
-        "https://i0.hdslb.com/bfs/live-key-frame/keyframe08121926000000005440np0q7a.jpg"
-    ),
+    keyframe=("https://i0.hdslb.com/bfs/live-key-frame/keyframe08121926000000005440np0q7a.jpg"),
     crawled_at=CRAWLED_AT,
 )
 

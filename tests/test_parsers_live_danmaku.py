@@ -105,9 +105,11 @@ def test_admin_danmaku_come_first_and_a_danmaku_listed_twice_is_one_row() -> Non
     data["admin"] = [admin, other]
     rows = parse_live_history(data, room_id=ROOM_ID)
     assert [row["id_str"] for row in rows] == [
-        EXPECTED[8]["id_str"], other["id_str"], *(row["id_str"] for row in EXPECTED[:8]),
+        EXPECTED[8]["id_str"],
+        other["id_str"],
+        *(row["id_str"] for row in EXPECTED[:8]),
         EXPECTED[9]["id_str"],
-    ]  # fmt: skip
+    ]
     assert rows[0] == EXPECTED[8]
 
 

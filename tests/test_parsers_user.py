@@ -139,6 +139,7 @@ EXPECTED_FOLLOWINGS = RelationList(
     ],
 )
 
+
 def user_payloads() -> dict[str, Any]:
     return copy.deepcopy({"acc_info": ACC_INFO, "card": CARD, "upstat": UPSTAT})
 

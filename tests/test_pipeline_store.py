@@ -60,7 +60,6 @@ if TYPE_CHECKING:
     from bilicrawl.store.documents import Document
 
 
-
 @pytest.fixture(params=BACKENDS)
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -318,8 +317,7 @@ async def test_forced_exit_takes_over_a_batch_waiting_for_a_retry(
             raise OSError("database is locked")
 
     attempts = on_write(monkeypatch, backend, fail_once)
-    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1,
-                                 BILI_STORE_RETRY_DELAYS=[0.2])  # fmt: skip
+    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1, BILI_STORE_RETRY_DELAYS=[0.2])
     await pipeline.open_spider()
     # "first" failed and waits to be retried; "second" waits for it.
     pending = asyncio.gather(
@@ -456,7 +454,10 @@ async def test_a_stub_after_a_full_profile_updates_only_its_own_fields(
     expected = with_stub(ItemAdapter(profile).asdict(), stub)
     assert stored == expected
     assert stored["official"] == {
-        "role": 2, "title": "bilibili创始人（站长）", "desc": "bilibili 知名UP主", "type": 1,
+        "role": 2,
+        "title": "bilibili创始人（站长）",
+        "desc": "bilibili 知名UP主",
+        "type": 1,
     }
     assert (stored["crawled_at"], stored["follower"]) == (CRAWLED_AT, 969_999)
     assert stored["live_room"]["room_id"] == 1024
@@ -552,8 +553,9 @@ async def test_partial_documents_that_could_not_be_written_have_their_own_dead_l
     profile, stub, other_stub = make_user(mid=1), make_stub(mid=1), make_stub(mid=2)
 
     with caplog.at_level(logging.ERROR, logger="bilicrawl"):
-        crawler = await store(backend, [profile, stub, other_stub], **batches_of(10),
-                              BILI_STORE_RETRY_DELAYS=[])  # fmt: skip
+        crawler = await store(
+            backend, [profile, stub, other_stub], **batches_of(10), BILI_STORE_RETRY_DELAYS=[]
+        )
 
     # The stub merged into the buffered profile is still a full document.
     assert dead_letters(backend, "failed-users.jsonl") == [
@@ -656,13 +658,19 @@ async def test_danmaku_rows_are_documents_and_overlapping_sources_merge(
     backend: Backend, batching: dict[str, int]
 ) -> None:
     segment = DanmakuBatchItem(
-        cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
+        cid=7,
+        aid=2,
+        source="seg",
+        crawled_at=CRAWLED_AT,
         rows=[danmaku_row(1, weight=3, attr=4), danmaku_row(2, weight=3, attr=1)],
-    )  # fmt: skip
+    )
     pool = DanmakuBatchItem(
-        cid=7, aid=None, source="xml", crawled_at=CRAWLED_AT + 1,
+        cid=7,
+        aid=None,
+        source="xml",
+        crawled_at=CRAWLED_AT + 1,
         rows=[danmaku_row(2, weight=9), danmaku_row(3, weight=0)],
-    )  # fmt: skip
+    )
 
     crawler = await store(backend, [segment, pool], **batching)
 
@@ -679,30 +687,45 @@ async def test_danmaku_rows_are_documents_and_overlapping_sources_merge(
 @deferred_f_from_coro_f
 async def test_rows_of_one_batch_merge_in_arrival_order(backend: Backend) -> None:
     """Rows are buffered as they come, duplicates included: the store merges them in order."""
-    first = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
-                             rows=[danmaku_row(1, weight=3, attr=4), danmaku_row(2, attr=0)])
-    second = DanmakuBatchItem(cid=7, aid=None, source="xml", crawled_at=CRAWLED_AT + 1,
-                              rows=[danmaku_row(1, weight=5)])
-    third = DanmakuBatchItem(cid=7, aid=None, source="history", crawled_at=CRAWLED_AT + 2,
-                             rows=[danmaku_row(1, weight=6)])  # fmt: skip
+    first = DanmakuBatchItem(
+        cid=7,
+        aid=2,
+        source="seg",
+        crawled_at=CRAWLED_AT,
+        rows=[danmaku_row(1, weight=3, attr=4), danmaku_row(2, attr=0)],
+    )
+    second = DanmakuBatchItem(
+        cid=7, aid=None, source="xml", crawled_at=CRAWLED_AT + 1, rows=[danmaku_row(1, weight=5)]
+    )
+    third = DanmakuBatchItem(
+        cid=7,
+        aid=None,
+        source="history",
+        crawled_at=CRAWLED_AT + 2,
+        rows=[danmaku_row(1, weight=6)],
+    )
 
     crawler = await store(backend, [first, second, third], BILI_STORE_ROWS_BATCH_SIZE=100)
 
     assert backend.stored_danmaku() == {
-        1: {**danmaku_row(1, weight=6, attr=4), "cid": 7, "aid": 2,
-            "crawled_at": CRAWLED_AT + 2},
+        1: {**danmaku_row(1, weight=6, attr=4), "cid": 7, "aid": 2, "crawled_at": CRAWLED_AT + 2},
         2: {**danmaku_row(2, attr=0), "cid": 7, "aid": 2, "crawled_at": CRAWLED_AT},
-    }  # fmt: skip
+    }
     assert crawler.stats.get_value("bilicrawl/storage/batches/danmaku") == 1
 
 
 @deferred_f_from_coro_f
 async def test_rows_are_written_rows_batch_size_at_a_time(backend: Backend) -> None:
     items = [
-        DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
-                         rows=[danmaku_row(dmid) for dmid in range(first, first + 3)])
+        DanmakuBatchItem(
+            cid=7,
+            aid=2,
+            source="seg",
+            crawled_at=CRAWLED_AT,
+            rows=[danmaku_row(dmid) for dmid in range(first, first + 3)],
+        )
         for first in (1, 4, 7)
-    ]  # fmt: skip
+    ]
     pipeline, crawler = build_pipeline(backend, BILI_STORE_ROWS_BATCH_SIZE=5)
     await pipeline.open_spider()
     for item in items[:2]:
@@ -719,11 +742,11 @@ async def test_rows_are_written_rows_batch_size_at_a_time(backend: Backend) -> N
 @deferred_f_from_coro_f
 async def test_rows_are_written_before_the_record_that_describes_them(backend: Backend) -> None:
     """A kill between two writes must never leave a danmaku_parts record without its rows."""
-    rows = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
-                            rows=[danmaku_row(1), danmaku_row(2)])
+    rows = DanmakuBatchItem(
+        cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT, rows=[danmaku_row(1), danmaku_row(2)]
+    )
     record = part_record(7, rows=2)
-    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1,
-                                 BILI_STORE_ROWS_BATCH_SIZE=1000)  # fmt: skip
+    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1, BILI_STORE_ROWS_BATCH_SIZE=1000)
     written = log_writes(pipeline)
     await pipeline.open_spider()
     await pipeline.process_item(rows)
@@ -749,10 +772,15 @@ async def test_a_row_waits_for_the_write_under_way(backend: Backend) -> None:
     pipeline.store.write = slow  # type: ignore[method-assign]  # on this one store only
     await pipeline.open_spider()
     items = [
-        DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
-                         rows=[danmaku_row(2 * n), danmaku_row(2 * n + 1)])
+        DanmakuBatchItem(
+            cid=7,
+            aid=2,
+            source="seg",
+            crawled_at=CRAWLED_AT,
+            rows=[danmaku_row(2 * n), danmaku_row(2 * n + 1)],
+        )
         for n in range(4)
-    ]  # fmt: skip
+    ]
     writing = asyncio.ensure_future(pipeline.process_item(items[0]))
     await asyncio.to_thread(started.wait, 5)
     waiting = [asyncio.ensure_future(pipeline.process_item(item)) for item in items[1:]]
@@ -769,8 +797,17 @@ async def test_a_row_waits_for_the_write_under_way(backend: Backend) -> None:
 @deferred_f_from_coro_f
 async def test_full_rows_replace_and_keep_their_nulls(backend: Backend) -> None:
     """live_danmaku rows are full: a re-crawl replaces them, and a null is stored as null."""
-    row = {"room_id": 5440, "id_str": "abc", "uid": 9, "nickname": "名", "text": "好",
-           "timeline": 1700000000, "dm_type": None, "user_level": 3, "medal": None}
+    row = {
+        "room_id": 5440,
+        "id_str": "abc",
+        "uid": 9,
+        "nickname": "名",
+        "text": "好",
+        "timeline": 1700000000,
+        "dm_type": None,
+        "user_level": 3,
+        "medal": None,
+    }
     medal = {"name": "牌", "level": 21, "room_id": 5440, "anchor_uid": 1}
     items = [
         LiveDanmakuBatchItem(room_id=5440, rows=[dict(row)], crawled_at=CRAWLED_AT),
@@ -791,10 +828,19 @@ async def test_full_rows_replace_and_keep_their_nulls(backend: Backend) -> None:
 
 def part_record(cid: int, rows: int) -> DanmakuPartItem:
     return DanmakuPartItem(
-        cid=cid, aid=2, duration=60, stat_danmaku=rows, view_count=rows, xml_maxlimit=None,
-        closed=False, segments_expected=1, segments_fetched=1,
-        stored=DanmakuStored(seg=rows, xml=0, history=0), distinct=rows, crawled_at=CRAWLED_AT,
-    )  # fmt: skip
+        cid=cid,
+        aid=2,
+        duration=60,
+        stat_danmaku=rows,
+        view_count=rows,
+        xml_maxlimit=None,
+        closed=False,
+        segments_expected=1,
+        segments_fetched=1,
+        stored=DanmakuStored(seg=rows, xml=0, history=0),
+        distinct=rows,
+        crawled_at=CRAWLED_AT,
+    )
 
 
 @deferred_f_from_coro_f
@@ -808,28 +854,30 @@ async def test_a_record_is_withheld_when_its_rows_could_not_be_stored(
             raise OSError("database or disk is full")
 
     attempts = on_write(monkeypatch, backend, refuse_danmaku)
-    rows = DanmakuBatchItem(cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT,
-                            rows=[danmaku_row(1), danmaku_row(2)])  # fmt: skip
+    rows = DanmakuBatchItem(
+        cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT, rows=[danmaku_row(1), danmaku_row(2)]
+    )
     video = make_video(aid=5)
 
     with caplog.at_level(logging.WARNING, logger="bilicrawl"):
-        crawler = await store(backend, [rows, part_record(7, rows=2), video],
-                              BILI_STORE_RETRY_DELAYS=[0.01])  # fmt: skip
+        crawler = await store(
+            backend, [rows, part_record(7, rows=2), video], BILI_STORE_RETRY_DELAYS=[0.01]
+        )
 
     assert backend.stored_danmaku() == {}
     assert backend.read("danmaku_parts") == [], "no record claims the lost rows"
     assert backend.stored_titles() == {5: video.title}, "other documents are still stored"
     assert [1, 2] in attempts and [7] not in attempts, "the record was never written"
-    assert [row["dmid"] for row in dead_letters(backend, "failed-danmaku.partial.jsonl")] == [
-        1, 2
-    ]
+    assert [row["dmid"] for row in dead_letters(backend, "failed-danmaku.partial.jsonl")] == [1, 2]
     assert dead_letters(backend, "failed-danmaku_parts.jsonl") == [], "never replayed either"
     stats = storage_stats(crawler)
     assert stats["bilicrawl/storage/failed/danmaku"] == 2
     assert stats["bilicrawl/storage/withheld/danmaku_parts"] == 1
     assert "bilicrawl/storage/upserted/danmaku_parts" not in stats
-    assert any("Not storing 1 danmaku_parts records" in message
-               for message in messages(caplog, logging.WARNING))  # fmt: skip
+    assert any(
+        "Not storing 1 danmaku_parts records" in message
+        for message in messages(caplog, logging.WARNING)
+    )
 
 
 @deferred_f_from_coro_f
@@ -837,16 +885,22 @@ async def test_a_record_buffered_apart_from_its_rows_waits_for_them(
     backend: Backend,
 ) -> None:
     """relation_lists counts relations: flushing a record flushes the edges first."""
-    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1,
-                                 BILI_STORE_FLUSH_SECONDS=600)  # fmt: skip
+    pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1, BILI_STORE_FLUSH_SECONDS=600)
     pipeline.batch_size = 100  # the edges' buffer would wait for 100
     written = log_writes(pipeline)
     await pipeline.open_spider()
     await pipeline.process_item(RelationItem(src_mid=1, dst_mid=2, mtime=1, crawled_at=1))
     pipeline.batch_size = 1
-    await pipeline.process_item(RelationListItem(
-        mid=2, direction="followers", total=1, seen=1, status="complete", crawled_at=1,
-    ))  # fmt: skip
+    await pipeline.process_item(
+        RelationListItem(
+            mid=2,
+            direction="followers",
+            total=1,
+            seen=1,
+            status="complete",
+            crawled_at=1,
+        )
+    )
     assert written == ["relations", "relation_lists"]
     await pipeline.close_spider()
 
@@ -862,9 +916,15 @@ async def test_a_forced_exit_withholds_records_whose_rows_failed(
     on_write(monkeypatch, backend, refuse_danmaku)
     pipeline, crawler = build_pipeline(backend, BILI_STORE_FLUSH_SECONDS=600)
     await pipeline.open_spider()
-    await pipeline.process_item(DanmakuBatchItem(
-        cid=7, aid=2, source="seg", crawled_at=CRAWLED_AT, rows=[danmaku_row(1)],
-    ))  # fmt: skip
+    await pipeline.process_item(
+        DanmakuBatchItem(
+            cid=7,
+            aid=2,
+            source="seg",
+            crawled_at=CRAWLED_AT,
+            rows=[danmaku_row(1)],
+        )
+    )
     await pipeline.process_item(part_record(7, rows=1))
 
     await maybe_deferred_to_future(pipeline.before_exit())
@@ -907,15 +967,23 @@ async def test_a_failing_batch_stalls_the_crawl_until_it_is_written(
             raise OSError("database is locked")
 
     on_write(monkeypatch, backend, fail_twice)
-    pipeline, crawler = build_pipeline(backend, **batches_of(1),
-                                       BILI_STORE_RETRY_DELAYS=[0.01, 0.01])  # fmt: skip
+    pipeline, crawler = build_pipeline(
+        backend, **batches_of(1), BILI_STORE_RETRY_DELAYS=[0.01, 0.01]
+    )
     events: list[str] = []
-    crawler.signals.connect(lambda collection, error: events.append(f"stalled {error}"),
-                            signal=signals.store_stalled, weak=False)  # fmt: skip
-    crawler.signals.connect(lambda: events.append("resumed"), signal=signals.store_resumed,
-                            weak=False)  # fmt: skip
-    crawler.signals.connect(lambda collection, keys: events.append(f"committed {keys}"),
-                            signal=signals.store_committed, weak=False)  # fmt: skip
+    crawler.signals.connect(
+        lambda collection, error: events.append(f"stalled {error}"),
+        signal=signals.store_stalled,
+        weak=False,
+    )
+    crawler.signals.connect(
+        lambda: events.append("resumed"), signal=signals.store_resumed, weak=False
+    )
+    crawler.signals.connect(
+        lambda collection, keys: events.append(f"committed {keys}"),
+        signal=signals.store_committed,
+        weak=False,
+    )
 
     await pipeline.open_spider()
     await pipeline.process_item(make_video(aid=1))
@@ -923,7 +991,6 @@ async def test_a_failing_batch_stalls_the_crawl_until_it_is_written(
 
     assert events == ["stalled database is locked", "committed [(1,)]", "resumed"]
     assert backend.stored_titles().keys() == {1}
-
 
 
 @deferred_f_from_coro_f

@@ -34,13 +34,27 @@ KEY = "a-test-key-of-some-length"
 
 def make_user(mid: int = 2) -> UserItem:
     return UserItem(
-        mid=mid, name="碧诗", sex="男", face="https://i2.hdslb.com/bfs/face/ef.jpg",
-        sign="签名", level=6, birthday="09-19", silence=0, is_senior_member=0,
+        mid=mid,
+        name="碧诗",
+        sex="男",
+        face="https://i2.hdslb.com/bfs/face/ef.jpg",
+        sign="签名",
+        level=6,
+        birthday="09-19",
+        silence=0,
+        is_senior_member=0,
         official=Official(role=2, title="bilibili创始人（站长）", desc="", type=0),
-        vip=Vip(type=2, status=1, label="十年大会员"), live_room=None, follower=969999,
-        following=234, archive_count=37, article_count=0, likes=3547978, archive_view=None,
-        article_view=None, crawled_at=1700000000,
-    )  # fmt: skip
+        vip=Vip(type=2, status=1, label="十年大会员"),
+        live_room=None,
+        follower=969999,
+        following=234,
+        archive_count=37,
+        article_count=0,
+        likes=3547978,
+        archive_view=None,
+        article_view=None,
+        crawled_at=1700000000,
+    )
 
 
 def test_the_pseudonym_is_a_keyed_63_bit_hash() -> None:
@@ -85,8 +99,15 @@ async def test_the_pipeline_validates_the_item_as_crawled_and_stores_it_stripped
     tmp_path: Path,
 ) -> None:
     db_path = tmp_path / "bilicrawl.db"
-    crawler = build_crawler({**project_settings(), "MONGO_URI": "", "SQLITE_PATH": str(db_path),
-                             "BILI_PSEUDONYMIZE": True, "BILI_PSEUDONYM_KEY": KEY})  # fmt: skip
+    crawler = build_crawler(
+        {
+            **project_settings(),
+            "MONGO_URI": "",
+            "SQLITE_PATH": str(db_path),
+            "BILI_PSEUDONYMIZE": True,
+            "BILI_PSEUDONYM_KEY": KEY,
+        }
+    )
     pipeline = build_from_crawler(StorePipeline, crawler)
     item = make_stub(2)
     await pipeline.open_spider()

@@ -64,12 +64,17 @@ async def fail_a_crawl(settings: dict[str, Any]) -> None:
     await store_items(settings, [make_user(2), make_video(1, "旧标题")])
     await store_items(
         settings,
-        [*(make_video(aid, f"视频 {aid} 🎞") for aid in AIDS), make_stub(2),
-         make_danmaku(8, [81, 82]), make_part(8, 2)],
+        [
+            *(make_video(aid, f"视频 {aid} 🎞") for aid in AIDS),
+            make_stub(2),
+            make_danmaku(8, [81, 82]),
+            make_part(8, 2),
+        ],
         refused={"videos", "users", "danmaku_parts"},
-    )  # fmt: skip
-    await store_items(settings, [make_danmaku(7, [71, 72, 73]), make_part(7, 3)],
-                      refused={"danmaku"})  # fmt: skip
+    )
+    await store_items(
+        settings, [make_danmaku(7, [71, 72, 73]), make_part(7, 3)], refused={"danmaku"}
+    )
 
 
 def expected_profile() -> Document:
@@ -92,8 +97,9 @@ def expected_profile() -> Document:
 
 def expected_danmaku() -> dict[int, Document]:
     shared = {"aid": 2, "crawled_at": CRAWLED_AT}
-    return {dmid: {**danmaku_row(dmid), "cid": dmid // 10, **shared}
-            for dmid in (71, 72, 73, 81, 82)}  # fmt: skip
+    return {
+        dmid: {**danmaku_row(dmid), "cid": dmid // 10, **shared} for dmid in (71, 72, 73, 81, 82)
+    }
 
 
 def assert_all_replayed(stored: Any) -> None:
@@ -114,8 +120,13 @@ def store(tmp_path: Path) -> Path:
 
 
 def sqlite_settings(store: Path) -> dict[str, Any]:
-    return {**project_settings(), "MONGO_URI": "", "SQLITE_PATH": str(store),
-            "BILI_STORE_BATCH_SIZE": 2, "BILI_STORE_ROWS_BATCH_SIZE": 2}  # fmt: skip
+    return {
+        **project_settings(),
+        "MONGO_URI": "",
+        "SQLITE_PATH": str(store),
+        "BILI_STORE_BATCH_SIZE": 2,
+        "BILI_STORE_ROWS_BATCH_SIZE": 2,
+    }
 
 
 def sqlite_documents(store: Path) -> Any:
@@ -240,8 +251,9 @@ async def test_a_batch_refused_after_others_were_applied_keeps_it_and_the_rest(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = sqlite_settings(store)
-    await store_items(settings, [make_video(aid, f"视频 {aid}") for aid in AIDS],
-                      refused={"videos"})  # fmt: skip
+    await store_items(
+        settings, [make_video(aid, f"视频 {aid}") for aid in AIDS], refused={"videos"}
+    )
     videos = store.parent / "failed-videos.jsonl"
     lines = videos.read_bytes().splitlines(keepends=True)
     write = SQLiteStore.write
@@ -409,9 +421,13 @@ def test_after_a_crawl_closed_by_a_locked_store_replay_then_resume_fetches_only_
     assert dead_letters(crawl.database.parent) == []
 
     fakeapi.reset()
-    resumed = Crawl(tmp_path / "resumed", fakeapi.url,
-                    ["-a", f"ids_file={ids}", "-a", "resume=true"],
-                    database=crawl.database, **settings)  # fmt: skip
+    resumed = Crawl(
+        tmp_path / "resumed",
+        fakeapi.url,
+        ["-a", f"ids_file={ids}", "-a", "resume=true"],
+        database=crawl.database,
+        **settings,
+    )
     assert resumed.wait(timeout=60) == OK, resumed.output()[-3000:]
     assert fetched_aids(fakeapi.log()) == set(aids) - fetched
     assert sorted(resumed.stored_aids()) == aids

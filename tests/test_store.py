@@ -132,11 +132,14 @@ def test_documents_come_by_ascending_key_with_counts_and_keys(store: Store) -> N
 
 
 def test_filters_compare_values_nested_fields_and_presence(store: Store) -> None:
-    store.write("videos", full(
-        make_video(aid=1, pubdate=100, title="a"),
-        make_video(aid=2, pubdate=200, title="b"),
-        make_video(aid=3, pubdate=300, title="b"),
-    ))  # fmt: skip
+    store.write(
+        "videos",
+        full(
+            make_video(aid=1, pubdate=100, title="a"),
+            make_video(aid=2, pubdate=200, title="b"),
+            make_video(aid=3, pubdate=300, title="b"),
+        ),
+    )
     store.write("users", full(make_user(mid=1), make_user(mid=2, crawled_at=None)))
     store.write("users", partial(make_stub(mid=3), make_stub(mid=1)))
 

@@ -194,7 +194,10 @@ async def test_partial_documents_merge_as_merge_document_does(mongo: MongoBacken
     stored = {d["mid"]: d for d in mongo.database["users"].find({}, {"_id": False})}
     assert stored == {2: merge_document(PROFILE, STUB), 3: new_user}
     assert stored[2]["official"] == {
-        "role": 2, "title": "bilibili创始人（站长）", "desc": "bilibili 知名UP主", "type": 1,
+        "role": 2,
+        "title": "bilibili创始人（站长）",
+        "desc": "bilibili 知名UP主",
+        "type": 1,
     }
     assert stored[2]["crawled_at"] == 1_767_225_600
 

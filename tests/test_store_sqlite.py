@@ -90,13 +90,18 @@ async def test_open_creates_a_table_per_item_class_in_wal_mode(db_path: Path) ->
             if item_class.rows_field is not None:
                 # Rows: a column per row field, keyed by a unique index.
                 assert [name for _, name, *_ in columns] == [*item_class.row_fields, "updated_at"]
-                unique = [name for _, name, is_unique, *_ in
-                          connection.execute(f"PRAGMA index_list({table})") if is_unique]
+                unique = [
+                    name
+                    for _, name, is_unique, *_ in connection.execute(f"PRAGMA index_list({table})")
+                    if is_unique
+                ]
                 [(index_columns)] = [
-                    tuple(column for _, _, column in connection.execute(
-                        f'PRAGMA index_info("{name}")'))
+                    tuple(
+                        column
+                        for _, _, column in connection.execute(f'PRAGMA index_info("{name}")')
+                    )
                     for name in unique
-                ]  # fmt: skip
+                ]
                 assert index_columns == item_class.natural_key
                 continue
             primary_key = sorted((pk, name) for _, name, _, _, _, pk in columns if pk)
@@ -141,7 +146,10 @@ async def test_a_partial_document_is_read_merged_and_written_in_one_immediate_tr
     await second.close_spider()
 
     assert [statement.split(" ", 1)[0] for statement in statements] == [
-        "BEGIN", "SELECT", "INSERT", "COMMIT",
+        "BEGIN",
+        "SELECT",
+        "INSERT",
+        "COMMIT",
     ]
     assert statements[0] == "BEGIN IMMEDIATE"
     assert statements[1] == 'SELECT doc FROM "users" WHERE "mid" = 2'
@@ -272,18 +280,30 @@ async def test_a_crawl_with_an_unusable_store_ends_with_the_config_error_alone(
 @deferred_f_from_coro_f
 async def test_danmaku_rows_are_columns_and_a_field_a_source_lacks_is_null(db_path: Path) -> None:
     pipeline, _ = build_pipeline(db_path)
-    await store(pipeline, [
-        DanmakuBatchItem(cid=7, aid=None, source="xml", crawled_at=1700000000,
-                         rows=[danmaku_row(2**62 + 1, weight=3)]),
-    ])  # fmt: skip
+    await store(
+        pipeline,
+        [
+            DanmakuBatchItem(
+                cid=7,
+                aid=None,
+                source="xml",
+                crawled_at=1700000000,
+                rows=[danmaku_row(2**62 + 1, weight=3)],
+            ),
+        ],
+    )
 
     with closing(sqlite3.connect(db_path)) as connection:
         connection.row_factory = sqlite3.Row
         [row] = connection.execute("SELECT * FROM danmaku WHERE dmid = ?", (2**62 + 1,))
     assert {**row} == {
-        **danmaku_row(2**62 + 1, weight=3), "cid": 7, "aid": None, "attr": None,
-        "crawled_at": 1700000000, "updated_at": row["updated_at"],
-    }  # fmt: skip
+        **danmaku_row(2**62 + 1, weight=3),
+        "cid": 7,
+        "aid": None,
+        "attr": None,
+        "crawled_at": 1700000000,
+        "updated_at": row["updated_at"],
+    }
     assert abs(row["updated_at"] - time.time()) < 60
     [document] = stored_documents(db_path, "danmaku")
     assert document == {**danmaku_row(2**62 + 1, weight=3), "cid": 7, "crawled_at": 1700000000}
@@ -298,6 +318,9 @@ async def test_a_table_of_another_layout_is_refused_at_open(db_path: Path) -> No
         )
     pipeline, _ = build_pipeline(db_path)
 
-    with pytest.raises(ConfigError, match=r"the table 'danmaku' has the columns \('dmid', 'doc',"
-                                          r" 'updated_at'\).*another version of bilicrawl"):
+    with pytest.raises(
+        ConfigError,
+        match=r"the table 'danmaku' has the columns \('dmid', 'doc',"
+        r" 'updated_at'\).*another version of bilicrawl",
+    ):
         await pipeline.open_spider()

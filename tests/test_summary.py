@@ -185,9 +185,10 @@ def ledger_crawler() -> Any:
 
 def input_stats(crawler: Any) -> dict[str, Any]:
     return {
-        key: value for key, value in crawler.stats.get_stats().items()
+        key: value
+        for key, value in crawler.stats.get_stats().items()
         if key.startswith("bilicrawl/input/")
-    }  # fmt: skip
+    }
 
 
 def failure_of(error: Exception, **meta: Any) -> Failure:
@@ -199,9 +200,7 @@ def failure_of(error: Exception, **meta: Any) -> Failure:
 def test_the_ledger_decides_each_input_once_its_requests_and_documents_are_done() -> None:
     crawler = ledger_crawler()
     ledger = crawler.get_extension(InputLedger)
-    stored, absent, gave_up, store_failed, open_at_close = (
-        (ledger.accept(),) for _ in range(5)
-    )
+    stored, absent, gave_up, store_failed, open_at_close = ((ledger.accept(),) for _ in range(5))
     for tag in (stored, absent, gave_up, store_failed, open_at_close):
         ledger.sent(tag)
     ledger.item(stored, make_video(aid=2))
@@ -254,12 +253,15 @@ def test_an_item_dropped_by_validation_is_not_stored_and_no_longer_awaited() -> 
     ledger.item(tag, make_video(aid=7))
     ledger.answered(tag)
     response = TextResponse(
-        "https://api.bilibili.com/x", request=Request("https://api.bilibili.com/x",
-                                                      meta={"bili_input": tag}),
+        "https://api.bilibili.com/x",
+        request=Request("https://api.bilibili.com/x", meta={"bili_input": tag}),
     )
     crawler.signals.send_catch_log(
-        scrapy_signals.item_dropped, item=make_video(aid=7), response=response,
-        exception=DropItem("invalid"), spider=None,
+        scrapy_signals.item_dropped,
+        item=make_video(aid=7),
+        response=response,
+        exception=DropItem("invalid"),
+        spider=None,
     )
     assert input_stats(crawler) == {"bilicrawl/input/not_stored/invalid": 1}
     assert ledger.open == {} and ledger.awaited == {}

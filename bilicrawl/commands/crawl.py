@@ -103,8 +103,10 @@ class Command(ScrapyCrawlCommand):
         if self.exitcode == 0:
             self.exitcode = self._crawl_status(crawler)
             if self.exitcode == USAGE:
-                sys.stderr.write("scrapy crawl: error: no input names anything to crawl"
-                                 " (see the crawl summary)\n")
+                sys.stderr.write(
+                    "scrapy crawl: error: no input names anything to crawl"
+                    " (see the crawl summary)\n"
+                )
 
     def _crawl_status(self, crawler: Crawler) -> int:
         status = crawler.stats.get_value(stat_key("exit_status"))

@@ -41,10 +41,16 @@ OPTIONAL = "bili_optional"
 """Request meta key: its errback makes up for its failure (a video stored without its tags,
 a cards batch split in two), which then does not count against its inputs."""
 
-ABSENT_REASONS = frozenset({
-    "api_code_-404", "api_code_62002", "api_code_62004", "api_code_62012", "api_code_-626",
-    "api_code_1",  # the live API: no such room
-})  # fmt: skip
+ABSENT_REASONS = frozenset(
+    {
+        "api_code_-404",
+        "api_code_62002",
+        "api_code_62004",
+        "api_code_62012",
+        "api_code_-626",
+        "api_code_1",  # the live API: no such room
+    }
+)
 """Drops that mean the site has no such thing (docs/bilibili-api.md), not a failure."""
 NOTHING = "has_nothing"
 """Why an input is absent when it was answered but gave nothing to store."""

@@ -100,11 +100,16 @@ class Inputs(NamedTuple):
             return int(stats.get(stat_key("input", name), 0))
 
         return cls(
-            count("accepted"), count("bad"), count("duplicate"), count("already_stored"),
-            count("stored"), _tail_counts(stats, "input/absent"),
-            _tail_counts(stats, "input/not_fetched"), _tail_counts(stats, "input/not_stored"),
+            count("accepted"),
+            count("bad"),
+            count("duplicate"),
+            count("already_stored"),
+            count("stored"),
+            _tail_counts(stats, "input/absent"),
+            _tail_counts(stats, "input/not_fetched"),
+            _tail_counts(stats, "input/not_stored"),
             count("unread"),
-        )  # fmt: skip
+        )
 
     @property
     def failed(self) -> int:
@@ -126,23 +131,48 @@ def exit_status(stats: dict[str, Any], reason: str) -> Outcome:
     )
     named = inputs.accepted + inputs.duplicate + inputs.already_stored
     rules = [
-        (first in INTERRUPTED_REASONS,
-         Outcome(INTERRUPTED, f"Interrupted: {RESUME} to fetch the rest.")),
+        (
+            first in INTERRUPTED_REASONS,
+            Outcome(INTERRUPTED, f"Interrupted: {RESUME} to fetch the rest."),
+        ),
         (first in BREAKER_ADVICE, Outcome(BLOCKED, BREAKER_ADVICE.get(first, ""))),
-        (first == STORE_FAILED,
-         Outcome(FAILED, "The store could not write: see the ERROR above. Fix it, replay"
-                         " the dead letters (scrapy replay-dead-letters), then " + RESUME + ".")),
-        (first == "start_error",
-         Outcome(FAILED, "Reading the inputs failed: see the error above.")),
-        (not named,
-         Outcome(USAGE, "Every input was bad: see the warnings above." if inputs.bad
-                 else "Nothing to crawl: the arguments and the ids file name no input.")),
-        (bool(not_written),
-         Outcome(FAILED, f"{not_written} fetched documents could not be stored: see the"
-                         " errors above and the failed-<collection>[.partial].jsonl files.")),
-        (bool(inputs.failed),
-         Outcome(FAILED, f"{inputs.failed} inputs were not fetched or not stored: {RESUME}"
-                         " to try them again.")),
+        (
+            first == STORE_FAILED,
+            Outcome(
+                FAILED,
+                "The store could not write: see the ERROR above. Fix it, replay"
+                " the dead letters (scrapy replay-dead-letters), then " + RESUME + ".",
+            ),
+        ),
+        (
+            first == "start_error",
+            Outcome(FAILED, "Reading the inputs failed: see the error above."),
+        ),
+        (
+            not named,
+            Outcome(
+                USAGE,
+                "Every input was bad: see the warnings above."
+                if inputs.bad
+                else "Nothing to crawl: the arguments and the ids file name no input.",
+            ),
+        ),
+        (
+            bool(not_written),
+            Outcome(
+                FAILED,
+                f"{not_written} fetched documents could not be stored: see the"
+                " errors above and the failed-<collection>[.partial].jsonl files.",
+            ),
+        ),
+        (
+            bool(inputs.failed),
+            Outcome(
+                FAILED,
+                f"{inputs.failed} inputs were not fetched or not stored: {RESUME}"
+                " to try them again.",
+            ),
+        ),
         (first != "finished", Outcome(FAILED, f"The crawl closed early ({first}).")),
     ]
     absent = sum(inputs.absent.values())
@@ -154,17 +184,21 @@ def summary_lines(stats: dict[str, Any], reason: str, outcome: Outcome) -> list[
     """Return the summary block's lines for these final *stats*."""
     inputs = Inputs.from_stats(stats)
     absent, not_fetched, not_stored = (
-        sum(inputs.absent.values()), sum(inputs.not_fetched.values()),
+        sum(inputs.absent.values()),
+        sum(inputs.not_fetched.values()),
         sum(inputs.not_stored.values()),
-    )  # fmt: skip
+    )
     lines = [
         f"inputs: {inputs.accepted} accepted, {inputs.bad} bad, {inputs.duplicate} duplicate,"
         f" {inputs.already_stored} already stored",
         f"accepted {inputs.accepted} = stored {inputs.stored} + absent on the site {absent}"
         f" + not fetched {not_fetched} + not stored {not_stored}",
     ]
-    for name, counts in (("absent on the site", inputs.absent),
-                         ("not fetched", inputs.not_fetched), ("not stored", inputs.not_stored)):
+    for name, counts in (
+        ("absent on the site", inputs.absent),
+        ("not fetched", inputs.not_fetched),
+        ("not stored", inputs.not_stored),
+    ):
         if counts:
             lines.append(f"{name}: {_counts(counts)}")
     if inputs.unread:

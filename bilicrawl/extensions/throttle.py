@@ -114,9 +114,7 @@ class BiliThrottle:
         # The most failures among the window's answers that are no reason to slow down.
         self.most_failures = int(ratio * self.window)
         self.decrease = get_float(settings, "BILI_THROTTLE_DECREASE", positive=True, below=1)
-        self.recover_seconds = get_float(
-            settings, "BILI_THROTTLE_RECOVER_SECONDS", positive=True
-        )
+        self.recover_seconds = get_float(settings, "BILI_THROTTLE_RECOVER_SECONDS", positive=True)
         self.recover_step = get_float(settings, "BILI_THROTTLE_RECOVER_STEP", positive=True)
         self.forget_seconds = get_float(settings, "BILI_THROTTLE_FORGET_SECONDS", positive=True)
         self.clock: Callable[[], float] = time.monotonic
@@ -228,9 +226,14 @@ class BiliThrottle:
             delay = self._jittered(self.pause)
             detail = f" ({failures} of its last {len(backoff.failed)} answers failed)"
             self._step(
-                slot.host, backoff, delay,
-                kind="persistent_failures", reason=reason, now=now, detail=detail,
-            )  # fmt: skip
+                slot.host,
+                backoff,
+                delay,
+                kind="persistent_failures",
+                reason=reason,
+                now=now,
+                detail=detail,
+            )
 
     def _on_clean(self, request: Request) -> None:
         key, slot = self._register(request)
@@ -324,7 +327,8 @@ class BiliThrottle:
             self.rates[backoff.block_slot].calm_since = now
         if backoff.level >= BACKING_OFF:
             logger.info(
-                "%(host)s recovered from its back-off", {"host": host},
+                "%(host)s recovered from its back-off",
+                {"host": host},
                 extra={"spider": self.crawler.spider},
             )
         # Answers to requests sent before the last step stay old news.

@@ -60,10 +60,21 @@ def _category(data: dict[str, Any]) -> ArticleCategory:
 
 def _stats(data: dict[str, Any]) -> ArticleStats:
     stats = required(data, "stats", dict, "stats")
-    return ArticleStats(**{
-        name: required(stats, name, int, f"stats.{name}")
-        for name in ("view", "favorite", "like", "dislike", "reply", "share", "coin", "dynamic")
-    })  # fmt: skip
+    return ArticleStats(
+        **{
+            name: required(stats, name, int, f"stats.{name}")
+            for name in (
+                "view",
+                "favorite",
+                "like",
+                "dislike",
+                "reply",
+                "share",
+                "coin",
+                "dynamic",
+            )
+        }
+    )
 
 
 def _list(data: dict[str, Any]) -> ArticleList | None:
@@ -78,8 +89,7 @@ def _list(data: dict[str, Any]) -> ArticleList | None:
 
 def _strings(data: dict[str, Any], key: str) -> list[str]:
     return [
-        check(value, str, f"{key}[{i}]")
-        for i, value in enumerate(required(data, key, list, key))
+        check(value, str, f"{key}[{i}]") for i, value in enumerate(required(data, key, list, key))
     ]
 
 

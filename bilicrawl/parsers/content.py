@@ -57,11 +57,33 @@ _INLINE = (("link", "a"), ("bold", "strong"), ("italic", "em"))
 # Elements that end the line before them and their own last line. Of these the site's
 # editor writes p, headings, lists and blockquote; the rest read as paragraphs, such as
 # the text of a figure without an image (a code box).
-_HTML_BLOCKS = frozenset({
-    "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption",
-    "figure", "footer", "header", "li", "ol", "p", "pre", "section", "table", "td", "th", "tr",
-    "ul", *_HEADINGS,
-})  # fmt: skip
+_HTML_BLOCKS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "header",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "td",
+        "th",
+        "tr",
+        "ul",
+        *_HEADINGS,
+    }
+)
 _HTML_DROPPED = frozenset({"script", "style", "template"})
 
 
@@ -341,7 +363,9 @@ def _delta_embed(insert: dict[str, Any], path: str) -> list[etree._Element]:
 
 
 def _end_line(
-    out: _Out, split: list[tuple[list[_Run], list[etree._Element]]], runs: list[_Run],
+    out: _Out,
+    split: list[tuple[list[_Run], list[etree._Element]]],
+    runs: list[_Run],
     kind: _Kind,
 ) -> None:
     """Add a delta line: its pieces of text as ``kind`` blocks, the embeds between them."""

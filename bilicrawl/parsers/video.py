@@ -91,10 +91,12 @@ def video_fields(data: dict[str, Any]) -> dict[str, Any]:
         "tid": required(data, "tid", int, "tid"),
         "tname": required(data, "tname", str, "tname"),
         "copyright": required(data, "copyright", int, "copyright"),
-        "stat": VideoStat(**{
-            name: required(stat, name, int, f"stat.{name}")
-            for name in ("view", "danmaku", "reply", "favorite", "coin", "share", "like")
-        }),
+        "stat": VideoStat(
+            **{
+                name: required(stat, name, int, f"stat.{name}")
+                for name in ("view", "danmaku", "reply", "favorite", "coin", "share", "like")
+            }
+        ),
     }
 
 

@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+
 class Batch(NamedTuple):
     """Upserts taken from a collection's buffer to be written together, one per natural key."""
 
@@ -146,8 +147,11 @@ class StorePipeline:
     async def open_spider(self) -> None:
         """Connect to the store, then start the flush timer and the forced-exit trigger."""
         await self._run(self.store.open)
-        logger.info("Storing items in %(store)s", {"store": self.store.name},
-                    extra={"spider": self.crawler.spider})
+        logger.info(
+            "Storing items in %(store)s",
+            {"store": self.store.name},
+            extra={"spider": self.crawler.spider},
+        )
         self._connected = True
         self._timer = asyncio.get_running_loop().create_task(self._flush_periodically())
         self._exit_trigger = _reactor().addSystemEventTrigger(
@@ -331,10 +335,16 @@ class StorePipeline:
                         "Writing %(count)d documents to %(collection)s failed (attempt"
                         " %(attempt)d of %(attempts)d), retrying in %(delay).1fs with the"
                         " crawl paused: %(error)r",
-                        {"count": len(upserts), "collection": collection, "attempt": attempt,
-                         "attempts": len(delays) + 1, "delay": delay, "error": error},
+                        {
+                            "count": len(upserts),
+                            "collection": collection,
+                            "attempt": attempt,
+                            "attempts": len(delays) + 1,
+                            "delay": delay,
+                            "error": error,
+                        },
                         extra={"spider": self.crawler.spider},
-                    )  # fmt: skip
+                    )
                     stats.inc_value(stat_key("storage", "retries", collection))
                     await asyncio.sleep(delay)
                 else:
@@ -379,13 +389,17 @@ class StorePipeline:
         logger.warning(
             "Not storing %(count)d %(collection)s records: the %(rows)s they count were not"
             " all stored; -a resume=true fetches them again",
-            {"count": len(upserts), "collection": collection,
-             "rows": ", ".join(COLLECTIONS[collection].describes)},
+            {
+                "count": len(upserts),
+                "collection": collection,
+                "rows": ", ".join(COLLECTIONS[collection].describes),
+            },
             extra={"spider": self.crawler.spider},
-        )  # fmt: skip
+        )
 
-    async def _give_up(self, collection: str, upserts: list[Upsert], error: Exception,
-                       attempts: int) -> None:  # fmt: skip
+    async def _give_up(
+        self, collection: str, upserts: list[Upsert], error: Exception, attempts: int
+    ) -> None:
         """Dead-letter a batch the store refused; the first such batch closes the crawl."""
         first = not self._failed
         self._failed.add(collection)
@@ -403,15 +417,25 @@ class StorePipeline:
                 "%(store)s: could not write %(count)d documents to %(collection)s: %(error)s;"
                 " %(where)s"
             )
-        logger.error(message, {
-            "store": self.store.name, "error": _cause(error), "count": len(upserts),
-            "collection": collection, "attempts": attempts, "where": where,
-        }, extra={"spider": self.crawler.spider})  # fmt: skip
+        logger.error(
+            message,
+            {
+                "store": self.store.name,
+                "error": _cause(error),
+                "count": len(upserts),
+                "collection": collection,
+                "attempts": attempts,
+                "where": where,
+            },
+            extra={"spider": self.crawler.spider},
+        )
         natural_key = COLLECTIONS[collection].natural_key
         self.crawler.signals.send_catch_log(
-            signals.store_failed, collection=collection, error=error,
+            signals.store_failed,
+            collection=collection,
+            error=error,
             keys=[key_of(upsert.document, natural_key) for upsert in upserts],
-        )  # fmt: skip
+        )
 
     async def _save_before_exit(self) -> None:
         self._exiting = True
@@ -534,11 +558,16 @@ class StorePipeline:
         logger.info(
             "Dead-lettered %(count)d documents of %(collection)s to %(path)s (keys %(fields)s:"
             " %(keys)s%(more)s)",
-            {"count": len(documents), "collection": collection, "path": path,
-             "fields": natural_key, "keys": keys,
-             "more": ", ..." if len(documents) > LOGGED_KEYS else ""},
+            {
+                "count": len(documents),
+                "collection": collection,
+                "path": path,
+                "fields": natural_key,
+                "keys": keys,
+                "more": ", ..." if len(documents) > LOGGED_KEYS else "",
+            },
             extra={"spider": self.crawler.spider},
-        )  # fmt: skip
+        )
 
     def _lost(self, collection: str, documents: list[Document], path: Path) -> None:
         self.crawler.stats.inc_value(stat_key("storage", "lost", collection), len(documents))
@@ -546,10 +575,14 @@ class StorePipeline:
         logger.critical(
             "Could not write the dead-letter file %(path)s either (%(error)s): %(count)d"
             " documents of %(collection)s are lost",
-            {"path": path, "error": _cause(error), "count": len(documents),
-             "collection": collection},
+            {
+                "path": path,
+                "error": _cause(error),
+                "count": len(documents),
+                "collection": collection,
+            },
             extra={"spider": self.crawler.spider},
-        )  # fmt: skip
+        )
 
 
 LOGGED_KEYS = 20

@@ -28,9 +28,7 @@ ERRBACK = "bili_errback"
 """Request meta key: the name of the spider errback ``input_failed`` hands a failure to."""
 
 
-def follow(
-    ledger: InputLedger, spider: Spider, tag: tuple[int, ...], output: Any
-) -> Any:
+def follow(ledger: InputLedger, spider: Spider, tag: tuple[int, ...], output: Any) -> Any:
     """Count one thing an answer of *tag* yielded: a request (tagged, sent) or an item."""
     if isinstance(output, Request):
         own = output.meta.setdefault(TAG, tag)

@@ -82,9 +82,9 @@ class ArticleSpider(BiliSpider):
         if source.kind == "mids":
             return [self.space_request(int(value), 1)]
         if source.kind == "lists":
-            return [self.api_request(
-                "/x/article/list/web/articles", {"id": value}, self.parse_list
-            )]  # fmt: skip
+            return [
+                self.api_request("/x/article/list/web/articles", {"id": value}, self.parse_list)
+            ]
         self.cards_batch.append(str(value))
         self.cards_inputs.append(self.input_number or 0)
         if len(self.cards_batch) < self.cards_per_request:
@@ -193,9 +193,14 @@ class ArticleSpider(BiliSpider):
 
     def malformed(self, response: Response, what: str, reason: PayloadError) -> None:
         self.crawler.stats.inc_value(stat_key("parse_error", what))
-        self.logger.error("Malformed %(what)s for %(url)s: %(reason)s", {
-            "what": what, "url": (response.request or response).url, "reason": reason,
-        })
+        self.logger.error(
+            "Malformed %(what)s for %(url)s: %(reason)s",
+            {
+                "what": what,
+                "url": (response.request or response).url,
+                "reason": reason,
+            },
+        )
 
 
 def _list_id(text: str) -> int:

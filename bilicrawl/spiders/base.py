@@ -184,9 +184,13 @@ class BiliSpider(scrapy.Spider):
         if self.resume:
             self.pseudonymizer = pseudonymizer_from_settings(self.settings)
             self.stored = frozenset(await self.stored_keys(self.item_class))
-            self.logger.info("Resuming: %(count)d %(collection)s already stored", {
-                "count": len(self.stored), "collection": self.item_class.collection,
-            })
+            self.logger.info(
+                "Resuming: %(count)d %(collection)s already stored",
+                {
+                    "count": len(self.stored),
+                    "collection": self.item_class.collection,
+                },
+            )
         self._unread = self.inputs()
         for count, source in enumerate(self._unread, 1):
             if count % INPUTS_PER_TURN == 0:
@@ -318,9 +322,13 @@ class BiliSpider(scrapy.Spider):
         self.crawler.stats.inc_value(stat_key("input", "bad"))
         self.bad_inputs += 1
         if self.bad_inputs <= LOGGED_BAD_INPUTS:
-            self.logger.warning("Skipping bad input at %(origin)s: %(reason)s", {
-                "origin": source.origin, "reason": reason,
-            })
+            self.logger.warning(
+                "Skipping bad input at %(origin)s: %(reason)s",
+                {
+                    "origin": source.origin,
+                    "reason": reason,
+                },
+            )
         if self.bad_inputs == LOGGED_BAD_INPUTS:
             self.logger.warning(
                 "%(count)d bad inputs: further ones are only counted, in %(key)s",

@@ -97,8 +97,9 @@ def _months(start: datetime.date, end: datetime.date) -> list[str]:
 class Part:
     """One part being crawled: its facts, what each source gave, what is still awaited."""
 
-    def __init__(self, cid: int, aid: int | None, duration: int | None,
-                 stat_danmaku: int | None) -> None:  # fmt: skip
+    def __init__(
+        self, cid: int, aid: int | None, duration: int | None, stat_danmaku: int | None
+    ) -> None:
         self.cid, self.aid, self.duration, self.stat_danmaku = cid, aid, duration, stat_danmaku
         self.viewed = False
         """The view answered: without it the part is unknown (or resumed for its history
@@ -119,7 +120,9 @@ class DanmakuSpider(VideoRequests):
     name = "danmaku"
     input_args = ("cids", "aids", "bvids", "rooms")
     option_args: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {
-        **BiliSpider.option_args, "source": parse_sources, "history": parse_date_range,
+        **BiliSpider.option_args,
+        "source": parse_sources,
+        "history": parse_date_range,
     }
     item_class = DanmakuPartItem
 
@@ -141,8 +144,10 @@ class DanmakuSpider(VideoRequests):
         spider.seg_path = SEG_PATHS[get_choice(settings, "BILI_DANMAKU_SEG_ENDPOINT", SEG_PATHS)]
         spider.xml_endpoint = get_choice(settings, "BILI_DANMAKU_XML_ENDPOINT", XML_ENDPOINTS)
         if spider.history is not None and not crawler.settings.get("BILI_SESSDATA"):
-            raise ConfigError("-a history needs a login: the site serves history danmaku only"
-                              " to logged-in clients; set BILI_SESSDATA")
+            raise ConfigError(
+                "-a history needs a login: the site serves history danmaku only"
+                " to logged-in clients; set BILI_SESSDATA"
+            )
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
@@ -163,9 +168,18 @@ class DanmakuSpider(VideoRequests):
             return super().requests_for_input(source)
         if source.kind == "rooms":
             room = self.accept(source, parse_room_id)
-            return [] if room is None else [self.api_request(
-                "/room/v1/Room/get_info", {"room_id": room}, self.parse_room, host=LIVE_HOST
-            )]  # fmt: skip
+            return (
+                []
+                if room is None
+                else [
+                    self.api_request(
+                        "/room/v1/Room/get_info",
+                        {"room_id": room},
+                        self.parse_room,
+                        host=LIVE_HOST,
+                    )
+                ]
+            )
         aid = self.accept(source, parse_video_id)
         return [] if aid is None else self.video_requests(aid)
 
@@ -208,17 +222,29 @@ class DanmakuSpider(VideoRequests):
         return list(self.history_requests(part, self.history))
 
     def request(
-        self, part: Part, path: str, params: dict[str, Any] | None, callback: Callable[..., Any],
-        *, body: str = "protobuf", host: str = "BILI_API_URL", **cb_kwargs: Any,
-    ) -> Request:  # fmt: skip
+        self,
+        part: Part,
+        path: str,
+        params: dict[str, Any] | None,
+        callback: Callable[..., Any],
+        *,
+        body: str = "protobuf",
+        host: str = "BILI_API_URL",
+        **cb_kwargs: Any,
+    ) -> Request:
         """A request of the part, counted in its ``pending``; ``params`` None: the path alone."""
         part.pending += 1
         if params is not None:
             params = {**params, "oid": part.cid, **({"pid": part.aid} if part.aid else {})}
         return self.api_request(
-            path, params or {}, callback, host=host, errback=self.request_failed,
-            cb_kwargs={"cid": part.cid, **cb_kwargs}, meta={"bili_body": body},
-        )  # fmt: skip
+            path,
+            params or {},
+            callback,
+            host=host,
+            errback=self.request_failed,
+            cb_kwargs={"cid": part.cid, **cb_kwargs},
+            meta={"bili_body": body},
+        )
 
     def parse_danmaku_view(self, response: Response, cid: int) -> Iterator[Any]:
         part = self.parts[cid]
@@ -237,8 +263,9 @@ class DanmakuSpider(VideoRequests):
     def source_requests(self, part: Part) -> Iterator[Request]:
         if "seg" in self.source:
             for index in range(1, part.expected + 1):
-                yield self.request(part, self.seg_path, {"type": 1, "segment_index": index},
-                                   self.parse_segment)
+                yield self.request(
+                    part, self.seg_path, {"type": 1, "segment_index": index}, self.parse_segment
+                )
         if "xml" in self.source:
             yield self.xml_request(part)
         if self.history is not None:
@@ -246,8 +273,9 @@ class DanmakuSpider(VideoRequests):
 
     def xml_request(self, part: Part) -> Request:
         if self.xml_endpoint == "comment":
-            return self.request(part, f"/{part.cid}.xml", None, self.parse_xml, body="xml",
-                                host="BILI_COMMENT_URL")  # fmt: skip
+            return self.request(
+                part, f"/{part.cid}.xml", None, self.parse_xml, body="xml", host="BILI_COMMENT_URL"
+            )
         return self.request(part, "/x/v1/dm/list.so", {}, self.parse_xml, body="xml")
 
     def history_requests(
@@ -257,9 +285,15 @@ class DanmakuSpider(VideoRequests):
         it ends, and its index is one small request."""
         first, last = history
         for month in _months(first, last):
-            yield self.request(part, "/x/v2/dm/history/index", {"type": 1, "month": month},
-                               self.parse_history_index, body="json",
-                               first_day=first.isoformat(), last_day=last.isoformat())
+            yield self.request(
+                part,
+                "/x/v2/dm/history/index",
+                {"type": 1, "month": month},
+                self.parse_history_index,
+                body="json",
+                first_day=first.isoformat(),
+                last_day=last.isoformat(),
+            )
 
     # --- answers ----------------------------------------------------------------------------
 
@@ -302,8 +336,13 @@ class DanmakuSpider(VideoRequests):
             if self.stored_form(DanmakuHistoryDayItem, (cid, day)) in self.stored_days:
                 self.crawler.stats.inc_value(stat_key("danmaku", "history_days_already_stored"))
                 continue
-            yield self.request(part, "/x/v2/dm/web/history/seg.so", {"type": 1, "date": day},
-                               self.parse_history_day, date=day)
+            yield self.request(
+                part,
+                "/x/v2/dm/web/history/seg.so",
+                {"type": 1, "date": day},
+                self.parse_history_day,
+                date=day,
+            )
         yield from self.answered(part)
 
     def parse_history_day(self, response: Response, cid: int, date: str) -> Iterator[Any]:
@@ -314,8 +353,9 @@ class DanmakuSpider(VideoRequests):
             self.malformed(response, "danmaku_history", exc)
         else:
             yield from self.batch(part, "history", day.rows)
-            yield DanmakuHistoryDayItem(cid=cid, aid=part.aid, date=date, rows=len(day.rows),
-                                        crawled_at=int(time.time()))  # fmt: skip
+            yield DanmakuHistoryDayItem(
+                cid=cid, aid=part.aid, date=date, rows=len(day.rows), crawled_at=int(time.time())
+            )
         yield from self.answered(part)
 
     def parse_room(self, response: Response) -> Iterator[Request]:
@@ -326,9 +366,12 @@ class DanmakuSpider(VideoRequests):
             self.malformed(response, "live", exc)
             return
         yield self.api_request(
-            "/xlive/web-room/v1/dM/gethistory", {"roomid": room_id}, self.parse_live_history,
-            host=LIVE_HOST, cb_kwargs={"room_id": room_id},
-        )  # fmt: skip
+            "/xlive/web-room/v1/dM/gethistory",
+            {"roomid": room_id},
+            self.parse_live_history,
+            host=LIVE_HOST,
+            cb_kwargs={"room_id": room_id},
+        )
 
     def parse_live_history(self, response: Response, room_id: int) -> Iterator[Any]:
         try:
@@ -370,17 +413,27 @@ class DanmakuSpider(VideoRequests):
             self.crawler.stats.inc_value(stat_key("danmaku", "closed"))
         seg, xml, history = (set(part.dmids.pop(source)) for source in DANMAKU_SOURCES)
         yield DanmakuPartItem(
-            cid=part.cid, aid=part.aid, duration=part.duration,
-            stat_danmaku=part.stat_danmaku, view_count=part.view_count,
-            xml_maxlimit=part.maxlimit, closed=part.closed,
-            segments_expected=part.expected, segments_fetched=part.fetched,
+            cid=part.cid,
+            aid=part.aid,
+            duration=part.duration,
+            stat_danmaku=part.stat_danmaku,
+            view_count=part.view_count,
+            xml_maxlimit=part.maxlimit,
+            closed=part.closed,
+            segments_expected=part.expected,
+            segments_fetched=part.fetched,
             stored=DanmakuStored(seg=len(seg), xml=len(xml), history=len(history)),
-            distinct=len(seg | xml | history), crawled_at=int(time.time()),
-        )  # fmt: skip
+            distinct=len(seg | xml | history),
+            crawled_at=int(time.time()),
+        )
 
     def malformed(self, response: Response, what: str, reason: PayloadError) -> None:
         self.crawler.stats.inc_value(stat_key("parse_error", what))
-        self.logger.error("Malformed %(what)s for %(url)s: %(reason)s", {
-            "what": what, "url": (response.request or response).url, "reason": reason,
-        })
-
+        self.logger.error(
+            "Malformed %(what)s for %(url)s: %(reason)s",
+            {
+                "what": what,
+                "url": (response.request or response).url,
+                "reason": reason,
+            },
+        )

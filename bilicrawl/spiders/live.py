@@ -53,16 +53,23 @@ class LiveSpider(BiliSpider):
         mid = self.accept(source, parse_mid)
         if mid is None:
             return []
-        return [self.api_request(
-            "/room/v1/Room/getRoomInfoOld", {"mid": mid}, self.parse_room_of_user,
-            host=LIVE_HOST, cb_kwargs={"mid": mid},
-        )]  # fmt: skip
+        return [
+            self.api_request(
+                "/room/v1/Room/getRoomInfoOld",
+                {"mid": mid},
+                self.parse_room_of_user,
+                host=LIVE_HOST,
+                cb_kwargs={"mid": mid},
+            )
+        ]
 
     def requests_for(self, key: Key) -> list[Request]:
         (room_id,) = key
-        return [self.api_request(
-            "/room/v1/Room/get_info", {"room_id": room_id}, self.parse_room, host=LIVE_HOST
-        )]  # fmt: skip
+        return [
+            self.api_request(
+                "/room/v1/Room/get_info", {"room_id": room_id}, self.parse_room, host=LIVE_HOST
+            )
+        ]
 
     def parse_room_of_user(self, response: Response, mid: int) -> Iterator[Request]:
         try:
@@ -91,6 +98,10 @@ class LiveSpider(BiliSpider):
 
     def malformed(self, response: Response, reason: PayloadError) -> None:
         self.crawler.stats.inc_value(stat_key("parse_error", "live"))
-        self.logger.error("Malformed live answer for %(url)s: %(reason)s", {
-            "url": (response.request or response).url, "reason": reason,
-        })
+        self.logger.error(
+            "Malformed live answer for %(url)s: %(reason)s",
+            {
+                "url": (response.request or response).url,
+                "reason": reason,
+            },
+        )

@@ -162,9 +162,7 @@ class RelationSpider(BiliSpider):
             meta={"bili_allow_codes": [*HIDDEN_CODES, LOGIN_REQUIRED]},
         )
 
-    def parse_page(
-        self, response: Response, mid: int, direction: str, page: int
-    ) -> Iterator[Any]:
+    def parse_page(self, response: Response, mid: int, direction: str, page: int) -> Iterator[Any]:
         state = self.lists[mid, direction]
         envelope = decode_envelope(response) or {}
         code = envelope.get("code")
@@ -175,9 +173,13 @@ class RelationSpider(BiliSpider):
             listed = parse_relation_list(envelope.get("data"))
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "relation"))
-            self.logger.error("Malformed list page %(url)s: %(reason)s", {
-                "url": (response.request or response).url, "reason": exc,
-            })
+            self.logger.error(
+                "Malformed list page %(url)s: %(reason)s",
+                {
+                    "url": (response.request or response).url,
+                    "reason": exc,
+                },
+            )
             yield from self.list_done(state, "failed")
             return
         if listed.total is not None:
@@ -192,8 +194,9 @@ class RelationSpider(BiliSpider):
             else:
                 yield RelationItem(src_mid=mid, dst_mid=other, mtime=entry.mtime, crawled_at=now)
             state.seen.add(other)
-            self.found(other, Found(self.admitted[mid], DIRECTIONS.index(direction), page,
-                                    position))
+            self.found(
+                other, Found(self.admitted[mid], DIRECTIONS.index(direction), page, position)
+            )
         fetched = page * PAGE_SIZE
         if not listed.users or (state.total is not None and len(state.seen) >= state.total):
             yield from self.list_done(state, self.end_status(state))
@@ -237,9 +240,13 @@ class RelationSpider(BiliSpider):
                 "these lists are recorded as login_required"
             )
         elif status == "hidden":
-            self.logger.info("%(direction)s of %(mid)d are hidden by the user", {
-                "direction": state.direction.capitalize(), "mid": state.mid,
-            })
+            self.logger.info(
+                "%(direction)s of %(mid)d are hidden by the user",
+                {
+                    "direction": state.direction.capitalize(),
+                    "mid": state.mid,
+                },
+            )
         return self.api_request(
             "/x/relation/stat",
             {"vmid": state.mid},
@@ -256,9 +263,13 @@ class RelationSpider(BiliSpider):
         try:
             counts = parse_relation_stat((decode_envelope(response) or {}).get("data"))
         except PayloadError as exc:
-            self.logger.error("Malformed relation stat %(url)s: %(reason)s", {
-                "url": (response.request or response).url, "reason": exc,
-            })
+            self.logger.error(
+                "Malformed relation stat %(url)s: %(reason)s",
+                {
+                    "url": (response.request or response).url,
+                    "reason": exc,
+                },
+            )
         else:
             state.total = counts.follower if direction == "followers" else counts.following
         yield from self.list_done(state, status)
@@ -273,9 +284,13 @@ class RelationSpider(BiliSpider):
         """Record a finished list; when it was the level's last, start the next level."""
         self.crawler.stats.inc_value(stat_key("relation", "lists", status))
         yield RelationListItem(
-            mid=state.mid, direction=state.direction, total=state.total, seen=len(state.seen),
-            status=status, crawled_at=int(time.time()),
-        )  # fmt: skip
+            mid=state.mid,
+            direction=state.direction,
+            total=state.total,
+            seen=len(state.seen),
+            status=status,
+            crawled_at=int(time.time()),
+        )
         del self.lists[state.mid, state.direction]
         self.open_lists -= 1
         if self.open_lists == 0 and self.seeds_read:

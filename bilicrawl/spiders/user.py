@@ -60,7 +60,8 @@ class UserSpider(VideoRequests):
     name = "user"
     input_args = ("mids",)
     option_args: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {
-        **BiliSpider.option_args, "uploads": parse_bool,
+        **BiliSpider.option_args,
+        "uploads": parse_bool,
     }
     item_class = UserItem
 
@@ -133,17 +134,19 @@ class UserSpider(VideoRequests):
         url = (response.request or response).url
         yield from self.user_item(url, acc_info, card, envelope_data(response))
 
-    def user_item(
-        self, url: str, acc_info: Any, card: Any, upstat: Any
-    ) -> Iterator[UserItem]:
+    def user_item(self, url: str, acc_info: Any, card: Any, upstat: Any) -> Iterator[UserItem]:
         """Yield the user, or nothing (logged, counted) if a payload is malformed."""
         try:
             yield parse_user(acc_info, card, upstat, crawled_at=int(time.time()))
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "user"))
-            self.logger.error("Malformed user for %(url)s: %(reason)s", {
-                "url": url, "reason": exc,
-            })
+            self.logger.error(
+                "Malformed user for %(url)s: %(reason)s",
+                {
+                    "url": url,
+                    "reason": exc,
+                },
+            )
 
     def uploads_request(self, mid: int, page: int) -> Request:
         path, page_size, _, extra = UPLOADS_ENDPOINTS[self.uploads_endpoint]
@@ -160,9 +163,13 @@ class UserSpider(VideoRequests):
             uploads = parser(envelope_data(response))
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "uploads"))
-            self.logger.error("Malformed upload list for %(url)s: %(reason)s", {
-                "url": (response.request or response).url, "reason": exc,
-            })
+            self.logger.error(
+                "Malformed upload list for %(url)s: %(reason)s",
+                {
+                    "url": (response.request or response).url,
+                    "reason": exc,
+                },
+            )
             return
         for aid in uploads.aids:
             if self.stored_videos and self.stored_form(VideoItem, (aid,)) in self.stored_videos:

@@ -116,16 +116,24 @@ class VideoRequests(BiliSpider):
             return parser(data, crawled_at=int(time.time()))
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "video"))
-            self.logger.error("Malformed video for %(url)s: %(reason)s", {
-                "url": url, "reason": exc,
-            })
+            self.logger.error(
+                "Malformed video for %(url)s: %(reason)s",
+                {
+                    "url": url,
+                    "reason": exc,
+                },
+            )
             return None
 
     def tags_missing(self, url: str, reason: object) -> None:
         self.crawler.stats.inc_value(stat_key("video", "tags_missing"))
-        self.logger.warning("Storing %(url)s without tags: %(reason)s", {
-            "url": url, "reason": reason,
-        })
+        self.logger.warning(
+            "Storing %(url)s without tags: %(reason)s",
+            {
+                "url": url,
+                "reason": reason,
+            },
+        )
 
 
 class VideoSpider(VideoRequests):

@@ -110,9 +110,7 @@ class Store(ABC):
         """Return the natural key of every document of *collection* matching *where*."""
 
     @abstractmethod
-    def documents(
-        self, collection: str, where: Where | None = None
-    ) -> Iterator[Document]:
+    def documents(self, collection: str, where: Where | None = None) -> Iterator[Document]:
         """Yield the documents of *collection* matching *where*, by ascending natural key."""
 
     @abstractmethod

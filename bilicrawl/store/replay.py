@@ -97,8 +97,9 @@ class _Replay:
                 by_collection.setdefault(collection, []).append(path)
             else:
                 self.left_alone += 1
-                self.out.write(f"{path.name}: left alone: bilicrawl has no collection"
-                               f" {collection!r}\n")  # fmt: skip
+                self.out.write(
+                    f"{path.name}: left alone: bilicrawl has no collection {collection!r}\n"
+                )
         for collection in write_order(by_collection):
             # Full documents first, then the merges, which keep what those stored:
             # split into two files, the documents of a key no longer say which came first.
@@ -109,8 +110,9 @@ class _Replay:
         count = f"{len(files):,} file{'s' if len(files) != 1 else ''}"
         self.out.write(f"Total: {self.applied:,} applied, {self.kept:,} kept ({count})\n")
         if self.store_error is not None:
-            self.out.write(f"Not all applied: {self.store_error}; run this again once the"
-                           " store works\n")  # fmt: skip
+            self.out.write(
+                f"Not all applied: {self.store_error}; run this again once the store works\n"
+            )
 
     def _replay_file(self, path: Path, collection: str) -> None:
         waiting = [c for c in COLLECTIONS[collection].describes if c in self.incomplete]
@@ -125,8 +127,12 @@ class _Replay:
             applied, kept, error = self._apply_file(path, collection)
         except OSError as failure:  # the file itself: it could not be rewritten or removed
             reason = failure.strerror or str(failure)
-            self._keep_whole(path, collection, f"left whole, as it could not be rewritten:"
-                             f" {reason}; applying its lines again changes nothing")  # fmt: skip
+            self._keep_whole(
+                path,
+                collection,
+                f"left whole, as it could not be rewritten:"
+                f" {reason}; applying its lines again changes nothing",
+            )
             return
         self.applied += applied
         self.kept += kept
@@ -171,9 +177,12 @@ class _Replay:
         return applied, kept.count, error
 
     def _batches(
-        self, lines: Iterator[tuple[int, bytes]], size: int, natural_key: tuple[str, ...],
+        self,
+        lines: Iterator[tuple[int, bytes]],
+        size: int,
+        natural_key: tuple[str, ...],
         kept: _KeptLines,
-    ) -> Iterator[list[tuple[bytes, Document]]]:  # fmt: skip
+    ) -> Iterator[list[tuple[bytes, Document]]]:
         """Yield the good lines with their documents, *size* at a time; keep the bad ones."""
         batch: list[tuple[bytes, Document]] = []
         for number, line in lines:

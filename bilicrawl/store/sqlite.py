@@ -95,13 +95,17 @@ class _RowTable(NamedTuple):
             fields, every_field, count = self.fields, itemgetter(*self.fields), len(self.fields)
             # Rows hold only row fields, so a row of full length has each: itemgetter
             # is several times faster than a get per field.
-            return [every_field(row) if len(row) == count else tuple(map(row.get, fields))
-                    for row in rows]  # fmt: skip
+            return [
+                every_field(row) if len(row) == count else tuple(map(row.get, fields))
+                for row in rows
+            ]
         return [
-            tuple(_json_column(row.get(field)) if field in self.json_fields else row.get(field)
-                  for field in self.fields)
+            tuple(
+                _json_column(row.get(field)) if field in self.json_fields else row.get(field)
+                for field in self.fields
+            )
             for row in rows
-        ]  # fmt: skip
+        ]
 
     def document(self, values: tuple[Any, ...]) -> Document:
         """Return the document of a stored row: a partial row's NULL is a field it lacks."""
@@ -151,10 +155,11 @@ def _row_table(collection: Collection) -> _RowTable:
     natural_key, field_types = collection.natural_key, collection.fields
     key_columns = _key_columns(collection)
     columns = [
-        key_columns[natural_key.index(field)] if field in natural_key
+        key_columns[natural_key.index(field)]
+        if field in natural_key
         else f"{_quote(field)} {_COLUMN_TYPES.get(field_type, 'TEXT')}"
         for field, field_type in field_types.items()
-    ]  # fmt: skip
+    ]
     fields = tuple(field_types)
     table, names = _quote(collection.name), ", ".join(map(_quote, fields))
     keys = ", ".join(_quote(field) for field in natural_key)
@@ -371,8 +376,12 @@ def check_store(path: Path, setting: str) -> None:
         with closing(sqlite3.connect(path)) as connection:
             problems = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
             (application_id,) = connection.execute("PRAGMA application_id").fetchone()
-            tables = {name for (name,) in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
+            tables = {
+                name
+                for (name,) in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
     except sqlite3.DatabaseError as error:
         if getattr(error, "sqlite_errorname", "") == "SQLITE_CORRUPT":
             problems = [str(error)]

@@ -639,8 +639,11 @@ def _facts(cvid: int) -> dict[str, Any]:
     cover = f"https://i0.hdslb.com/bfs/article/{hex_id('article-cover', cvid)}.jpg"
     if article.type == 3:
         # A type-3 lead keeps the line breaks and shows images as "[图片]".
-        shown = ["".join(run.text for run in block.runs) or "[图片]" for block in body
-                 if block.runs or block.kind == "image"]  # fmt: skip
+        shown = [
+            "".join(run.text for run in block.runs) or "[图片]"
+            for block in body
+            if block.runs or block.kind == "image"
+        ]
         summary = "\n".join(shown)[:100]
     else:
         summary = "".join(lines)[:100]

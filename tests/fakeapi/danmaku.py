@@ -331,19 +331,35 @@ def _row(part: _Part, rank: int, segment: int) -> dict[str, Any]:
     start = segment * SEGMENT_MS
     length = min(SEGMENT_MS, part.duration * 1000 - start)
     mode_roll = (first >> 24) % 1000
-    mode = (1 if mode_roll < 900 else 4 if mode_roll < 940 else 5 if mode_roll < 975
-            else 6 if mode_roll < 985 else 7 if mode_roll < 995 else 8)  # fmt: skip
+    mode = (
+        1
+        if mode_roll < 900
+        else 4
+        if mode_roll < 940
+        else 5
+        if mode_roll < 975
+        else 6
+        if mode_roll < 985
+        else 7
+        if mode_roll < 995
+        else 8
+    )
     size_roll = (first >> 34) % 100
     content = _TEXTS[second % len(_TEXTS)]
     if mode == 7:
-        content = json.dumps([0.1, 0.5, "1-1", 4.5, content, 0, 0, 0.9, 0.5, 500, 0, 1,
-                              "SimHei", 1], ensure_ascii=False)  # fmt: skip
+        content = json.dumps(
+            [0.1, 0.5, "1-1", 4.5, content, 0, 0, 0.9, 0.5, 500, 0, 1, "SimHei", 1],
+            ensure_ascii=False,
+        )
     elif mode == 8:
         content = _CODE[second % len(_CODE)]
     viewer = (second >> 16) % (part.total // 4 + 1)
     mid_draw = part.hash(viewer, 2)
-    mid = (3_493_000_000_000_000 + (mid_draw >> 8) % (54 * 10**12) if mid_draw % 10 == 0
-           else (mid_draw >> 8) % 700_000_000 + 1)  # fmt: skip
+    mid = (
+        3_493_000_000_000_000 + (mid_draw >> 8) % (54 * 10**12)
+        if mid_draw % 10 == 0
+        else (mid_draw >> 8) % 700_000_000 + 1
+    )
     stride = (1 << _RANK_BITS) // part.total
     attr_roll = (third >> 8) % 100
     return {
@@ -364,8 +380,9 @@ def _row(part: _Part, rank: int, segment: int) -> dict[str, Any]:
 def _segment_rows(part: _Part, segment: int) -> list[dict[str, Any]]:
     """Every danmaku of *segment* (0-based), before the cap, by progress then dmid."""
     start = part.ends[segment - 1] if segment else 0
-    rows = [_row(part, part.rank(position), segment) for position in
-            range(start, part.ends[segment])]  # fmt: skip
+    rows = [
+        _row(part, part.rank(position), segment) for position in range(start, part.ends[segment])
+    ]
     rows.sort(key=lambda row: (row["progress_ms"], row["dmid"]))
     return rows
 
@@ -450,8 +467,12 @@ def segment(cid: int, n: int) -> list[dict[str, Any]]:
         return []
     rows = _segment_rows(found, n - 1)
     if len(rows) > SEGMENT_CAP:
-        kept = {row["dmid"] for row in heapq.nlargest(
-            SEGMENT_CAP, rows, key=lambda row: (row["weight"], row["dmid"]))}  # fmt: skip
+        kept = {
+            row["dmid"]
+            for row in heapq.nlargest(
+                SEGMENT_CAP, rows, key=lambda row: (row["weight"], row["dmid"])
+            )
+        }
         rows = [row for row in rows if row["dmid"] in kept]
     return rows
 
@@ -534,11 +555,25 @@ def _seg(request: web.Request) -> Answer:
 
 def _player_config() -> dm_pb2.DanmuWebPlayerConfig:
     return dm_pb2.DanmuWebPlayerConfig(
-        dm_switch=True, ai_switch=True, ai_level=3, blockscroll=False, preventshade=False,
-        dmask=True, opacity=0.8, dmarea=50, speedplus=1.0, fontsize=1.0, screensync=True,
-        speedsync=False, fontfamily="SimHei, 'Microsoft JhengHei'", bold=False, fontborder=0,
-        draw_type="canvas", senior_mode_switch=0, ai_level_v2=3,
-    )  # fmt: skip
+        dm_switch=True,
+        ai_switch=True,
+        ai_level=3,
+        blockscroll=False,
+        preventshade=False,
+        dmask=True,
+        opacity=0.8,
+        dmarea=50,
+        speedplus=1.0,
+        fontsize=1.0,
+        screensync=True,
+        speedsync=False,
+        fontfamily="SimHei, 'Microsoft JhengHei'",
+        bold=False,
+        fontborder=0,
+        draw_type="canvas",
+        senior_mode_switch=0,
+        ai_level_v2=3,
+    )
 
 
 def _view(request: web.Request) -> Answer:
@@ -563,19 +598,30 @@ def _view(request: web.Request) -> Answer:
         command_id = rng.randrange(10**16, 10**17)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment + _BEIJING))
         reply.commandDms.add(
-            id=command_id, oid=found.cid, mid=found.owner, command="#UP#",
-            content=text(rng, 1, 3), progress=rng.randrange(found.duration * 1000),
-            ctime=stamp, mtime=stamp, extra=json.dumps({"icon": owner["face"]}),
+            id=command_id,
+            oid=found.cid,
+            mid=found.owner,
+            command="#UP#",
+            content=text(rng, 1, 3),
+            progress=rng.randrange(found.duration * 1000),
+            ctime=stamp,
+            mtime=stamp,
+            extra=json.dumps({"icon": owner["face"]}),
             idStr=str(command_id),
-        )  # fmt: skip
+        )
     if logged_in(request):
         reply.player_config.CopyFrom(_player_config())
     return _protobuf(reply)
 
 
 def _escape(value: str) -> str:
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&apos;"))  # fmt: skip
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
 
 
 def xml_document(cid: int) -> str:

@@ -297,11 +297,17 @@ def _recent_danmaku(long_id: int) -> dict[str, Any]:
     loaded = {sender: sent - rng.randrange(0, 900) for sender, sent in sorted(first.items())}
     entries = [
         _danmaku(
-            rng, long_id, owner, seq=seq, mid=sender, moment=sent, admin=admin,
+            rng,
+            long_id,
+            owner,
+            seq=seq,
+            mid=sender,
+            moment=sent,
+            admin=admin,
             loaded=loaded[sender],
         )
         for seq, (sent, sender, admin) in enumerate(said)
-    ]  # fmt: skip
+    ]
     return {
         "admin": [entry for entry in entries if entry["isadmin"]],
         "room": [entry for entry in entries if not entry["isadmin"]],
@@ -340,9 +346,16 @@ def _medal(owner: int, long_id: int, mid: int) -> tuple[list[Any], dict[str, Any
 
 
 def _danmaku(
-    rng: random.Random, long_id: int, owner: int, *, seq: int, mid: int, moment: int,
-    admin: bool, loaded: int,
-) -> dict[str, Any]:  # fmt: skip
+    rng: random.Random,
+    long_id: int,
+    owner: int,
+    *,
+    seq: int,
+    mid: int,
+    moment: int,
+    admin: bool,
+    loaded: int,
+) -> dict[str, Any]:
     """Danmaku *seq* of room *long_id*, sent by *mid* at *moment*, in ``gethistory``'s shape.
 
     *loaded* is when the sender's page loaded (``rnd``).
@@ -359,49 +372,89 @@ def _danmaku(
     id_str = f"{hex_id(f'live-dm-{long_id}', seq, 24)}{moment:x}{rng.randrange(10, 100)}"
     origin = {"name": user["name"], "face": user["face"]}
     return {
-        "text": words, "dm_type": 1 if emoticon else 0, "uid": mid, "nickname": user["name"],
+        "text": words,
+        "dm_type": 1 if emoticon else 0,
+        "uid": mid,
+        "nickname": user["name"],
         "uname_color": "",
         "timeline": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment + _BEIJING)),
-        "isadmin": int(admin), "vip": 0, "svip": 0, "medal": medal, "title": [title, title],
-        "user_level": [level, 0, _LEVEL_COLOURS[min(level // 11, 4)],
-                       level * 97 if level > 40 else ">50000"],
-        "rank": 10000, "teamid": 0, "rnd": str(loaded), "user_title": title,
-        "guard_level": medal[10] if medal else 0, "bubble": 0, "bubble_color": "", "lpl": 0,
-        "yeah_space_url": "", "jump_to_url": "",
+        "isadmin": int(admin),
+        "vip": 0,
+        "svip": 0,
+        "medal": medal,
+        "title": [title, title],
+        "user_level": [
+            level,
+            0,
+            _LEVEL_COLOURS[min(level // 11, 4)],
+            level * 97 if level > 40 else ">50000",
+        ],
+        "rank": 10000,
+        "teamid": 0,
+        "rnd": str(loaded),
+        "user_title": title,
+        "guard_level": medal[10] if medal else 0,
+        "bubble": 0,
+        "bubble_color": "",
+        "lpl": 0,
+        "yeah_space_url": "",
+        "jump_to_url": "",
         # ct: upper-case hex without leading zeros, as the site prints it ("1B75FB").
         "check_info": {"ts": moment, "ct": f"{int(hex_id(f'live-ct-{long_id}', seq, 8), 16):X}"},
         "voice_dm_info": {
-            "voice_url": "", "file_format": "", "text": "", "file_duration": 0, "file_id": "",
+            "voice_url": "",
+            "file_format": "",
+            "text": "",
+            "file_duration": 0,
+            "file_id": "",
         },
         "emoticon": {
-            "id": 0, "emoticon_unique": emoticon[0] if emoticon else "",
-            "text": emoticon[1] if emoticon else "", "perm": 1 if emoticon else 0,
+            "id": 0,
+            "emoticon_unique": emoticon[0] if emoticon else "",
+            "text": emoticon[1] if emoticon else "",
+            "perm": 1 if emoticon else 0,
             "url": (
                 f"https://i0.hdslb.com/bfs/live/{hex_id(f'emoticon-{emoticon[0]}', 0)}.png"
-                if emoticon else ""
+                if emoticon
+                else ""
             ),
-            "in_player_area": 1 if emoticon else 0, "bulge_display": 1 if emoticon else 0,
-            "is_dynamic": 0, "height": 60 if emoticon else 0, "width": 183 if emoticon else 0,
+            "in_player_area": 1 if emoticon else 0,
+            "bulge_display": 1 if emoticon else 0,
+            "is_dynamic": 0,
+            "height": 60 if emoticon else 0,
+            "width": 183 if emoticon else 0,
         },
-        "emots": None, "id_str": id_str, "wealth_level": wealth, "bubble_id_v2": 0,
+        "emots": None,
+        "id_str": id_str,
+        "wealth_level": wealth,
+        "bubble_id_v2": 0,
         "reply": {
-            "show_reply": True, "reply_mid": 0, "reply_uname": "", "reply_uname_color": "",
+            "show_reply": True,
+            "reply_mid": 0,
+            "reply_uname": "",
+            "reply_uname_color": "",
             "reply_is_mystery": False,
         },
         "group_medal": None,
         "user": {
             "uid": mid,
             "base": {
-                **origin, "name_color": 0, "is_mystery": False, "risk_ctrl_info": None,
+                **origin,
+                "name_color": 0,
+                "is_mystery": False,
+                "risk_ctrl_info": None,
                 "origin_info": dict(origin),
                 "official_info": {"role": 0, "title": "", "desc": "", "type": -1},
                 "name_color_str": "",
             },
-            "medal": medal_shape, "wealth": None,
+            "medal": medal_shape,
+            "wealth": None,
             "title": {"old_title_css_id": title, "title_css_id": title},
-            "guard": None, "uhead_frame": None, "guard_leader": {"is_guard_leader": False},
+            "guard": None,
+            "uhead_frame": None,
+            "guard_leader": {"is_guard_leader": False},
         },
-    }  # fmt: skip
+    }
 
 
 # --- endpoints ------------------------------------------------------------------------------

@@ -81,9 +81,7 @@ class Backend:
         return dump_document(document)
 
 
-def open_backend(
-    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Backend]:
+def open_backend(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """Yield a *kind* backend (a ``BACKENDS`` entry) for one test; drop its database after."""
     settings = {**project_settings(), "BILI_STORE_BATCH_SIZE": 3}
     if kind == "sqlite":

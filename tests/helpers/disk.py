@@ -49,6 +49,7 @@ def _tool(name: str) -> str:
 def _mount(path: Path, options: str) -> bool:
     result = subprocess.run(  # noqa: S603
         [_tool("mount"), "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-        capture_output=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        check=False,
+    )
     return result.returncode == 0

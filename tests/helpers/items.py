@@ -153,6 +153,15 @@ def with_stub(profile: Document, stub: UserStubItem) -> Document:
 
 
 def danmaku_row(dmid: int, **fields: Any) -> dict[str, Any]:
-    return {"dmid": dmid, "progress_ms": 1235, "mode": 1, "fontsize": 25, "color": 16777215,
-            "ctime": 1700000000, "pool": 0, "mid_hash": "bc28c067", "content": "弹幕 🎉",
-            **fields}  # fmt: skip
+    return {
+        "dmid": dmid,
+        "progress_ms": 1235,
+        "mode": 1,
+        "fontsize": 25,
+        "color": 16777215,
+        "ctime": 1700000000,
+        "pool": 0,
+        "mid_hash": "bc28c067",
+        "content": "弹幕 🎉",
+        **fields,
+    }

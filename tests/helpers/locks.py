@@ -15,8 +15,9 @@ class HeldLock:
     """An exclusive lock on a SQLite file, held from creation until :meth:`release`."""
 
     def __init__(self, database: Path) -> None:
-        self.connection = sqlite3.connect(database, isolation_level=None, timeout=10,
-                                          check_same_thread=False)  # fmt: skip
+        self.connection = sqlite3.connect(
+            database, isolation_level=None, timeout=10, check_same_thread=False
+        )
         self.connection.execute("BEGIN EXCLUSIVE")
 
     def release(self) -> None:

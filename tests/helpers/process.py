@@ -20,9 +20,18 @@ VIDEO_PATH = "/x/web-interface/wbi/view/detail"
 class Crawl:
     """A ``scrapy crawl SPIDER`` subprocess against *api_url*, its log in ``crawl.log``."""
 
-    def __init__(self, tmp_path: Path, api_url: str, args: list[str], *, spider: str = "video",
-                 env: dict[str, str] | None = None, database: Path | None = None,
-                 prefix: list[str] | None = None, **settings: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tmp_path: Path,
+        api_url: str,
+        args: list[str],
+        *,
+        spider: str = "video",
+        env: dict[str, str] | None = None,
+        database: Path | None = None,
+        prefix: list[str] | None = None,
+        **settings: str,
+    ) -> None:
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.database = database or tmp_path / "store.db"
         command = [*(prefix or []), sys.executable, "-m", "scrapy", "crawl", spider, *args]
@@ -36,9 +45,12 @@ class Crawl:
         self.log_path = tmp_path / "crawl.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603
-            command, cwd=PROJECT_ROOT, env=environment, stdout=self._log,
+            command,
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
 
     def wait(self, timeout: float) -> int:
         try:
