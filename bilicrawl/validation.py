@@ -107,7 +107,7 @@ class ItemValidator:
         try:
             # Compiled on the first item of its class: a crawl pays only for what it stores.
             # A class is hashable; mypy checks it against its instances' __hash__ (None: attrs eq).
-            validate = build_fast_validator(item_class)  # type: ignore[arg-type]
+            validate = build_fast_validator(item_class)  # type: ignore[arg-type]  # see above
             validate(checked)
         except fastjsonschema.JsonSchemaValueException as fast_error:
             raise self._invalid(item_class, checked, fast_error) from None
@@ -124,7 +124,7 @@ class ItemValidator:
 
         key = " ".join(f"{field}={checked.get(field)!r}" for field in item_class.natural_key)
         # A class is hashable; mypy checks it against its instances' __hash__ (None: attrs eq).
-        validator = build_validator(item_class)  # type: ignore[arg-type]
+        validator = build_validator(item_class)  # type: ignore[arg-type]  # see above
         error = best_match(validator.iter_errors(checked))
         if error is None:  # never seen: then the compiled validator explains its decision
             location, reason = fast_error_reason(fast_error)

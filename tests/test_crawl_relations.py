@@ -23,25 +23,25 @@ PSEUDONYM_KEY = "test-pseudonym-key-0123456789"
 Edge = tuple[int, int]
 
 
-def served(mid: int, direction: str, *, logged_in: bool = False) -> list[int]:
-    return [other for other, _ in graph.served_list(mid, direction, logged_in)]  # type: ignore[arg-type]
+def served(mid: int, direction: graph.Direction, *, logged_in: bool = False) -> list[int]:
+    return [other for other, _ in graph.served_list(mid, direction, logged_in)]
 
 
-def full_list(mid: int, direction: str) -> list[tuple[int, int]]:
+def full_list(mid: int, direction: graph.Direction) -> list[tuple[int, int]]:
     return graph.followers(mid) if direction == "followers" else graph.followings(mid)
 
 
-def edges_of(mid: int, direction: str, listed: list[int]) -> set[Edge]:
+def edges_of(mid: int, direction: graph.Direction, listed: list[int]) -> set[Edge]:
     """The follow edges a list of *mid* shows: m -> mid for followers, mid -> m for followings."""
     if direction == "followers":
         return {(other, mid) for other in listed}
     return {(mid, other) for other in listed}
 
 
-def expected_list(mid: int, direction: str) -> dict[str, Any]:
+def expected_list(mid: int, direction: graph.Direction) -> dict[str, Any]:
     """The relation_lists document (without crawled_at) of an anonymous crawl, default caps."""
     total = len(full_list(mid, direction))
-    if graph.hides(mid, direction):  # type: ignore[arg-type]
+    if graph.hides(mid, direction):
         return {"mid": mid, "direction": direction, "total": total, "seen": 0, "status": "hidden"}
     seen = len(served(mid, direction))
     status = "complete" if seen == total else "capped"

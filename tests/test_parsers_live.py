@@ -118,7 +118,7 @@ def test_wrong_room_field_raises(field: str, value: object, message: str) -> Non
 
 def test_room_data_of_wrong_type_raises() -> None:
     with pytest.raises(PayloadError, match="field 'data' should be dict"):
-        parse_room([], crawled_at=CRAWLED_AT)  # type: ignore[arg-type]
+        parse_room([], crawled_at=CRAWLED_AT)  # type: ignore[arg-type]  # a wrong shape
 
 
 def test_room_item_validates_against_schema() -> None:

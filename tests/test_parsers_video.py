@@ -149,7 +149,7 @@ def test_wrong_stat_type_raises(field: str, value: object) -> None:
 
 def test_payload_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="'data'"):
-        parse_view([], crawled_at=CRAWLED_AT)  # type: ignore[arg-type]
+        parse_view([], crawled_at=CRAWLED_AT)  # type: ignore[arg-type]  # a wrong shape
 
 
 def test_parse_tags_golden() -> None:

@@ -193,7 +193,7 @@ def input_stats(crawler: Any) -> dict[str, Any]:
 
 def failure_of(error: Exception, **meta: Any) -> Failure:
     failure = Failure(error)
-    failure.request = Request("https://api.bilibili.com/x", meta=meta)  # type: ignore[attr-defined]
+    failure.request = Request("https://api.bilibili.com/x", meta=meta)  # type: ignore[attr-defined]  # as Scrapy sets it
     return failure
 
 

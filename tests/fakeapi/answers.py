@@ -45,7 +45,7 @@ class BinaryAnswer(Answer):
     its XML danmaku.
     """
 
-    body: bytes  # type: ignore[assignment]
+    body: bytes  # type: ignore[assignment]  # narrows Answer's str | bytes
     raw_deflate: bool = False
 
 
