@@ -108,6 +108,22 @@ def on_write(
     return attempts
 
 
+def fail_first(count: int) -> Callable[[list[int]], None]:
+    """A write hook for ``on_write``: raises "database is locked" on its first *count* calls."""
+    failures = iter(range(count))
+
+    def hook(ids: list[int]) -> None:
+        if next(failures, None) is not None:
+            raise OSError("database is locked")
+
+    return hook
+
+
+def refuse_all(ids: list[int]) -> None:
+    """A write hook for ``on_write``: the store is gone."""
+    raise OSError("store gone")
+
+
 def log_writes(pipeline: StorePipeline) -> list[str]:
     """Record the collection of every batch the pipeline writes, in order; return the list."""
     written: list[str] = []
@@ -287,13 +303,10 @@ async def test_forced_exit_dead_letters_what_a_stuck_store_has_not_written(
 async def test_forced_exit_dead_letters_at_once_when_the_store_fails(
     backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def refuse(aids: list[int]) -> None:
-        raise OSError("store gone")
-
     pipeline, crawler = build_pipeline(backend, BILI_STORE_FLUSH_SECONDS=3600)
     await pipeline.open_spider()
     await pipeline.process_item(make_video(aid=7))
-    attempts = on_write(monkeypatch, backend, refuse)
+    attempts = on_write(monkeypatch, backend, refuse_all)
 
     with caplog.at_level(logging.WARNING, logger="bilicrawl"):
         await maybe_deferred_to_future(pipeline.before_exit())
@@ -310,12 +323,7 @@ async def test_forced_exit_dead_letters_at_once_when_the_store_fails(
 async def test_forced_exit_takes_over_a_batch_waiting_for_a_retry(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    failures = iter([True])
-
-    def fail_once(aids: list[int]) -> None:
-        if next(failures, False):
-            raise OSError("database is locked")
-
+    fail_once = fail_first(1)
     attempts = on_write(monkeypatch, backend, fail_once)
     pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1, BILI_STORE_RETRY_DELAYS=[0.2])
     await pipeline.open_spider()
@@ -546,10 +554,7 @@ async def test_a_full_profile_replaces_everything_stubs_merged_into_an_older_one
 async def test_partial_documents_that_could_not_be_written_have_their_own_dead_letter_file(
     backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def refuse(ids: list[int]) -> None:
-        raise OSError("store gone")
-
-    on_write(monkeypatch, backend, refuse)
+    on_write(monkeypatch, backend, refuse_all)
     profile, stub, other_stub = make_user(mid=1), make_stub(mid=1), make_stub(mid=2)
 
     with caplog.at_level(logging.ERROR, logger="bilicrawl"):
@@ -595,12 +600,7 @@ async def test_forced_exit_writes_a_buffered_stub_as_a_merge(
 async def test_forced_exit_merges_a_stub_into_a_profile_waiting_for_a_retry(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    failures = iter([True])
-
-    def fail_once(ids: list[int]) -> None:
-        if next(failures, False):
-            raise OSError("database is locked")
-
+    fail_once = fail_first(1)
     attempts = on_write(monkeypatch, backend, fail_once)
     pipeline, _ = build_pipeline(backend, **batches_of(1), BILI_STORE_RETRY_DELAYS=[0.2])
     await pipeline.open_spider()
@@ -622,15 +622,12 @@ async def test_forced_exit_merges_a_stub_into_a_profile_waiting_for_a_retry(
 async def test_forced_exit_dead_letters_stubs_as_partial_documents(
     backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def refuse(ids: list[int]) -> None:
-        raise OSError("store gone")
-
     pipeline, crawler = build_pipeline(backend, BILI_STORE_FLUSH_SECONDS=3600)
     await pipeline.open_spider()
     first, second, late = make_stub(name="旧名"), make_stub(), make_stub(mid=5)
     for item in (make_user(mid=1), first, second):
         await pipeline.process_item(item)
-    on_write(monkeypatch, backend, refuse)
+    on_write(monkeypatch, backend, refuse_all)
 
     with caplog.at_level(logging.WARNING, logger="bilicrawl"):
         await maybe_deferred_to_future(pipeline.before_exit())
@@ -960,12 +957,7 @@ async def test_written_counts_distinct_documents_not_upserts(backend: Backend) -
 async def test_a_failing_batch_stalls_the_crawl_until_it_is_written(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    failures = iter([True, True])
-
-    def fail_twice(ids: list[int]) -> None:
-        if next(failures, False):
-            raise OSError("database is locked")
-
+    fail_twice = fail_first(2)
     on_write(monkeypatch, backend, fail_twice)
     pipeline, crawler = build_pipeline(
         backend, **batches_of(1), BILI_STORE_RETRY_DELAYS=[0.01, 0.01]
@@ -1078,11 +1070,11 @@ def test_batch_size_settings_are_checked(
 async def test_a_failed_batch_goes_to_the_dead_letter_file(
     backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def refuse(aids: list[int]) -> None:
+    def refuse_the_first_batch(aids: list[int]) -> None:
         if 2 in aids:
             raise OSError(28, "No space left on device")
 
-    attempts = on_write(monkeypatch, backend, refuse)
+    attempts = on_write(monkeypatch, backend, refuse_the_first_batch)
     items = [make_video(aid=aid, title=f"视频 {aid} 🎞") for aid in range(1, 6)]
     pipeline, crawler = build_pipeline(
         backend, BILI_STORE_BATCH_SIZE=2, BILI_STORE_RETRY_DELAYS=[0.0, 0.01]
@@ -1120,10 +1112,7 @@ async def test_a_failed_batch_goes_to_the_dead_letter_file(
 async def test_the_dead_letter_dir_is_a_setting(
     backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(aids: list[int]) -> None:
-        raise OSError("store gone")
-
-    on_write(monkeypatch, backend, refuse)
+    on_write(monkeypatch, backend, refuse_all)
     pipeline, _ = build_pipeline(
         backend, BILI_DEAD_LETTER_DIR=str(tmp_path / "dead"), BILI_STORE_RETRY_DELAYS=[]
     )
@@ -1139,12 +1128,7 @@ async def test_the_dead_letter_dir_is_a_setting(
 async def test_a_transient_failure_is_retried(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    failures = iter([True])
-
-    def fail_once(aids: list[int]) -> None:
-        if next(failures, False):
-            raise OSError("database is locked")
-
+    fail_once = fail_first(1)
     on_write(monkeypatch, backend, fail_once)
     pipeline, crawler = build_pipeline(backend, BILI_STORE_RETRY_DELAYS=[0.0])
     await pipeline.open_spider()
@@ -1165,12 +1149,7 @@ async def test_a_transient_failure_is_retried(
 async def test_batches_apply_in_order_while_one_is_retried(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    failures = iter([True])
-
-    def fail_once(aids: list[int]) -> None:
-        if next(failures, False):
-            raise OSError("database is locked")
-
+    fail_once = fail_first(1)
     attempts = on_write(monkeypatch, backend, fail_once)
     pipeline, _ = build_pipeline(backend, BILI_STORE_BATCH_SIZE=1, BILI_STORE_RETRY_DELAYS=[0.01])
     await pipeline.open_spider()

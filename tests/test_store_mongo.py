@@ -29,10 +29,11 @@ from bilicrawl.store.documents import Upsert, merge_document
 from bilicrawl.store.mongo import mask_uri, set_paths
 from tests.helpers.items import build_crawler, make_video
 from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
+from tests.helpers.store import run_pipeline
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     from pymongo.database import Database
     from scrapy.crawler import Crawler
@@ -90,26 +91,6 @@ def build_pipeline(mongo: MongoBackend, **settings: Any) -> tuple[StorePipeline,
     return build_from_crawler(StorePipeline, crawler), crawler
 
 
-async def store(pipeline: StorePipeline, items: Iterable[Any]) -> None:
-    """Run a whole crawl's worth of pipeline calls."""
-    await pipeline.open_spider()
-    for item in items:
-        assert await pipeline.process_item(item) is item
-    await pipeline.close_spider()
-
-
-def stored_titles(mongo: MongoBackend) -> dict[int, str]:
-    return {doc["aid"]: doc["title"] for doc in mongo.database["videos"].find()}
-
-
-def storage_stats(crawler: Crawler) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in crawler.stats.get_stats().items()
-        if key.startswith("bilicrawl/storage/")
-    }
-
-
 @deferred_f_from_coro_f
 async def test_open_creates_a_unique_index_on_the_natural_key(mongo: MongoBackend) -> None:
     pipeline, _ = build_pipeline(mongo)
@@ -131,7 +112,7 @@ async def test_document_is_the_item_dict_plus_id(mongo: MongoBackend) -> None:
     expected = ItemAdapter(item).asdict()
     pipeline, _ = build_pipeline(mongo)
 
-    await store(pipeline, [item])
+    await run_pipeline(pipeline, [item])
 
     [document] = mongo.database["videos"].find()
     assert "_id" in document

@@ -29,12 +29,10 @@ from tests.helpers.items import (
     make_video,
     with_stub,
 )
-from tests.helpers.store import ItemsSpider, stored_count, stored_documents
+from tests.helpers.store import ItemsSpider, run_pipeline, stored_count, stored_documents
 from tests.utils import project_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from scrapy.crawler import Crawler
 
 
@@ -54,26 +52,6 @@ def build_pipeline(db_path: Path, **settings: Any) -> tuple[StorePipeline, Crawl
         }
     )
     return build_from_crawler(StorePipeline, crawler), crawler
-
-
-async def store(pipeline: StorePipeline, items: Iterable[Any]) -> None:
-    """Run a whole crawl's worth of pipeline calls."""
-    await pipeline.open_spider()
-    for item in items:
-        assert await pipeline.process_item(item) is item
-    await pipeline.close_spider()
-
-
-def stored_titles(db_path: Path) -> dict[int, str]:
-    return {doc["aid"]: doc["title"] for doc in stored_documents(db_path, "videos")}
-
-
-def storage_stats(crawler: Crawler) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in crawler.stats.get_stats().items()
-        if key.startswith("bilicrawl/storage/")
-    }
 
 
 @deferred_f_from_coro_f
@@ -115,7 +93,7 @@ async def test_document_is_exactly_the_item_dict(db_path: Path) -> None:
     item.stat.view = 2**63 - 1
     pipeline, _ = build_pipeline(db_path)
 
-    await store(pipeline, [item])
+    await run_pipeline(pipeline, [item])
 
     expected = ItemAdapter(item).asdict()
     assert list(stored_documents(db_path, "videos")) == [expected]
@@ -136,7 +114,7 @@ async def test_a_partial_document_is_read_merged_and_written_in_one_immediate_tr
 ) -> None:
     profile, stub = make_user(mid=2), make_stub(mid=2)
     first, _ = build_pipeline(db_path)
-    await store(first, [profile])
+    await run_pipeline(first, [profile])
     statements: list[str] = []
     second, _ = build_pipeline(db_path)
     await second.open_spider()
@@ -163,10 +141,10 @@ async def test_merged_documents_keep_integers_of_any_size(db_path: Path) -> None
     profile = make_user(mid=2**62, likes=2**64 + 3, follower=2**63 - 1)
     stub = make_stub(mid=2**62)
     first, _ = build_pipeline(db_path)
-    await store(first, [profile])
+    await run_pipeline(first, [profile])
 
     second, _ = build_pipeline(db_path)
-    await store(second, [stub])
+    await run_pipeline(second, [stub])
 
     [stored] = stored_documents(db_path, "users")
     assert stored == with_stub(ItemAdapter(profile).asdict(), stub)
@@ -280,7 +258,7 @@ async def test_a_crawl_with_an_unusable_store_ends_with_the_config_error_alone(
 @deferred_f_from_coro_f
 async def test_danmaku_rows_are_columns_and_a_field_a_source_lacks_is_null(db_path: Path) -> None:
     pipeline, _ = build_pipeline(db_path)
-    await store(
+    await run_pipeline(
         pipeline,
         [
             DanmakuBatchItem(

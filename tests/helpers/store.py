@@ -11,8 +11,9 @@ import scrapy
 from bilicrawl.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterable
 
+    from bilicrawl.pipelines.store import StorePipeline
     from bilicrawl.store.documents import Document
 
 
@@ -26,6 +27,14 @@ def stored_count(path: str | Path, collection: str) -> int:
     """How many documents a collection of the SQLite store at *path* holds."""
     with SQLiteStore(Path(path), busy_timeout=5.0) as store:
         return store.count(collection)
+
+
+async def run_pipeline(pipeline: StorePipeline, items: Iterable[Any]) -> None:
+    """Run a whole crawl's worth of storage pipeline calls."""
+    await pipeline.open_spider()
+    for item in items:
+        assert await pipeline.process_item(item) is item
+    await pipeline.close_spider()
 
 
 class ItemsSpider(scrapy.Spider):
