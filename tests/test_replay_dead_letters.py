@@ -23,16 +23,14 @@ from bilicrawl.extensions.summary import FAILED, OK
 from bilicrawl.store.documents import document
 from bilicrawl.store.replay import replay_dead_letters
 from bilicrawl.store.sqlite import SQLiteStore
-from tests.helpers.dead_letters import (
+from tests.helpers.dead_letters import make_danmaku, make_part, replay, store_items
+from tests.helpers.items import (
     CRAWLED_AT,
     danmaku_row,
-    make_danmaku,
-    make_part,
     make_stub,
     make_user,
     make_video,
-    replay,
-    store_items,
+    with_stub,
 )
 from tests.helpers.locks import held_lock
 from tests.helpers.mongo import SharedMongomockClient, let_mongomock_accept_sort
@@ -61,12 +59,12 @@ async def fail_a_crawl(settings: dict[str, Any]) -> None:
     record of a part whose rows it stored; the second refuses a part's rows
     (whose record is then withheld, not dead-lettered).
     """
-    await store_items(settings, [make_user(2), make_video(1, "旧标题")])
+    await store_items(settings, [make_user(mid=2), make_video(aid=1, title="旧标题")])
     await store_items(
         settings,
         [
-            *(make_video(aid, f"视频 {aid} 🎞") for aid in AIDS),
-            make_stub(2),
+            *(make_video(aid=aid, title=f"视频 {aid} 🎞") for aid in AIDS),
+            make_stub(mid=2),
             make_danmaku(8, [81, 82]),
             make_part(8, 2),
         ],
@@ -79,20 +77,7 @@ async def fail_a_crawl(settings: dict[str, Any]) -> None:
 
 def expected_profile() -> Document:
     """The stored profile with the stub merged in: the stub's fields, the profile's others."""
-    profile = document(make_user(2))
-    return {
-        **profile,
-        "name": "碧诗 🎉",
-        "face": "https://i2.hdslb.com/bfs/face/new.jpg",
-        "sign": "新签名 ✨",
-        "official": {
-            "role": 2,
-            "title": "bilibili创始人（站长）",
-            "desc": "bilibili 知名UP主",
-            "type": 1,
-        },
-        "vip": {"type": 1, "status": 0, "label": ""},
-    }
+    return with_stub(document(make_user(mid=2)), make_stub(mid=2))
 
 
 def expected_danmaku() -> dict[int, Document]:
@@ -105,7 +90,7 @@ def expected_danmaku() -> dict[int, Document]:
 def assert_all_replayed(stored: Any) -> None:
     """Check every replayed document; *stored(collection)* lists a collection's documents."""
     videos = {doc["aid"]: doc for doc in stored("videos")}
-    assert videos == {aid: document(make_video(aid, f"视频 {aid} 🎞")) for aid in AIDS}
+    assert videos == {aid: document(make_video(aid=aid, title=f"视频 {aid} 🎞")) for aid in AIDS}
     [profile] = stored("users")
     assert profile == expected_profile()
     assert profile["level"] == 6 and profile["follower"] == 969_999  # kept from the profile
@@ -252,7 +237,7 @@ async def test_a_batch_refused_after_others_were_applied_keeps_it_and_the_rest(
 ) -> None:
     settings = sqlite_settings(store)
     await store_items(
-        settings, [make_video(aid, f"视频 {aid}") for aid in AIDS], refused={"videos"}
+        settings, [make_video(aid=aid, title=f"视频 {aid}") for aid in AIDS], refused={"videos"}
     )
     videos = store.parent / "failed-videos.jsonl"
     lines = videos.read_bytes().splitlines(keepends=True)

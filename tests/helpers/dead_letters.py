@@ -1,4 +1,4 @@
-"""Dead-letter files written by the real storage pipeline, and the items to fill them.
+"""Dead-letter files written by the real storage pipeline, and the danmaku to fill them.
 
 :func:`store_items` runs a whole crawl's worth of pipeline calls with the
 store refusing the collections named: their batches are dead-lettered as a
@@ -18,29 +18,15 @@ import scrapy
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from bilicrawl.items import (
-    DanmakuBatchItem,
-    DanmakuPartItem,
-    DanmakuStored,
-    Official,
-    OfficialVerify,
-    Owner,
-    UserItem,
-    UserStubItem,
-    VideoItem,
-    VideoPage,
-    VideoStat,
-    Vip,
-)
+from bilicrawl.items import DanmakuBatchItem, DanmakuPartItem, DanmakuStored
 from bilicrawl.pipelines.store import StorePipeline
 from tests.fakeapi.process import PROJECT_ROOT
+from tests.helpers.items import CRAWLED_AT, danmaku_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from bilicrawl.store.documents import Upsert
-
-CRAWLED_AT = 1_767_225_600
 
 
 class _Spider(scrapy.Spider):
@@ -91,87 +77,6 @@ def replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-def make_video(aid: int, title: str) -> VideoItem:
-    return VideoItem(
-        aid=aid,
-        bvid="BV1hVcGeUEhW",
-        title=title,
-        desc="演示视频\n👍",
-        pic="https://i0.hdslb.com/bfs/archive/1f0c2b7d3a.jpg",
-        owner=Owner(mid=3_493_118_494_116_797, name="原神", face="https://i2.hdslb.com/f.jpg"),
-        pubdate=1_735_660_800,
-        ctime=1_735_657_200,
-        duration=754,
-        tid=172,
-        tname="手机游戏",
-        copyright=1,
-        stat=VideoStat(
-            view=4_294_967_296_123,
-            danmaku=2_147_483_648,
-            reply=98_765,
-            favorite=1_234_567,
-            coin=3_456_789,
-            share=45_678,
-            like=9_876_543,
-        ),
-        pages=[VideoPage(cid=27_123_456_789, page=1, part="正片 🎬", duration=754)],
-        crawled_at=CRAWLED_AT,
-    )
-
-
-def make_user(mid: int) -> UserItem:
-    """A full profile, as a ``user`` crawl stores it."""
-    return UserItem(
-        mid=mid,
-        name="碧诗",
-        sex="男",
-        face="https://i2.hdslb.com/bfs/face/old.jpg",
-        sign="直男过气网红",
-        level=6,
-        birthday="09-19",
-        silence=0,
-        is_senior_member=0,
-        official=Official(role=2, title="bilibili创始人（站长）", desc="", type=0),
-        vip=Vip(type=2, status=1, label="十年大会员"),
-        live_room=None,
-        follower=969_999,
-        following=234,
-        archive_count=37,
-        article_count=0,
-        likes=3_547_978,
-        archive_view=213_567_370,
-        article_view=None,
-        crawled_at=CRAWLED_AT,
-    )
-
-
-def make_stub(mid: int) -> UserStubItem:
-    """What a follower list says about a user: merged into the stored profile."""
-    return UserStubItem(
-        mid=mid,
-        name="碧诗 🎉",
-        face="https://i2.hdslb.com/bfs/face/new.jpg",
-        sign="新签名 ✨",
-        official=OfficialVerify(type=1, desc="bilibili 知名UP主"),
-        vip=Vip(type=1, status=0, label=""),
-    )
-
-
-def danmaku_row(dmid: int) -> dict[str, Any]:
-    return {
-        "dmid": dmid,
-        "progress_ms": 1235 + dmid,
-        "mode": 1,
-        "fontsize": 25,
-        "color": 16777215,
-        "ctime": 1700000000,
-        "pool": 0,
-        "mid_hash": "bc28c067",
-        "content": f"弹幕 {dmid} 🎉",
-        "weight": 3,
-    }
 
 
 def make_danmaku(cid: int, dmids: Iterable[int]) -> DanmakuBatchItem:
