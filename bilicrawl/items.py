@@ -168,6 +168,22 @@ class VideoItem(StoredItem):
 
 
 @attrs.define(kw_only=True)
+class VideoStatItem(StoredItem):
+    """A video's counters when it was crawled: one per crawl, so re-crawls make a time series.
+
+    Keyed by the video and the crawl time, which is the order a series is read in.
+    """
+
+    collection: ClassVar[str] = "video_stats"
+    natural_key: ClassVar[tuple[str, ...]] = ("aid", "crawled_at")
+
+    aid: int
+    crawled_at: int
+    """When bilicrawl fetched the video (its document's ``crawled_at``)."""
+    stat: VideoStat
+
+
+@attrs.define(kw_only=True)
 class Official:
     """Official verification (认证) of a user, as in ``/x/space/wbi/acc/info``."""
 
@@ -257,6 +273,28 @@ class UserItem(StoredItem):
     """Views of all articles; None unless the crawl is logged in."""
     crawled_at: int
     """When bilicrawl fetched the profile; absent from users known only from lists."""
+
+
+@attrs.define(kw_only=True)
+class UserStatItem(StoredItem):
+    """A user's counters when the profile was crawled: one per crawl, a time series."""
+
+    collection: ClassVar[str] = "user_stats"
+    natural_key: ClassVar[tuple[str, ...]] = ("mid", "crawled_at")
+    user_id_fields: ClassVar[tuple[str, ...]] = ("mid",)
+
+    mid: int
+    crawled_at: int
+    """When bilicrawl fetched the profile (its document's ``crawled_at``)."""
+    follower: int
+    following: int
+    archive_count: int
+    article_count: int
+    likes: int
+    archive_view: int | None
+    """None unless the crawl is logged in."""
+    article_view: int | None
+    """None unless the crawl is logged in."""
 
 
 @attrs.define(kw_only=True)

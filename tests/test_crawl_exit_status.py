@@ -60,7 +60,7 @@ def test_stored_and_absent_inputs_exit_0(fakeapi: Any, tmp_path: Path) -> None:
     assert status == OK, output[-3000:]
     assert outcome(output) == (3, 1, 2, 0, 0)
     assert "absent on the site: api_code_-404 1, api_code_62002 1" in output
-    assert "written (distinct documents): videos 1" in output
+    assert "written (distinct documents): video_stats 1, videos 1" in output
     assert "next: Done (2 absent on the site)." in output
 
 

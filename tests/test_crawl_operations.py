@@ -146,7 +146,7 @@ def test_exit_status_says_whether_anything_was_stored(fakeapi: Any, tmp_path: Pa
     assert "absent on the site: api_code_-404 1, api_code_62002 1" in absent.output()
     something = Crawl(tmp_path / "b", fakeapi.url, ["-a", "aids=2,404"], **FAST)
     assert something.wait(timeout=60) == OK
-    assert "written (distinct documents): videos 1" in something.output()
+    assert "written (distinct documents): video_stats 1, videos 1" in something.output()
 
 
 def test_a_sqlite_crawl_imports_nothing_it_does_not_use(fakeapi: Any, tmp_path: Path) -> None:

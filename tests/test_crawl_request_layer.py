@@ -137,7 +137,7 @@ async def test_login_cookie_is_sent_but_never_logged_or_stored(
     with caplog.at_level("DEBUG"):
         result = await run_crawl(VideoSpider, settings, aids="170001")
 
-    assert result.stats["item_scraped_count"] == 1
+    assert result.stats["item_scraped_count"] == 2  # the video and its snapshot
     assert secret not in caplog.text
     assert all(secret not in str(value) for value in result.stats.values())
     database = Path(settings["SQLITE_PATH"]).read_bytes()

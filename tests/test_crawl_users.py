@@ -67,6 +67,18 @@ def expected_user(mid: int, *, logged_in: bool) -> dict[str, Any]:
     }
 
 
+COUNTERS = (
+    "follower",
+    "following",
+    "archive_count",
+    "article_count",
+    "likes",
+    "archive_view",
+    "article_view",
+)
+"""The counters a user's snapshot holds (``user_stats``)."""
+
+
 def stored(settings: dict[str, Any], collection: str) -> list[dict[str, Any]]:
     return list(stored_documents(settings["SQLITE_PATH"], collection))
 
@@ -93,8 +105,15 @@ async def test_users_are_stored_with_every_field(settings: dict[str, Any], fakea
     assert set(documents) == {seed, celebrity, graph.HIDES_FOLLOWERS}
     for mid, document in documents.items():
         assert set(document) == USER_FIELDS
-        assert isinstance(document.pop("crawled_at"), int)
-        assert document == expected_user(mid, logged_in=False)
+        assert isinstance(document["crawled_at"], int)
+        assert {k: v for k, v in document.items() if k != "crawled_at"} == expected_user(
+            mid, logged_in=False
+        )
+    # One snapshot of the counters per profile crawled, with the profile's crawl time.
+    counters = (*COUNTERS, "mid", "crawled_at")
+    assert stored(settings, "user_stats") == [
+        {field: documents[mid][field] for field in counters} for mid in sorted(documents)
+    ]
     stats = result.stats
     assert stats["bilicrawl/input/bad"] == 1
     assert stats["bilicrawl/input/duplicate"] == 1

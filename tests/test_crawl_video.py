@@ -12,13 +12,55 @@ import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from bilicrawl.ids import av2bv
+from bilicrawl.spiders import video as video_spider_module
 from bilicrawl.spiders.video import VideoSpider
 from tests.fakeapi import videos
 from tests.helpers.crawl import assert_stored_exactly, stored_videos
+from tests.helpers.store import stored_documents
 from tests.helpers.videos import sample_aids, write_ids_file
 from tests.utils import run_crawl
 
 ENDPOINTS = pytest.mark.parametrize("endpoint", ["detail", "view"])
+
+
+def assert_one_snapshot_each(settings: dict[str, Any]) -> None:
+    """Each stored video has one snapshot: its counters at its crawl time."""
+    expected = [
+        {"aid": video["aid"], "crawled_at": video["crawled_at"], "stat": video["stat"]}
+        for video in stored_videos(settings)
+    ]
+    assert stored_documents(settings["SQLITE_PATH"], "video_stats") == expected
+
+
+class LaterClock:
+    """``time`` for the spider module, *offset* seconds ahead: a crawl at another time."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+@deferred_f_from_coro_f
+async def test_each_crawl_of_a_video_adds_a_snapshot_of_its_counters(
+    fakeapi: Any, crawl_settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aids = sample_aids(3, seed=5)
+    settings = {**crawl_settings, "BILI_API_URL": fakeapi.url}
+    await run_crawl(VideoSpider, settings, aids=",".join(map(str, aids)))
+    first = {video["aid"]: video["crawled_at"] for video in stored_videos(settings)}
+    monkeypatch.setattr(video_spider_module, "time", LaterClock(3600))
+    await run_crawl(VideoSpider, settings, aids=",".join(map(str, aids)))
+
+    videos_now = {video["aid"]: video for video in stored_videos(settings)}
+    assert sorted(videos_now) == sorted(aids), "still one document per video"
+    assert stored_documents(settings["SQLITE_PATH"], "video_stats") == [
+        {"aid": aid, "crawled_at": crawled_at, "stat": videos_now[aid]["stat"]}
+        for aid in sorted(aids)
+        for crawled_at in (first[aid], videos_now[aid]["crawled_at"])
+    ]
+    assert all(videos_now[aid]["crawled_at"] >= first[aid] + 3600 for aid in aids)
 
 
 @ENDPOINTS
@@ -55,9 +97,10 @@ async def test_crawl_stores_every_valid_video_once(
     )
 
     assert_stored_exactly(stored_videos(settings), aids, start)
+    assert_one_snapshot_each(settings)
     stats = result.stats
     assert stats["finish_reason"] == "finished"
-    assert stats["item_scraped_count"] == len(aids)
+    assert stats["item_scraped_count"] == 2 * len(aids), "each video and its snapshot"
     assert stats["bilicrawl/input/bad"] == len(bad_inputs)
     assert stats["bilicrawl/storage/upserted/videos"] == len(aids)
     for aid in unavailable:
@@ -108,9 +151,10 @@ async def test_faults_and_rate_limit_lose_nothing(
     )
 
     assert_stored_exactly(stored_videos(settings), aids, start)
+    assert_one_snapshot_each(settings)
     stats = result.stats
     assert stats["finish_reason"] == "finished"
-    assert stats["item_scraped_count"] == len(aids)
+    assert stats["item_scraped_count"] == 2 * len(aids), "each video and its snapshot"
     assert "bilicrawl/retry/max_reached" not in stats
     assert "bilicrawl/video/tags_missing" not in stats
     log = api.log()

@@ -34,13 +34,16 @@ from bilicrawl.items import (
     RelationItem,
     RelationListItem,
     UserItem,
+    UserStatItem,
     UserStubItem,
     VideoItem,
+    VideoStatItem,
 )
 from bilicrawl.parsers.article import parse_article, parse_cards
 from bilicrawl.parsers.danmaku import parse_live_history, parse_xml
 from bilicrawl.parsers.live import parse_room
-from bilicrawl.parsers.user import parse_relation_list, parse_user
+from bilicrawl.parsers.user import parse_relation_list, parse_user, user_stat_snapshot
+from bilicrawl.parsers.video import video_stat_snapshot
 from bilicrawl.pipelines import store as store_pipeline_module
 from bilicrawl.pipelines.store import StorePipeline
 from bilicrawl.store.documents import document, dump_document
@@ -80,7 +83,9 @@ def examples() -> dict[type, list[Any]]:
     listed = parse_relation_list(FOLLOWINGS).users
     found: dict[type, list[Any]] = {
         VideoItem: [video, make_video(aid=2**51, staff=None, tags=None), *GOLDEN.values()],
+        VideoStatItem: [video_stat_snapshot(video)],
         UserItem: [user, anonymous],
+        UserStatItem: [user_stat_snapshot(user), user_stat_snapshot(anonymous)],
         UserStubItem: [entry.stub for entry in listed],
         RelationItem: [RelationItem(src_mid=2, dst_mid=2**62, mtime=1, crawled_at=CRAWLED_AT)],
         RelationListItem: [
@@ -163,7 +168,7 @@ def test_every_item_class_has_examples() -> None:
     for item_class in ITEM_CLASSES:
         for annotation in typing.get_type_hints(item_class).values():
             classes |= _attrs_classes(annotation)
-    assert len(classes) == 28
+    assert len(classes) == 30
     assert classes <= set(EXAMPLES)
 
 

@@ -39,7 +39,7 @@ def test_every_item_class_a_spider_yields_is_registered_and_routed() -> None:
 
 
 def test_every_registered_class_is_the_attrs_class_and_names_its_storage() -> None:
-    assert len({cls.__name__ for cls in ITEM_CLASSES}) == len(ITEM_CLASSES) == 14
+    assert len({cls.__name__ for cls in ITEM_CLASSES}) == len(ITEM_CLASSES) == 16
     for cls in ITEM_CLASSES:
         assert attrs.has(cls), f"{cls.__name__}: the class attrs built, not the one before it"
         fields = {field.name for field in attrs.fields(cls)}

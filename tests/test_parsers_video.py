@@ -8,9 +8,22 @@ import jsonschema
 import pytest
 from itemadapter import ItemAdapter
 
-from bilicrawl.items import Owner, StaffMember, VideoItem, VideoPage, VideoStat, VideoTag
+from bilicrawl.items import (
+    Owner,
+    StaffMember,
+    VideoItem,
+    VideoPage,
+    VideoStat,
+    VideoStatItem,
+    VideoTag,
+)
 from bilicrawl.parsers.payload import PayloadError
-from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
+from bilicrawl.parsers.video import (
+    parse_tags,
+    parse_view,
+    parse_view_detail,
+    video_stat_snapshot,
+)
 from tests.helpers.payloads import CRAWLED_AT, DETAIL_CASE, FIXTURES, VIEW_CASES, load
 
 
@@ -208,3 +221,10 @@ def test_items_validate_against_schema(path: Path) -> None:
     parse = parse_view_detail if path == DETAIL_CASE else parse_view
     item = parse(load(path)["data"], crawled_at=CRAWLED_AT)
     jsonschema.validate(ItemAdapter(item).asdict(), ItemAdapter.get_json_schema(VideoItem))
+
+
+def test_a_snapshot_holds_the_counters_and_crawl_time_of_its_video() -> None:
+    video = parse_view_detail(load(DETAIL_CASE)["data"], crawled_at=CRAWLED_AT)
+    snapshot = video_stat_snapshot(video)
+    assert snapshot == VideoStatItem(aid=video.aid, crawled_at=CRAWLED_AT, stat=video.stat)
+    assert snapshot.stat is not video.stat, "a copy: the video's item may still change"

@@ -17,8 +17,10 @@ from bilicrawl.items import (
     RelationItem,
     StaffMember,
     UserItem,
+    UserStatItem,
     Vip,
 )
+from bilicrawl.parsers.user import user_stat_snapshot
 from bilicrawl.pipelines.store import StorePipeline
 from bilicrawl.pseudonyms import Pseudonymizer, pseudonymizer_from_settings
 from bilicrawl.store.documents import document
@@ -92,6 +94,9 @@ def test_users_and_edges_are_hashed_and_stripped() -> None:
     Pseudonymizer(KEY).apply(RelationItem, edge)
     assert (edge["src_mid"], edge["dst_mid"]) == (pseudonym(2), pseudonym(3))
     assert Pseudonymizer(KEY).key(RelationItem, (2, 3)) == (pseudonym(2), pseudonym(3))
+    snapshot = document(user_stat_snapshot(make_user()))
+    Pseudonymizer(KEY).apply(UserStatItem, snapshot)
+    assert snapshot["mid"] == pseudonym(2), "a user's series joins its pseudonymised profile"
 
 
 @deferred_f_from_coro_f

@@ -396,7 +396,10 @@ def test_after_a_crawl_closed_by_a_locked_store_replay_then_resume_fetches_only_
         assert crawl.wait(timeout=60) == FAILED, crawl.output()[-3000:]
     fetched = fetched_aids(fakeapi.log())
     stored = set(crawl.stored_aids())
-    assert dead_letters(crawl.database.parent) == ["failed-videos.jsonl"]
+    assert dead_letters(crawl.database.parent) == [
+        "failed-video_stats.jsonl",
+        "failed-videos.jsonl",
+    ]
     assert stored < fetched < set(aids)
 
     result = replay({"SQLITE_PATH": str(crawl.database)})

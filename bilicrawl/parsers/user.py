@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bilicrawl.items import LiveRoom, Official, OfficialVerify, UserItem, UserStubItem, Vip
+from bilicrawl.items import (
+    LiveRoom,
+    Official,
+    OfficialVerify,
+    UserItem,
+    UserStatItem,
+    UserStubItem,
+    Vip,
+)
 from bilicrawl.parsers.payload import PayloadError, check, optional, required
 
 
@@ -134,6 +142,21 @@ def parse_user(
         archive_view=_upstat_view(stat, "archive"),
         article_view=_upstat_view(stat, "article"),
         crawled_at=crawled_at,
+    )
+
+
+def user_stat_snapshot(user: UserItem) -> UserStatItem:
+    """Return the counters of a crawled profile as a snapshot of its time series."""
+    return UserStatItem(
+        mid=user.mid,
+        crawled_at=user.crawled_at,
+        follower=user.follower,
+        following=user.following,
+        archive_count=user.archive_count,
+        article_count=user.article_count,
+        likes=user.likes,
+        archive_view=user.archive_view,
+        article_view=user.article_view,
     )
 
 

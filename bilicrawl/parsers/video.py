@@ -12,7 +12,15 @@ from typing import Any
 import attrs
 
 from bilicrawl.ids import av2bv
-from bilicrawl.items import Owner, StaffMember, VideoItem, VideoPage, VideoStat, VideoTag
+from bilicrawl.items import (
+    Owner,
+    StaffMember,
+    VideoItem,
+    VideoPage,
+    VideoStat,
+    VideoStatItem,
+    VideoTag,
+)
 from bilicrawl.parsers.payload import check, optional, required
 
 
@@ -152,3 +160,8 @@ def parse_view_detail(data: dict[str, Any], *, crawled_at: int) -> VideoItem:
     if "Tags" not in data:
         return item
     return attrs.evolve(item, tags=parse_tags(optional(data, "Tags", list, "Tags")))
+
+
+def video_stat_snapshot(video: VideoItem) -> VideoStatItem:
+    """Return the counters of a crawled video as a snapshot of its time series."""
+    return VideoStatItem(aid=video.aid, crawled_at=video.crawled_at, stat=attrs.evolve(video.stat))

@@ -19,9 +19,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bilicrawl.config import get_choice, parse_bool
 from bilicrawl.envelope import envelope_data
 from bilicrawl.ids import BadUserId, parse_mid
-from bilicrawl.items import UserItem, VideoItem
+from bilicrawl.items import UserItem, UserStatItem, VideoItem
 from bilicrawl.parsers.payload import PayloadError
-from bilicrawl.parsers.user import parse_arc_search, parse_rec_archives, parse_user
+from bilicrawl.parsers.user import (
+    parse_arc_search,
+    parse_rec_archives,
+    parse_user,
+    user_stat_snapshot,
+)
 from bilicrawl.spiders.base import BadInput, BiliSpider, Key
 from bilicrawl.spiders.video import VideoRequests
 from bilicrawl.stats import stat_key
@@ -118,7 +123,7 @@ class UserSpider(VideoRequests):
 
     def parse_card(
         self, response: Response, mid: int, acc_info: Any
-    ) -> Iterator[Request | UserItem]:
+    ) -> Iterator[Request | UserItem | UserStatItem]:
         card = envelope_data(response)
         if not self.logged_in:
             yield from self.user_item((response.request or response).url, acc_info, card, None)
@@ -130,14 +135,19 @@ class UserSpider(VideoRequests):
             cb_kwargs={"acc_info": acc_info, "card": card},
         )
 
-    def parse_upstat(self, response: Response, acc_info: Any, card: Any) -> Iterator[UserItem]:
+    def parse_upstat(
+        self, response: Response, acc_info: Any, card: Any
+    ) -> Iterator[UserItem | UserStatItem]:
         url = (response.request or response).url
         yield from self.user_item(url, acc_info, card, envelope_data(response))
 
-    def user_item(self, url: str, acc_info: Any, card: Any, upstat: Any) -> Iterator[UserItem]:
-        """Yield the user, or nothing (logged, counted) if a payload is malformed."""
+    def user_item(
+        self, url: str, acc_info: Any, card: Any, upstat: Any
+    ) -> Iterator[UserItem | UserStatItem]:
+        """Yield the user and the snapshot of its counters, or nothing (logged, counted) if a
+        payload is malformed."""
         try:
-            yield parse_user(acc_info, card, upstat, crawled_at=int(time.time()))
+            user = parse_user(acc_info, card, upstat, crawled_at=int(time.time()))
         except PayloadError as exc:
             self.crawler.stats.inc_value(stat_key("parse_error", "user"))
             self.logger.error(
@@ -147,6 +157,9 @@ class UserSpider(VideoRequests):
                     "reason": exc,
                 },
             )
+        else:
+            yield user
+            yield user_stat_snapshot(user)
 
     def uploads_request(self, mid: int, page: int) -> Request:
         path, page_size, _, extra = UPLOADS_ENDPOINTS[self.uploads_endpoint]

@@ -21,7 +21,12 @@ from bilicrawl.extensions.inputs import OPTIONAL
 from bilicrawl.ids import BadVideoId, parse_video_id
 from bilicrawl.items import VideoItem
 from bilicrawl.parsers.payload import PayloadError
-from bilicrawl.parsers.video import parse_tags, parse_view, parse_view_detail
+from bilicrawl.parsers.video import (
+    parse_tags,
+    parse_view,
+    parse_view_detail,
+    video_stat_snapshot,
+)
 from bilicrawl.spiders.base import BadInput, BiliSpider, Key
 from bilicrawl.stats import stat_key
 
@@ -68,8 +73,13 @@ class VideoRequests(BiliSpider):
         url = (response.request or response).url
         item = self.video_item(url, parse_view_detail, envelope_data(response))
         if item is not None:
-            yield item
-            yield from self.after_video(item)
+            yield from self.stored_video(item)
+
+    def stored_video(self, item: VideoItem) -> Iterator[Any]:
+        """Yield a crawled video, the snapshot of its counters, and what follows it."""
+        yield item
+        yield video_stat_snapshot(item)
+        yield from self.after_video(item)
 
     def after_video(self, item: VideoItem) -> Iterator[Request]:
         """Yield what a spider fetches next for a video it stored (the danmaku of its parts)."""
@@ -95,8 +105,7 @@ class VideoRequests(BiliSpider):
             item.tags = parse_tags(envelope_data(response))
         except PayloadError as exc:
             self.tags_missing(url, exc)
-        yield item
-        yield from self.after_video(item)
+        yield from self.stored_video(item)
 
     def tags_failed(self, failure: Failure) -> Iterator[Any]:
         if failure.check(CrawlClosing):
@@ -105,8 +114,7 @@ class VideoRequests(BiliSpider):
         item = self.video_item(request.url, parse_view, request.cb_kwargs["view"])
         if item is not None:
             self.tags_missing(request.url, failure.value)
-            yield item
-            yield from self.after_video(item)
+            yield from self.stored_video(item)
 
     def video_item(
         self, url: str, parser: Callable[..., VideoItem], data: Any
