@@ -1,6 +1,6 @@
 """bilicrawl's own crawler signals, sent by the API middleware and the closing path.
 
-They let throttling, the circuit breakers, the storage pipelines and the
+They let throttling, the circuit breakers, the storage pipeline and the
 end-of-crawl summary react to how Bilibili answers and to the crawl closing,
 without parsing responses a second time. Handlers receive ``request`` and, for
 the failure signals, ``reason`` (e.g. ``api_code_-412``).

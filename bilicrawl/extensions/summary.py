@@ -1,6 +1,6 @@
 """The end of a crawl in plain words, and the exit status it deserves.
 
-At ``spider_closed`` (after the storage pipelines wrote their last batch) one
+At ``spider_closed`` (after the storage pipeline wrote its last batch) one
 block is logged: inputs accepted, bad, duplicate and already stored; what
 became of the accepted ones, adding up (stored, absent on the site, not fetched
 or not stored, by why: ``bilicrawl.extensions.inputs``) and the inputs left
