@@ -5,7 +5,7 @@ The URI's scheme picks the backend from :data:`STORE_SCHEMES`, as Scrapy's
 slashes for an absolute path) or ``mongodb://host/db`` (``mongodb+srv://`` too).
 When it is empty, ``MONGO_URI`` if set, else ``SQLITE_PATH``: the older
 settings, kept as aliases. The storage pipeline writes through the store;
-resume, ``replay-dead-letters`` and exports read through it.
+resume, ``replay-dead-letters`` and any other reader read through it.
 
 Settings: ``BILI_STORE_URI``, ``MONGO_URI``, ``MONGO_DATABASE``,
 ``MONGO_CLIENT_CLASS``, ``MONGO_CONNECT_TIMEOUT``, ``SQLITE_PATH``, ``SQLITE_BUSY_TIMEOUT``.

@@ -3,7 +3,7 @@
 A :class:`Store` writes batches of upserts and reads keys, documents and counts
 of a collection, optionally filtered by a :data:`Where`. It is synchronous and
 used by one thread at a time: the storage pipeline runs it on its worker
-thread, other readers (resume, replay, export) open their own.
+thread, other readers (resume, replay, scripts) open their own.
 """
 
 from __future__ import annotations
