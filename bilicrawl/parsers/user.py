@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import attrs
+
 from bilicrawl.items import (
     LiveRoom,
     Official,
@@ -145,19 +147,13 @@ def parse_user(
     )
 
 
+_SNAPSHOT_FIELDS = attrs.fields(UserStatItem)
+"""A snapshot's fields, each a field of the profile it is taken from."""
+
+
 def user_stat_snapshot(user: UserItem) -> UserStatItem:
     """Return the counters of a crawled profile as a snapshot of its time series."""
-    return UserStatItem(
-        mid=user.mid,
-        crawled_at=user.crawled_at,
-        follower=user.follower,
-        following=user.following,
-        archive_count=user.archive_count,
-        article_count=user.article_count,
-        likes=user.likes,
-        archive_view=user.archive_view,
-        article_view=user.article_view,
-    )
+    return UserStatItem(**{field.name: getattr(user, field.name) for field in _SNAPSHOT_FIELDS})
 
 
 def _listed_user(entry: Any, path: str) -> ListedUser:
