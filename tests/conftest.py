@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ for _store_setting in ("BILI_STORE_URI", "MONGO_URI", "MONGO_DATABASE", "SQLITE_
 
 from tests.fakeapi.app import Knobs  # noqa: E402
 from tests.fakeapi.process import FakeApi  # noqa: E402
+from tests.helpers.backends import BACKENDS, Backend, open_backend  # noqa: E402
 from tests.utils import project_settings  # noqa: E402
 
 
@@ -141,3 +143,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("bilicrawl figures")
         for line in _FIGURES:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
+    """A store for one test: SQLite, mongomock, and a real MongoDB server when configured."""
+    yield from open_backend(request.param, tmp_path, monkeypatch)

@@ -38,7 +38,7 @@ from bilicrawl.items import (
 )
 from bilicrawl.pipelines.store import StorePipeline
 from bilicrawl.store.documents import COLLECTIONS, Upsert, combine, dump_document, merge_document
-from tests.helpers.backends import BACKENDS, Backend, open_backend
+from tests.helpers.backends import Backend
 from tests.helpers.items import (
     CRAWLED_AT,
     build_crawler,
@@ -52,19 +52,12 @@ from tests.helpers.payloads import golden_items, stored_bytes
 from tests.helpers.store import ItemsSpider
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from scrapy.crawler import Crawler
 
     from bilicrawl.store.documents import Document
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Backend]:
-    yield from open_backend(request.param, tmp_path, monkeypatch)
 
 
 def build_pipeline(backend: Backend, **settings: Any) -> tuple[StorePipeline, Crawler]:

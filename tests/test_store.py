@@ -17,7 +17,7 @@ from bilicrawl.store import store_from_settings, store_location
 from bilicrawl.store.documents import COLLECTIONS, Upsert, document
 from bilicrawl.store.mongo import MongoStore
 from bilicrawl.store.sqlite import SQLiteStore
-from tests.helpers.backends import BACKENDS, Backend, open_backend
+from tests.helpers.backends import Backend
 from tests.helpers.items import CRAWLED_AT, danmaku_row, make_stub, make_user, make_video
 from tests.utils import project_settings
 
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from bilicrawl.store import Store
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Backend]:
-    yield from open_backend(request.param, tmp_path, monkeypatch)
 
 
 @pytest.fixture
